@@ -1,0 +1,87 @@
+import sharp from 'sharp';
+import { PetcutError } from '../errors.js';
+
+/** Formats the pipeline accepts, decided by sharp from the magic number, never from a file name. */
+const ACCEPTED = new Set(['jpeg', 'png', 'webp']);
+
+export interface DecodedImage {
+  /** Oriented sRGB pixels, 3 bytes a pixel (transparent input flattened onto white). */
+  readonly rgb: Buffer;
+  /** The input's own alpha (oriented), when it had one: the result never shows what the input hid. */
+  readonly alpha?: Buffer;
+  readonly width: number;
+  readonly height: number;
+  readonly format: string;
+}
+
+export interface DecodeOptions {
+  /** Pixel limit checked from the header before any pixel is decoded. */
+  readonly maxPixels: number;
+}
+
+function explainUnsupported(format: string | undefined): string {
+  if (format === 'heif') {
+    return 'HEIC/HEIF photos are not supported: on an iPhone choose Settings > Camera > Formats > Most Compatible, or export the photo as JPEG.';
+  }
+  return `Unsupported image format${format ? ` "${format}"` : ''}: use JPEG, PNG or WebP.`;
+}
+
+/** Reads the header only: format and dimensions, cheap whatever the file's size. */
+export async function inspectImage(input: Buffer, options: DecodeOptions): Promise<{ format: string; width: number; height: number; hasAlpha: boolean }> {
+  if (input.length === 0) throw new PetcutError('PETCUT_E_EMPTY_INPUT');
+  let meta: sharp.Metadata;
+  try {
+    meta = await sharp(input, { limitInputPixels: false }).metadata();
+  } catch (error) {
+    throw new PetcutError('PETCUT_E_UNSUPPORTED_FORMAT', 'The file is not a readable image: use JPEG, PNG or WebP.', { cause: error });
+  }
+  if (!meta.format || !ACCEPTED.has(meta.format)) {
+    throw new PetcutError('PETCUT_E_UNSUPPORTED_FORMAT', explainUnsupported(meta.format));
+  }
+  const width = meta.width ?? 0;
+  const height = meta.height ?? 0;
+  if (width < 1 || height < 1) throw new PetcutError('PETCUT_E_CORRUPT_IMAGE', 'The image declares no pixels.');
+  if (width * height > options.maxPixels) {
+    throw new PetcutError('PETCUT_E_TOO_MANY_PIXELS',
+      `The image is ${width}x${height} (${(width * height / 1e6).toFixed(1)} MP); the limit is ${(options.maxPixels / 1e6).toFixed(1)} MP.`);
+  }
+  return { format: meta.format, width, height, hasAlpha: meta.hasAlpha === true };
+}
+
+/**
+ * Decodes once to raw sRGB with the EXIF orientation applied first (the first
+ * version lost it and printed sideways pets). Animated images give their first
+ * frame (sharp's default). CMYK, 16-bit and greyscale inputs become 8-bit sRGB.
+ */
+export async function decodeImage(input: Buffer, options: DecodeOptions): Promise<DecodedImage> {
+  const header = await inspectImage(input, options);
+  try {
+    const oriented = sharp(input, { limitInputPixels: options.maxPixels, failOn: 'error' }).rotate().toColourspace('srgb');
+    if (!header.hasAlpha) {
+      const { data, info } = await oriented.removeAlpha().raw().toBuffer({ resolveWithObject: true });
+      return { rgb: data, width: info.width, height: info.height, format: header.format };
+    }
+    const { data, info } = await oriented.ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+    return { ...splitAlpha(data, info.width, info.height), width: info.width, height: info.height, format: header.format };
+  } catch (error) {
+    if (error instanceof PetcutError) throw error;
+    throw new PetcutError('PETCUT_E_CORRUPT_IMAGE', `The image could not be decoded: ${String((error as Error).message ?? error).split('\n')[0]}`, { cause: error });
+  }
+}
+
+/** Flattens RGBA onto white for the model and keeps the alpha apart. */
+function splitAlpha(rgba: Buffer, width: number, height: number): { rgb: Buffer; alpha: Buffer } {
+  const n = width * height;
+  const rgb = Buffer.allocUnsafe(n * 3);
+  const alpha = Buffer.allocUnsafe(n);
+  for (let i = 0; i < n; i++) {
+    const a = rgba[i * 4 + 3]!;
+    alpha[i] = a;
+    const keep = a / 255;
+    const white = 255 - a;
+    rgb[i * 3] = rgba[i * 4]! * keep + white;
+    rgb[i * 3 + 1] = rgba[i * 4 + 1]! * keep + white;
+    rgb[i * 3 + 2] = rgba[i * 4 + 2]! * keep + white;
+  }
+  return { rgb, alpha };
+}

@@ -1,0 +1,82 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, readFile, rename, rm, stat, open } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { PetcutError } from '../errors.js';
+import type { ModelDescription } from './models.js';
+
+interface ChunkRef { hash: string; offsets: [number, number] }
+interface ResourceEntry { chunks: ChunkRef[]; size: number }
+
+const require = createRequire(import.meta.url);
+
+function imglyDataDir(): string {
+  const resources = require.resolve('@imgly/background-removal-data/dist/resources.json');
+  return dirname(resources);
+}
+
+async function sha256OfFile(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(() => true, () => false);
+}
+
+/**
+ * Returns the path of a verified .onnx file for the model, building it once
+ * from the npm package's sha256-named chunks. Nothing is ever downloaded.
+ * The cache file is named after its sha256 and only appears (atomic rename)
+ * after both every chunk and the whole file were verified, so its presence
+ * means it was verified: later starts pay no hashing.
+ */
+export async function resolveModelFile(model: ModelDescription, cacheDir: string): Promise<string> {
+  if (model.source.kind === 'file') {
+    if (!(await exists(model.source.path))) {
+      throw new PetcutError('PETCUT_E_MODEL_UNAVAILABLE', `Model file not found: ${model.source.path}`);
+    }
+    return model.source.path;
+  }
+  if (!model.sha256) throw new PetcutError('PETCUT_E_MODEL_INTEGRITY', `Model ${model.name} has no pinned sha256.`);
+  const target = join(cacheDir, `${model.name}-${model.sha256.slice(0, 16)}.onnx`);
+  if (await exists(target)) return target;
+  await assembleImglyModel(model.source.resource, model.sha256, target);
+  return target;
+}
+
+async function assembleImglyModel(resource: string, sha256: string, target: string): Promise<void> {
+  const dataDir = imglyDataDir();
+  const resources = JSON.parse(await readFile(join(dataDir, 'resources.json'), 'utf8')) as Record<string, ResourceEntry>;
+  const entry = resources[resource];
+  if (!entry) throw new PetcutError('PETCUT_E_MODEL_UNAVAILABLE', `Resource ${resource} is not in @imgly/background-removal-data.`);
+  await mkdir(dirname(target), { recursive: true });
+  const partial = `${target}.${randomUUID()}.partial`;
+  const whole = createHash('sha256');
+  const file = await open(partial, 'w');
+  try {
+    for (const chunk of entry.chunks) {
+      const bytes = await readFile(join(dataDir, chunk.hash));
+      const chunkHash = createHash('sha256').update(bytes).digest('hex');
+      if (chunkHash !== chunk.hash || bytes.length !== chunk.offsets[1] - chunk.offsets[0]) {
+        throw new PetcutError('PETCUT_E_MODEL_INTEGRITY', `Chunk ${chunk.hash} of ${resource} is corrupt.`);
+      }
+      whole.update(bytes);
+      await file.write(bytes);
+    }
+    await file.close();
+    const digest = whole.digest('hex');
+    if (digest !== sha256) {
+      throw new PetcutError('PETCUT_E_MODEL_INTEGRITY', `Assembled ${resource} has sha256 ${digest}, expected ${sha256}.`);
+    }
+    await rename(partial, target);
+  } catch (error) {
+    await file.close().catch(() => undefined);
+    await rm(partial, { force: true });
+    throw error;
+  }
+}
+
+export { sha256OfFile };

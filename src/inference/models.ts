@@ -1,0 +1,66 @@
+/**
+ * The model registry: each model described as data. A model plugged in by
+ * config (PETCUT_MODEL=path.onnx) gets the same description from env.
+ */
+export interface ModelSource {
+  /** Weights reassembled from @imgly/background-removal-data's chunks. */
+  readonly kind: 'imgly';
+  readonly resource: string;
+}
+
+export interface ModelFileSource {
+  readonly kind: 'file';
+  readonly path: string;
+}
+
+export interface ModelDescription {
+  readonly name: string;
+  readonly description: string;
+  readonly source: ModelSource | ModelFileSource;
+  /** sha256 of the assembled .onnx file; checked once when the cache is built. */
+  readonly sha256?: string;
+  readonly bytes?: number;
+  /** Square input side in pixels; the photo is stretched to it (ISNet was trained that way). */
+  readonly inputSize: number;
+  /** Per-channel normalisation applied to 0..255 RGB: (x - mean) / std. */
+  readonly mean: readonly [number, number, number];
+  readonly std: readonly [number, number, number];
+  readonly inputName: string;
+  readonly outputName: string;
+  /** Whether the output is already a probability (0..1) or needs min-max scaling. */
+  readonly outputRange: 'probability' | 'minmax';
+  readonly license: string;
+}
+
+// ISNet (DIS, general use) as exported by IMG.LY: input (x - 128) / 256, the
+// first output `output` is the sigmoid of the finest side output.
+const ISNET_COMMON = {
+  inputSize: 1024,
+  mean: [128, 128, 128],
+  std: [256, 256, 256],
+  inputName: 'input',
+  outputName: 'output',
+  outputRange: 'probability',
+  license: 'AGPL-3.0 (weights from @imgly/background-removal-data)',
+} as const;
+
+export const MODELS: Readonly<Record<string, ModelDescription>> = {
+  isnet: {
+    ...ISNET_COMMON,
+    name: 'isnet',
+    description: 'ISNet general-use, fp16 weights (best quality; default)',
+    source: { kind: 'imgly', resource: '/models/medium' },
+    sha256: 'b6e8497ba978a6f5fbb647e419d2696cd80df5a23cb6a8ea532021911bd76acb',
+    bytes: 88_188_479,
+  },
+  'isnet-quint8': {
+    ...ISNET_COMMON,
+    name: 'isnet-quint8',
+    description: 'ISNet general-use, quint8 weights (half the size, lower quality)',
+    source: { kind: 'imgly', resource: '/models/small' },
+    sha256: '7001d60734fdc112dd9c062635fb59cd401fb82a9d4213134bce4dbd655c803a',
+    bytes: 44_342_436,
+  },
+};
+
+export const DEFAULT_MODEL = 'isnet';

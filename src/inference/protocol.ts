@@ -1,0 +1,22 @@
+/** Messages between the main thread and the inference worker. */
+export interface WorkerInit {
+  modelPath: string;
+  provider: 'cpu' | 'cuda';
+  threads: number;
+  inputName: string;
+  outputName: string;
+  memArena: boolean;
+  memPattern: boolean;
+}
+
+export interface WorkerRequest {
+  id: number;
+  size: number;
+  input: Float32Array;
+}
+
+export type WorkerReply =
+  | { type: 'ready'; loadMs: number; inputNames: string[]; outputNames: string[] }
+  | { type: 'failed'; message: string }
+  | { type: 'result'; id: number; output: Float32Array; dims: number[]; ms: number }
+  | { type: 'error'; id: number; message: string };

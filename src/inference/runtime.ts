@@ -1,0 +1,172 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { PetcutError } from '../errors.js';
+import type { ModelDescription } from './models.js';
+import type { WorkerInit, WorkerReply } from './protocol.js';
+
+export type Device = 'cpu' | 'cuda';
+
+export interface RuntimeInfo {
+  readonly model: string;
+  readonly device: Device;
+  /** Why the device is what it is: "requested", or why CUDA was not used. */
+  readonly deviceReason: string;
+  readonly threads: number;
+  readonly loadMs: number;
+  readonly inputSize: number;
+}
+
+export interface InferenceRuntime {
+  readonly info: RuntimeInfo;
+  /** Runs the model on a normalised CHW tensor; resolves with the raw output plane. */
+  infer(input: Float32Array): Promise<{ output: Float32Array; ms: number }>;
+  /** Requests waiting for or in inference. */
+  pending(): number;
+  close(): Promise<void>;
+}
+
+export interface RuntimeOptions {
+  readonly modelPath: string;
+  readonly model: ModelDescription;
+  readonly device: 'auto' | Device;
+  readonly threads: number;
+  readonly memArena?: boolean;
+  readonly memPattern?: boolean;
+  /** Called with one line whenever the runtime makes a decision worth logging. */
+  readonly log?: (message: string) => void;
+}
+
+/**
+ * The worker script sits next to this module once compiled. Under the test
+ * runner this module is loaded from src/ as TypeScript, which a worker thread
+ * cannot load, so it uses the compiled copy in dist/ (`npm test` builds first).
+ */
+function workerScript(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const beside = join(here, 'worker.js');
+  if (existsSync(beside)) return beside;
+  const compiled = join(here, '..', '..', 'dist', 'inference', 'worker.js');
+  if (existsSync(compiled)) return compiled;
+  throw new PetcutError('PETCUT_E_MODEL_UNAVAILABLE', 'Inference worker not built: run `npm run build`.');
+}
+
+/** CUDA is only tried where its provider library was installed and a GPU device node exists. */
+export function cudaAvailability(): { available: boolean; reason: string } {
+  const require = createRequire(import.meta.url);
+  const binding = dirname(require.resolve('onnxruntime-node'));
+  const binDir = join(binding, '..', 'bin', 'napi-v6', process.platform, process.arch);
+  if (!existsSync(join(binDir, 'libonnxruntime_providers_cuda.so'))) {
+    return { available: false, reason: 'onnxruntime-node was installed without its CUDA provider (ONNXRUNTIME_NODE_INSTALL=skip)' };
+  }
+  if (!existsSync('/dev/nvidia0') && !existsSync('/dev/nvidiactl')) {
+    return { available: false, reason: 'no NVIDIA device found' };
+  }
+  return { available: true, reason: 'CUDA provider and GPU present' };
+}
+
+export async function createRuntime(options: RuntimeOptions): Promise<InferenceRuntime> {
+  const log = options.log ?? (() => undefined);
+  if (options.device === 'cuda') {
+    const worker = await startWorker(options, 'cuda');
+    return wrap(worker, options, 'cuda', 'requested');
+  }
+  if (options.device === 'auto') {
+    const cuda = cudaAvailability();
+    if (cuda.available) {
+      try {
+        return wrap(await startWorker(options, 'cuda'), options, 'cuda', 'auto: GPU found');
+      } catch (error) {
+        // An explicit, logged fallback: never a silent one.
+        log(`CUDA session failed, falling back to CPU: ${(error as Error).message}`);
+        return wrap(await startWorker(options, 'cpu'), options, 'cpu', `auto: CUDA failed (${(error as Error).message})`);
+      }
+    }
+    log(`Running on CPU: ${cuda.reason}`);
+    return wrap(await startWorker(options, 'cpu'), options, 'cpu', `auto: ${cuda.reason}`);
+  }
+  return wrap(await startWorker(options, 'cpu'), options, 'cpu', 'requested');
+}
+
+interface StartedWorker { worker: Worker; loadMs: number }
+
+function startWorker(options: RuntimeOptions, provider: Device): Promise<StartedWorker> {
+  const init: WorkerInit = {
+    modelPath: options.modelPath,
+    provider,
+    threads: options.threads,
+    inputName: options.model.inputName,
+    outputName: options.model.outputName,
+    memArena: options.memArena ?? true,
+    memPattern: options.memPattern ?? false,
+  };
+  const worker = new Worker(workerScript(), { workerData: init });
+  return new Promise((resolve, reject) => {
+    const onMessage = (reply: WorkerReply): void => {
+      worker.off('error', onError);
+      if (reply.type === 'ready') {
+        if (!reply.outputNames.includes(options.model.outputName) || !reply.inputNames.includes(options.model.inputName)) {
+          void worker.terminate();
+          reject(new PetcutError('PETCUT_E_MODEL_UNAVAILABLE',
+            `Model ${options.model.name} has inputs [${reply.inputNames.join(', ')}] and outputs [${reply.outputNames.join(', ')}]; ` +
+            `expected input "${options.model.inputName}" and output "${options.model.outputName}".`));
+          return;
+        }
+        resolve({ worker, loadMs: reply.loadMs });
+      } else {
+        void worker.terminate();
+        const code = provider === 'cuda' ? 'PETCUT_E_DEVICE_UNAVAILABLE' : 'PETCUT_E_MODEL_UNAVAILABLE';
+        reject(new PetcutError(code, `Could not create the ${provider} session for ${options.model.name}: ${reply.type === 'failed' ? reply.message : 'unexpected reply'}`));
+      }
+    };
+    const onError = (error: Error): void => reject(new PetcutError('PETCUT_E_MODEL_UNAVAILABLE', `Inference worker died: ${error.message}`));
+    worker.once('message', onMessage);
+    worker.once('error', onError);
+  });
+}
+
+function wrap(started: StartedWorker, options: RuntimeOptions, device: Device, deviceReason: string): InferenceRuntime {
+  const { worker } = started;
+  const waiting = new Map<number, { resolve: (value: { output: Float32Array; ms: number }) => void; reject: (error: Error) => void }>();
+  let nextId = 1;
+  let dead: Error | undefined;
+  const size = options.model.inputSize;
+
+  worker.on('message', (reply: WorkerReply) => {
+    if (reply.type !== 'result' && reply.type !== 'error') return;
+    const entry = waiting.get(reply.id);
+    if (!entry) return;
+    waiting.delete(reply.id);
+    if (reply.type === 'result') entry.resolve({ output: reply.output, ms: reply.ms });
+    else entry.reject(new PetcutError('PETCUT_E_INTERNAL', `Inference failed: ${reply.message}`));
+  });
+  const failAll = (error: Error): void => {
+    dead = error;
+    for (const entry of waiting.values()) entry.reject(error);
+    waiting.clear();
+  };
+  worker.on('error', (error) => failAll(new PetcutError('PETCUT_E_MODEL_UNAVAILABLE', `Inference worker died: ${error.message}`)));
+  worker.on('exit', () => failAll(dead ?? new PetcutError('PETCUT_E_MODEL_UNAVAILABLE', 'Inference worker stopped.')));
+
+  return {
+    info: Object.freeze({ model: options.model.name, device, deviceReason, threads: options.threads, loadMs: started.loadMs, inputSize: size }),
+    infer(input) {
+      if (dead) return Promise.reject(dead);
+      if (input.length !== 3 * size * size) {
+        return Promise.reject(new PetcutError('PETCUT_E_INTERNAL', `Input tensor has ${input.length} values, expected ${3 * size * size}.`));
+      }
+      const id = nextId++;
+      return new Promise((resolve, reject) => {
+        waiting.set(id, { resolve, reject });
+        worker.postMessage({ id, size, input }, [input.buffer as ArrayBuffer]);
+      });
+    },
+    pending: () => waiting.size,
+    async close() {
+      dead ??= new PetcutError('PETCUT_E_MODEL_UNAVAILABLE', 'Runtime closed.');
+      await worker.terminate();
+    },
+  };
+}

@@ -1,0 +1,135 @@
+import { decodeImage } from './image/decode.js';
+import { upsampleAlpha, alphaBox } from './image/fullres.js';
+import { dilate, resizePlane } from './image/planes.js';
+import { applyGuided, colourMeans, guidedCoefficients } from './image/refine.js';
+import { resizeRgb, workSize } from './image/resample.js';
+import { maskConfidence, selectSubject, solidify } from './image/subject.js';
+import type { Box, Point } from './image/subject.js';
+import type { InferenceRuntime } from './inference/runtime.js';
+import type { ModelDescription } from './inference/models.js';
+import { toModelTensor, toProbability } from './inference/tensor.js';
+
+export interface SegmentOptions {
+  /** A point on the pet in image coordinates (after EXIF orientation). */
+  readonly hint?: Point;
+  /** Keep only the main subject (default). Off: every salient region the model found. */
+  readonly subject?: boolean;
+  /** Re-run the model on the subject's crop when it covers less than this share of the frame (0 disables). */
+  readonly zoomBelow?: number;
+  /** Edge-aware refinement (default); off: plain bilinear upscale of the model mask. */
+  readonly refine?: boolean;
+}
+
+export interface StageTimes { decode: number; inference: number; refine: number; encode?: number; total?: number }
+
+export interface Segmentation {
+  readonly width: number;
+  readonly height: number;
+  readonly rgb: Buffer;
+  /** Full-resolution alpha, 0..255. */
+  readonly alpha: Uint8Array;
+  /** Foreground box at full resolution (alpha >= 50 %), null when no subject was found. */
+  readonly box: Box | null;
+  /** 1 - share of the subject whose alpha is uncertain. */
+  readonly confidence: number;
+  readonly zoomed: boolean;
+  readonly means: { fg: Float32Array; bg: Float32Array; width: number; height: number };
+  readonly times: StageTimes;
+}
+
+// The work grid is about the model's resolution: finer adds cost, not detail,
+// since the full-resolution detail comes from the guided filter's last step.
+const WORK_SIDE = 1024;
+
+export async function segmentImage(input: Buffer, runtime: InferenceRuntime, model: ModelDescription, maxPixels: number, options: SegmentOptions = {}): Promise<Segmentation> {
+  const t0 = performance.now();
+  const image = await decodeImage(input, { maxPixels });
+  const { width, height, rgb } = image;
+  const work = workSize(width, height, WORK_SIDE);
+  const size = model.inputSize;
+  const [modelRgb, guide] = await Promise.all([
+    resizeRgb(rgb, width, height, size, size),
+    resizeRgb(rgb, width, height, work.width, work.height),
+  ]);
+  const t2 = performance.now();
+  let mask = await predict(runtime, model, modelRgb, work.width, work.height);
+  const t3 = performance.now();
+  const hint = options.hint ? { x: options.hint.x * work.scale, y: options.hint.y * work.scale } : undefined;
+
+  let zoomed = false;
+  let zoomMs = 0;
+  if (options.subject !== false) {
+    let subject = selectSubject(mask, work.width, work.height, { hint });
+    const zoomBelow = options.zoomBelow ?? 0.2;
+    if (subject.box && subject.box.width * subject.box.height < zoomBelow * work.width * work.height) {
+      const z0 = performance.now();
+      mask = await zoomIn(runtime, model, image.rgb, width, height, work, subject.box, mask);
+      zoomMs = performance.now() - z0;
+      subject = selectSubject(mask, work.width, work.height, { hint });
+      zoomed = true;
+    }
+    mask = subject.mask;
+  }
+  const confidence = maskConfidence(mask);
+  const t4 = performance.now();
+  const refined = refineMask(mask, guide, rgb, width, height, work, options, image.alpha);
+  const t5 = performance.now();
+  return {
+    width, height, rgb, alpha: refined.alpha, box: alphaBox(refined.alpha, width, height, 128), confidence, zoomed,
+    means: refined.means,
+    times: { decode: t2 - t0, inference: t3 - t2 + zoomMs, refine: t5 - t3 - zoomMs },
+  };
+}
+
+async function predict(runtime: InferenceRuntime, model: ModelDescription, modelRgb: Buffer, toWidth: number, toHeight: number): Promise<Float32Array> {
+  const { output } = await runtime.infer(toModelTensor(modelRgb, model));
+  return resizePlane(toProbability(output, model), model.inputSize, model.inputSize, toWidth, toHeight);
+}
+
+/**
+ * Small subject: run the model again on its crop (with a margin) so the pet
+ * gets the model's full resolution, and paste that mask into the frame's.
+ */
+async function zoomIn(runtime: InferenceRuntime, model: ModelDescription, rgb: Buffer, width: number, height: number,
+  work: { width: number; height: number; scale: number }, box: Box, mask: Float32Array): Promise<Float32Array> {
+  const margin = 0.3 * Math.max(box.width, box.height);
+  const wx0 = Math.max(0, Math.floor(box.x - margin)), wy0 = Math.max(0, Math.floor(box.y - margin));
+  const wx1 = Math.min(work.width, Math.ceil(box.x + box.width + margin)), wy1 = Math.min(work.height, Math.ceil(box.y + box.height + margin));
+  const fx = width / work.width, fy = height / work.height;
+  const region = {
+    x: Math.floor(wx0 * fx), y: Math.floor(wy0 * fy),
+    width: Math.max(1, Math.min(width, Math.round(wx1 * fx)) - Math.floor(wx0 * fx)),
+    height: Math.max(1, Math.min(height, Math.round(wy1 * fy)) - Math.floor(wy0 * fy)),
+  };
+  const cropRgb = await resizeRgb(rgb, width, height, model.inputSize, model.inputSize, region);
+  const cropMask = await predict(runtime, model, cropRgb, wx1 - wx0, wy1 - wy0);
+  const out = new Float32Array(mask.length);
+  const cw = wx1 - wx0;
+  for (let y = wy0; y < wy1; y++) {
+    for (let x = wx0; x < wx1; x++) out[y * work.width + x] = cropMask[(y - wy0) * cw + (x - wx0)]!;
+  }
+  return out;
+}
+
+function refineMask(mask: Float32Array, guide: Buffer, rgb: Buffer, width: number, height: number,
+  work: { width: number; height: number }, options: SegmentOptions, inputAlpha?: Buffer) {
+  const long = Math.max(work.width, work.height);
+  const solid = options.subject === false ? mask : solidify(mask, work.width, work.height, Math.max(2, Math.round(long * 0.015)));
+  const radius = Math.max(1, Math.round(long * 0.006));
+  const coeff = options.refine === false
+    ? identityCoefficients(solid, work.width, work.height)
+    : guidedCoefficients(guide, solid, work.width, work.height, radius, 1e-3);
+  const coarse = options.refine === false ? solid : applyGuided(coeff, guide);
+  const band = new Uint8Array(coarse.length);
+  for (let i = 0; i < coarse.length; i++) band[i] = coarse[i]! > 0.01 && coarse[i]! < 0.99 ? 1 : 0;
+  const wideBand = dilate(band, work.width, work.height, 1);
+  const alpha = upsampleAlpha(rgb, width, height, coeff, coarse, wideBand, inputAlpha);
+  const means = colourMeans(guide, coarse, work.width, work.height, Math.max(2, Math.round(long * 0.01)));
+  return { alpha, means: { ...means, width: work.width, height: work.height } };
+}
+
+/** Coefficients that make the full-resolution pass a plain bilinear upscale (the raw-model baseline). */
+function identityCoefficients(mask: Float32Array, width: number, height: number) {
+  const zero = new Float32Array(mask.length);
+  return { width, height, ar: zero, ag: zero, ab: zero, b: mask };
+}
