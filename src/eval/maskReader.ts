@@ -170,7 +170,7 @@ function paeth(a: number, b: number, c: number): number {
   const pa = Math.abs(p - a);
   const pb = Math.abs(p - b);
   const pc = Math.abs(p - c);
-  if (pa <= pb) return a;
+  if (pa <= pb && pa <= pc) return a;
   return pb <= pc ? b : c;
 }
 
