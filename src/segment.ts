@@ -3,7 +3,7 @@ import { upsampleAlpha, alphaBox } from './image/fullres.js';
 import { dilate, resizePlane } from './image/planes.js';
 import { applyGuided, colourMeans, guidedCoefficients } from './image/refine.js';
 import { resizeRgb, workSize } from './image/resample.js';
-import { maskConfidence, selectSubject, solidify } from './image/subject.js';
+import { fillEnclosed, maskConfidence, selectSubject } from './image/subject.js';
 import type { Box, Point } from './image/subject.js';
 import type { InferenceRuntime } from './inference/runtime.js';
 import type { ModelDescription } from './inference/models.js';
@@ -18,7 +18,37 @@ export interface SegmentOptions {
   readonly zoomBelow?: number;
   /** Edge-aware refinement (default); off: plain bilinear upscale of the model mask. */
   readonly refine?: boolean;
+  /** Knobs measured by `petcut eval`; the defaults are the measured best. */
+  readonly tuning?: Partial<Tuning>;
 }
+
+export interface Tuning {
+  /** Keep other regions with at least this share of the main one's mass. */
+  keepRatio: number;
+  /** Regions this close to the main one (share of the diagonal) belong to it. */
+  nearShare: number;
+  /** How the zoomed pass's mask joins the first one inside the crop. */
+  zoomMerge: 'replace' | 'mean' | 'max';
+  /** Margin around the subject's box for the zoomed pass, as a share of its longer side. */
+  zoomMargin: number;
+  /** After the zoomed pass, keep the region that overlaps the first pass's subject (not the largest). */
+  zoomPrior: boolean;
+  fillEnclosed: boolean;
+  /** Guided filter: radius as a share of the work grid's long side, and regularisation. */
+  guidedRadius: number;
+  guidedEps: number;
+}
+
+export const DEFAULT_TUNING: Tuning = {
+  keepRatio: 0.5,
+  nearShare: 0.03,
+  zoomMerge: 'replace',
+  zoomMargin: 0.3,
+  zoomPrior: true,
+  fillEnclosed: true,
+  guidedRadius: 0.006,
+  guidedEps: 1e-3,
+};
 
 export interface StageTimes { decode: number; inference: number; refine: number; encode?: number; total?: number }
 
@@ -54,25 +84,26 @@ export async function segmentImage(input: Buffer, runtime: InferenceRuntime, mod
   const t2 = performance.now();
   let mask = await predict(runtime, model, modelRgb, work.width, work.height);
   const t3 = performance.now();
+  const tuning = { ...DEFAULT_TUNING, ...options.tuning };
   const hint = options.hint ? { x: options.hint.x * work.scale, y: options.hint.y * work.scale } : undefined;
 
   let zoomed = false;
   let zoomMs = 0;
   if (options.subject !== false) {
-    let subject = selectSubject(mask, work.width, work.height, { hint });
+    let subject = selectSubject(mask, work.width, work.height, { hint, keepRatio: tuning.keepRatio, nearShare: tuning.nearShare });
     const zoomBelow = options.zoomBelow ?? 0.2;
     if (subject.box && subject.box.width * subject.box.height < zoomBelow * work.width * work.height) {
       const z0 = performance.now();
-      mask = await zoomIn(runtime, model, image.rgb, width, height, work, subject.box, mask);
+      mask = await zoomIn(runtime, model, image.rgb, width, height, work, subject.box, mask, tuning);
       zoomMs = performance.now() - z0;
-      subject = selectSubject(mask, work.width, work.height, { hint });
+      subject = selectSubject(mask, work.width, work.height, { hint, keepRatio: tuning.keepRatio, nearShare: tuning.nearShare, prior: tuning.zoomPrior ? subject.mask : undefined });
       zoomed = true;
     }
     mask = subject.mask;
   }
   const confidence = maskConfidence(mask);
   const t4 = performance.now();
-  const refined = refineMask(mask, guide, rgb, width, height, work, options, image.alpha);
+  const refined = refineMask(mask, guide, rgb, width, height, work, options, tuning, image.alpha);
   const t5 = performance.now();
   return {
     width, height, rgb, alpha: refined.alpha, box: alphaBox(refined.alpha, width, height, 128), confidence, zoomed,
@@ -91,8 +122,8 @@ async function predict(runtime: InferenceRuntime, model: ModelDescription, model
  * gets the model's full resolution, and paste that mask into the frame's.
  */
 async function zoomIn(runtime: InferenceRuntime, model: ModelDescription, rgb: Buffer, width: number, height: number,
-  work: { width: number; height: number; scale: number }, box: Box, mask: Float32Array): Promise<Float32Array> {
-  const margin = 0.3 * Math.max(box.width, box.height);
+  work: { width: number; height: number; scale: number }, box: Box, mask: Float32Array, tuning: Tuning): Promise<Float32Array> {
+  const margin = tuning.zoomMargin * Math.max(box.width, box.height);
   const wx0 = Math.max(0, Math.floor(box.x - margin)), wy0 = Math.max(0, Math.floor(box.y - margin));
   const wx1 = Math.min(work.width, Math.ceil(box.x + box.width + margin)), wy1 = Math.min(work.height, Math.ceil(box.y + box.height + margin));
   const fx = width / work.width, fy = height / work.height;
@@ -106,19 +137,23 @@ async function zoomIn(runtime: InferenceRuntime, model: ModelDescription, rgb: B
   const out = new Float32Array(mask.length);
   const cw = wx1 - wx0;
   for (let y = wy0; y < wy1; y++) {
-    for (let x = wx0; x < wx1; x++) out[y * work.width + x] = cropMask[(y - wy0) * cw + (x - wx0)]!;
+    for (let x = wx0; x < wx1; x++) {
+      const i = y * work.width + x;
+      const zoomed = cropMask[(y - wy0) * cw + (x - wx0)]!;
+      out[i] = tuning.zoomMerge === 'replace' ? zoomed : tuning.zoomMerge === 'max' ? Math.max(zoomed, mask[i]!) : (zoomed + mask[i]!) / 2;
+    }
   }
   return out;
 }
 
 function refineMask(mask: Float32Array, guide: Buffer, rgb: Buffer, width: number, height: number,
-  work: { width: number; height: number }, options: SegmentOptions, inputAlpha?: Buffer) {
+  work: { width: number; height: number }, options: SegmentOptions, tuning: Tuning, inputAlpha?: Buffer) {
   const long = Math.max(work.width, work.height);
-  const solid = options.subject === false ? mask : solidify(mask, work.width, work.height, Math.max(2, Math.round(long * 0.015)));
-  const radius = Math.max(1, Math.round(long * 0.006));
+  const solid = options.subject === false || !tuning.fillEnclosed ? mask : fillEnclosed(mask, work.width, work.height);
+  const radius = Math.max(1, Math.round(long * tuning.guidedRadius));
   const coeff = options.refine === false
     ? identityCoefficients(solid, work.width, work.height)
-    : guidedCoefficients(guide, solid, work.width, work.height, radius, 1e-3);
+    : guidedCoefficients(guide, solid, work.width, work.height, radius, tuning.guidedEps);
   const coarse = options.refine === false ? solid : applyGuided(coeff, guide);
   const band = new Uint8Array(coarse.length);
   for (let i = 0; i < coarse.length; i++) band[i] = coarse[i]! > 0.01 && coarse[i]! < 0.99 ? 1 : 0;

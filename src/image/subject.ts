@@ -1,4 +1,4 @@
-import { dilate, erode, labelComponents } from './planes.js';
+import { dilate, labelComponents } from './planes.js';
 
 export interface Box { x: number; y: number; width: number; height: number }
 export interface Point { x: number; y: number }
@@ -11,6 +11,10 @@ export interface SubjectOptions {
    * the main one (two cats on a sofa), dropped below it (shoes, toys).
    */
   readonly keepRatio?: number;
+  /** Regions within this share of the diagonal of the main one are parts of it (a head behind a fence post). */
+  readonly nearShare?: number;
+  /** An earlier selection (same grid): the main region is the one that overlaps it most. */
+  readonly prior?: Float32Array;
 }
 
 export interface Subject {
@@ -23,32 +27,88 @@ export interface Subject {
 
 const STRONG = 0.5;
 const WEAK = 0.3;
+/** Below this peak the model saw nothing worth keeping. */
+const NOTHING = 0.08;
 
 /**
  * Keeps the main subject of a salient-object mask: the largest confident
  * region (or the one under the hint), what is attached to it, and regions of
  * comparable size; everything else the model found salient is dropped.
+ * A pet the model saw only faintly (a white dog on pale ground: alpha 0.3
+ * over the whole body) is found with thresholds relative to the peak and its
+ * alpha is rescaled so that it prints solid.
  */
 export function selectSubject(mask: Float32Array, width: number, height: number, options: SubjectOptions = {}): Subject {
-  const strong = threshold(mask, STRONG);
+  const peak = maxOf(mask);
+  if (peak < NOTHING) return { mask: new Float32Array(mask.length), box: null, hintUsed: false };
+  const level = Math.min(1, peak);
+  const strong = threshold(mask, STRONG * level);
   const { labels, count } = labelComponents(strong, width, height);
-  if (count === 0) return { mask: new Float32Array(mask.length), box: null, hintUsed: false };
   const mass = new Float64Array(count + 1);
   for (let i = 0; i < mask.length; i++) mass[labels[i]!]! += mask[i]!;
   mass[0] = 0;
 
   const hinted = options.hint ? componentNear(labels, width, height, options.hint) : 0;
-  const main = hinted || argmax(mass);
+  const main = hinted || argmax(options.prior ? overlap(labels, count, options.prior) : mass);
   const keep = new Uint8Array(count + 1);
   keep[main] = 1;
   if (!hinted) {
-    const ratio = options.keepRatio ?? 0.35;
+    const ratio = options.keepRatio ?? 0.5;
     for (let c = 1; c <= count; c++) if (mass[c]! >= ratio * mass[main]!) keep[c] = 1;
   }
-  const region = attachedRegion(mask, width, height, labels, keep);
+  keepNear(labels, width, height, main, mass, keep, options.nearShare ?? 0.03);
+  const region = attachedRegion(mask, width, height, labels, keep, WEAK * level);
+  const gain = faintGain(mask, labels, keep);
   const out = new Float32Array(mask.length);
-  for (let i = 0; i < mask.length; i++) if (region[i]) out[i] = mask[i]!;
+  for (let i = 0; i < mask.length; i++) if (region[i]) out[i] = Math.min(1, mask[i]! * gain);
   return { mask: out, box: boundingBox(out, width, height, STRONG), hintUsed: hinted > 0 };
+}
+
+/** Marks regions that come within `share` of the diagonal of the main region (and are not specks). */
+function keepNear(labels: Int32Array, width: number, height: number, main: number, mass: Float64Array, keep: Uint8Array, share: number): void {
+  if (share <= 0) return;
+  const own = new Uint8Array(labels.length);
+  for (let i = 0; i < labels.length; i++) own[i] = labels[i] === main ? 1 : 0;
+  const reach = dilate(own, width, height, Math.max(1, Math.round(share * Math.hypot(width, height))));
+  for (let i = 0; i < labels.length; i++) {
+    const label = labels[i]!;
+    if (label && reach[i] && mass[label]! >= 0.02 * mass[main]!) keep[label] = 1;
+  }
+}
+
+function overlap(labels: Int32Array, count: number, prior: Float32Array): Float64Array {
+  const sums = new Float64Array(count + 1);
+  for (let i = 0; i < labels.length; i++) sums[labels[i]!]! += prior[i]!;
+  sums[0] = 0;
+  return sums;
+}
+
+function maxOf(values: Float32Array): number {
+  let peak = 0;
+  for (const v of values) if (v > peak) peak = v;
+  return peak;
+}
+
+/** 1 when the kept regions are confident; otherwise the factor that brings their 90th percentile to 0.9. */
+function faintGain(mask: Float32Array, labels: Int32Array, keep: Uint8Array): number {
+  const histogram = new Uint32Array(101);
+  let total = 0;
+  for (let i = 0; i < mask.length; i++) {
+    if (!labels[i] || !keep[labels[i]!]) continue;
+    histogram[Math.round(mask[i]! * 100)]!++;
+    total++;
+  }
+  let seen = 0;
+  let p90 = 1;
+  for (let v = 0; v <= 100; v++) {
+    seen += histogram[v]!;
+    if (seen >= 0.9 * total) {
+      p90 = v / 100;
+      break;
+    }
+  }
+  // Capped at 3x: a region that faint is more likely doubt than a pet.
+  return p90 >= 0.9 || p90 <= 0 ? 1 : Math.min(3, 0.9 / p90);
 }
 
 function threshold(mask: Float32Array, t: number): Uint8Array {
@@ -85,11 +145,11 @@ function componentNear(labels: Int32Array, width: number, height: number, hint: 
 }
 
 /**
- * Weak regions (mask >= WEAK) that contain a kept confident region, widened by
+ * Weak regions (mask >= weakLevel) that contain a kept confident region, widened by
  * two pixels so the soft fur fringe below WEAK survives.
  */
-function attachedRegion(mask: Float32Array, width: number, height: number, strongLabels: Int32Array, keep: Uint8Array): Uint8Array {
-  const weak = threshold(mask, WEAK);
+function attachedRegion(mask: Float32Array, width: number, height: number, strongLabels: Int32Array, keep: Uint8Array, weakLevel: number): Uint8Array {
+  const weak = threshold(mask, weakLevel);
   const { labels, count } = labelComponents(weak, width, height);
   const keepWeak = new Uint8Array(count + 1);
   for (let i = 0; i < mask.length; i++) if (keep[strongLabels[i]!] && strongLabels[i]) keepWeak[labels[i]!] = 1;
@@ -117,14 +177,29 @@ export function boundingBox(mask: Float32Array | Uint8Array, width: number, heig
 }
 
 /**
- * A pet is opaque: mid alpha deep inside the subject (dark fur on a dark sofa)
- * becomes solid; only a band of `band` pixels at the outline stays soft.
+ * A pet is opaque: mid alpha enclosed by the confident subject (dark fur on a
+ * dark sofa, a cat half in shadow) becomes solid. Only enclosed areas: mid
+ * alpha that reaches the frame's edge is usually floor or grass, and real
+ * holes (between legs) are near 0, so both stay as they are.
  */
-export function solidify(mask: Float32Array, width: number, height: number, band: number): Float32Array {
-  const inside = threshold(mask, 0.1);
-  const core = erode(inside, width, height, band);
+export function fillEnclosed(mask: Float32Array, width: number, height: number): Float32Array {
+  const open = new Uint8Array(mask.length);
+  for (let i = 0; i < mask.length; i++) open[i] = mask[i]! < STRONG ? 1 : 0;
+  const { labels, count } = labelComponents(open, width, height);
+  const touchesEdge = new Uint8Array(count + 1);
+  for (let x = 0; x < width; x++) {
+    touchesEdge[labels[x]!] = 1;
+    touchesEdge[labels[(height - 1) * width + x]!] = 1;
+  }
+  for (let y = 0; y < height; y++) {
+    touchesEdge[labels[y * width]!] = 1;
+    touchesEdge[labels[y * width + width - 1]!] = 1;
+  }
   const out = new Float32Array(mask);
-  for (let i = 0; i < out.length; i++) if (core[i]) out[i] = 1;
+  for (let i = 0; i < out.length; i++) {
+    const label = labels[i]!;
+    if (label && !touchesEdge[label] && mask[i]! >= 0.1) out[i] = 1;
+  }
   return out;
 }
 

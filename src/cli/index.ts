@@ -1,0 +1,94 @@
+#!/usr/bin/env node
+import { Command, Option } from 'commander';
+import { loadEngineConfig } from '../config.js';
+import { createEngine } from '../engine.js';
+import { isPetcutError } from '../errors.js';
+import { MODELS } from '../inference/models.js';
+import { resolveModelFile } from '../inference/modelCache.js';
+import { describeModel } from '../engine.js';
+import { removeBackgrounds } from './remove.js';
+import type { RemoveFlags } from './remove.js';
+import { runEvalCommand } from './evalCommand.js';
+import type { EvalFlags } from './evalCommand.js';
+
+const log = (line: string): void => {
+  process.stderr.write(`${line}\n`);
+};
+
+function engineConfig(model?: string) {
+  return loadEngineConfig(process.env, model ? { model } : {});
+}
+
+const program = new Command('petcut')
+  .description('Background removal for pet photos: cut-outs, quality evaluation and model tools.')
+  .showHelpAfterError();
+
+program.command('remove')
+  .description('cut the pet out of each photo (files or folders)')
+  .argument('<inputs...>', 'image files or folders')
+  .requiredOption('-o, --output <dir>', 'output folder')
+  .addOption(new Option('-f, --format <format>', 'output format').choices(['png', 'webp', 'jpeg']).default('png'))
+  .option('-q, --quality <1-100>', 'WebP/JPEG quality (default 90)')
+  .option('-b, --background <colour|file>', 'background: #hex colour or an image file (JPEG output defaults to white)')
+  .option('-c, --crop [margin]', 'crop to the subject, with a margin as a share of its size (default 0.05)')
+  .option('-m, --mask', 'write the alpha mask only')
+  .option('-s, --size <full|preview|px>', 'output size: full, preview (1024 px) or a long side in px')
+  .option('--hint <x,y>', 'a point on the pet (image pixels) that picks the subject')
+  .option('--no-subject', 'keep every salient object, not just the main subject')
+  .option('--no-refine', 'plain bilinear mask upscale instead of edge-aware refinement')
+  .option('--model <name|path.onnx>', `model: ${Object.keys(MODELS).join(', ')} or a path to an ONNX file`)
+  .option('--concurrency <n>', 'images in flight', '2')
+  .option('--no-progress', 'one line per file instead of a progress bar')
+  .action(async (inputs: string[], flags: RemoveFlags & { model?: string }) => {
+    const engine = await createEngine({ config: engineConfig(flags.model), log });
+    try {
+      const report = await removeBackgrounds(engine, inputs, { ...flags, progress: flags.progress !== false && process.stderr.isTTY }, log);
+      log(`petcut: ${report.done} done, ${report.failed} failed${report.missing ? `, ${report.missing} missing` : ''}`);
+      if (report.failed > 0 || report.missing > 0 || report.done === 0) process.exitCode = 1;
+    } finally {
+      await engine.close();
+    }
+  });
+
+program.command('eval')
+  .description('measure cut-out quality against ground-truth masks (IoU, boundary F, MAE, time)')
+  .option('--images <dir>', 'folder of photos')
+  .option('--masks <dir>', 'folder of masks with the same base names (.png)')
+  .option('--manifest <tsv>', 'TSV with image and mask columns (paths relative to the manifest)')
+  .option('--ignore <value>', 'mask value to ignore (e.g. 128 for trimaps, 255 for palette masks)')
+  .option('--csv <file>', 'per-image results as CSV', 'eval.csv')
+  .option('--only <subject>', 'only manifest rows whose subject column contains this text')
+  .option('--raw', 'raw model output with a bilinear upscale (no subject selection, no refinement)')
+  .option('--no-subject', 'no subject selection')
+  .option('--no-zoom', 'no zoomed second pass')
+  .option('--no-refine', 'no edge-aware refinement')
+  .option('--model <name|path.onnx>', 'model to evaluate')
+  .option('--save <dir>', 'also write each cut-out mask here')
+  .action(async (flags: EvalFlags & { model?: string }) => {
+    const engine = await createEngine({ config: engineConfig(flags.model), log });
+    try {
+      await runEvalCommand(engine, flags, log);
+    } finally {
+      await engine.close();
+    }
+  });
+
+program.command('model')
+  .description('list the models, or build and verify the model cache (for container images)')
+  .argument('[action]', 'list | prepare', 'list')
+  .option('--model <name|path.onnx>', 'model to prepare')
+  .action(async (action: string, flags: { model?: string }) => {
+    if (action === 'list') {
+      for (const model of Object.values(MODELS)) log(`${model.name}\t${model.inputSize}px\t${model.description}\t${model.license}`);
+      return;
+    }
+    if (action !== 'prepare') throw new Error(`unknown action "${action}": use list or prepare`);
+    const config = engineConfig(flags.model);
+    const path = await resolveModelFile(describeModel(config), config.modelCacheDir);
+    log(`model ready: ${path}`);
+  });
+
+program.parseAsync(process.argv).catch((error: unknown) => {
+  log(`petcut: ${isPetcutError(error) ? `${error.message} (${error.code})` : (error as Error).message}`);
+  process.exitCode = 1;
+});

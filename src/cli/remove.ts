@@ -1,0 +1,88 @@
+import { mkdir, readFile } from 'node:fs/promises';
+import { basename, extname, join } from 'node:path';
+import { SingleBar, Presets } from 'cli-progress';
+import type { CutoutOptions, Engine } from '../engine.js';
+import { invalidOption, isPetcutError } from '../errors.js';
+import { FORMATS, isFormatName } from '../image/formats.js';
+import { expandInputs, writeAtomic } from './files.js';
+
+export interface RemoveFlags {
+  output: string;
+  format: string;
+  quality?: string;
+  background?: string;
+  crop?: boolean | string;
+  mask?: boolean;
+  size?: string;
+  hint?: string;
+  subject?: boolean;
+  refine?: boolean;
+  concurrency?: string;
+  progress?: boolean;
+}
+
+export interface RemoveReport { done: number; failed: number; missing: number }
+
+/** Turns CLI flags into engine options; every bad value is a PETCUT_E_INVALID_OPTION naming the flag. */
+export async function optionsFromFlags(flags: RemoveFlags): Promise<CutoutOptions> {
+  if (!isFormatName(flags.format)) throw invalidOption('format', `must be one of ${Object.keys(FORMATS).join(', ')}`);
+  const options: { -readonly [K in keyof CutoutOptions]: CutoutOptions[K] } = { format: flags.format, maskOnly: flags.mask === true };
+  if (flags.quality !== undefined) options.quality = Number(flags.quality);
+  if (flags.background !== undefined) {
+    options.background = flags.background.startsWith('#') ? flags.background : await readFile(flags.background).catch(() => {
+      throw invalidOption('background', `"${flags.background}" is neither a #hex colour nor a readable image file`);
+    });
+  }
+  if (flags.crop !== undefined && flags.crop !== false) {
+    options.crop = true;
+    if (typeof flags.crop === 'string') options.cropMargin = Number(flags.crop);
+  }
+  if (flags.size !== undefined) options.size = flags.size === 'full' || flags.size === 'preview' ? flags.size : Number(flags.size);
+  if (flags.hint !== undefined) {
+    const [x, y] = flags.hint.split(',').map(Number);
+    if (!Number.isFinite(x) || !Number.isFinite(y)) throw invalidOption('hint', `must be "x,y" in image pixels, got "${flags.hint}"`);
+    options.hint = { x: x!, y: y! };
+  }
+  if (flags.subject === false) options.subject = false;
+  if (flags.refine === false) options.refine = false;
+  return options;
+}
+
+export function outputName(file: string, format: string, mask: boolean): string {
+  const stem = basename(file, extname(file));
+  return `${stem}${mask ? '.mask' : ''}.${FORMATS[format as keyof typeof FORMATS].extension}`;
+}
+
+/** Cuts out every file; one failure is reported and the others go on. */
+export async function removeBackgrounds(engine: Engine, inputs: string[], flags: RemoveFlags, log: (line: string) => void): Promise<RemoveReport> {
+  const options = await optionsFromFlags(flags);
+  const { files, missing } = await expandInputs(inputs);
+  for (const path of missing) log(`petcut: ${path}: no such file or folder`);
+  await mkdir(flags.output, { recursive: true });
+  const bar = flags.progress && files.length > 1 ? new SingleBar({ format: '{bar} {value}/{total} {file}', hideCursor: true }, Presets.shades_classic) : undefined;
+  bar?.start(files.length, 0, { file: '' });
+  let done = 0;
+  let failed = 0;
+  let next = 0;
+  // Two in flight: one image decodes or encodes while the other is in the model.
+  const workers = Array.from({ length: Math.max(1, Number(flags.concurrency ?? 2)) }, async () => {
+    while (next < files.length) {
+      const file = files[next++]!;
+      try {
+        const result = await engine.cutout(await readFile(file), options);
+        await writeAtomic(join(flags.output, outputName(file, result.format, options.maskOnly === true)), result.data);
+        done++;
+        if (!bar) log(`${file} -> ${outputName(file, result.format, options.maskOnly === true)} (${result.width}x${result.height}, ${Math.round(result.times.total)} ms)`);
+      } catch (error) {
+        failed++;
+        const reason = isPetcutError(error) ? `${error.message} (${error.code})` : `unexpected error: ${(error as Error).message}`;
+        // With a bar on the terminal, clear its line first so the message stays readable.
+        log(`${bar ? '\r\x1b[K' : ''}petcut: ${file}: ${reason}`);
+      }
+      bar?.increment(1, { file: basename(file) });
+    }
+  });
+  await Promise.all(workers);
+  bar?.stop();
+  return { done, failed, missing: missing.length };
+}
