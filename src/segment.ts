@@ -43,10 +43,10 @@ export const DEFAULT_TUNING: Tuning = {
   keepRatio: 0.5,
   nearShare: 0.03,
   zoomMerge: 'replace',
-  zoomMargin: 0.3,
+  zoomMargin: 0.6,
   zoomPrior: true,
   fillEnclosed: true,
-  guidedRadius: 0.006,
+  guidedRadius: 0.002,
   guidedEps: 1e-3,
 };
 
@@ -91,7 +91,7 @@ export async function segmentImage(input: Buffer, runtime: InferenceRuntime, mod
   let zoomMs = 0;
   if (options.subject !== false) {
     let subject = selectSubject(mask, work.width, work.height, { hint, keepRatio: tuning.keepRatio, nearShare: tuning.nearShare });
-    const zoomBelow = options.zoomBelow ?? 0.2;
+    const zoomBelow = options.zoomBelow ?? 0.1;
     if (subject.box && subject.box.width * subject.box.height < zoomBelow * work.width * work.height) {
       const z0 = performance.now();
       mask = await zoomIn(runtime, model, image.rgb, width, height, work, subject.box, mask, tuning);
