@@ -21,79 +21,99 @@ function taps(full: number, work: number): { i0: Int32Array; i1: Int32Array; f: 
   return { i0, i1, f, nearest };
 }
 
-/**
- * Full-resolution alpha. Inside `band` (work cells near an edge) the guided
- * filter's coefficients are interpolated and applied to the full-resolution
- * pixel; elsewhere the work-resolution alpha (solid 0 or 1 there) is copied.
- */
-export function upsampleAlpha(rgb: Uint8Array, width: number, height: number, coeff: GuidedCoefficients, coarse: Float32Array, band: Uint8Array, inputAlpha?: Uint8Array): Uint8Array {
-  const ww = coeff.width;
-  const tx = taps(width, ww);
-  const ty = taps(height, coeff.height);
-  const { ar, ag, ab, b } = coeff;
-  const out = new Uint8Array(width * height);
-  const k = 1 / 255;
-  for (let y = 0; y < height; y++) {
-    const r0 = ty.i0[y]! * ww, r1 = ty.i1[y]! * ww, fy = ty.f[y]!, rn = ty.nearest[y]! * ww;
-    const row = y * width;
-    for (let x = 0; x < width; x++) {
-      const cell = rn + tx.nearest[x]!;
-      let a: number;
-      if (band[cell]) {
-        const c0 = tx.i0[x]!, c1 = tx.i1[x]!, fx = tx.f[x]!;
-        const w00 = (1 - fx) * (1 - fy), w01 = fx * (1 - fy), w10 = (1 - fx) * fy, w11 = fx * fy;
-        const i00 = r0 + c0, i01 = r0 + c1, i10 = r1 + c0, i11 = r1 + c1;
-        const p = (row + x) * 3;
-        a = (ar[i00]! * w00 + ar[i01]! * w01 + ar[i10]! * w10 + ar[i11]! * w11) * rgb[p]! * k +
-          (ag[i00]! * w00 + ag[i01]! * w01 + ag[i10]! * w10 + ag[i11]! * w11) * rgb[p + 1]! * k +
-          (ab[i00]! * w00 + ab[i01]! * w01 + ab[i10]! * w10 + ab[i11]! * w11) * rgb[p + 2]! * k +
-          (b[i00]! * w00 + b[i01]! * w01 + b[i10]! * w10 + b[i11]! * w11);
-      } else {
-        a = coarse[cell]!;
-      }
-      let v = Math.round(a * 255);
-      v = v < 0 ? 0 : v > 255 ? 255 : v;
-      if (inputAlpha && inputAlpha[row + x]! < v) v = inputAlpha[row + x]!;
-      out[row + x] = v;
-    }
-  }
-  return out;
+/** For each work cell column (or row): the first full-resolution index mapping to it (nearest). */
+function runStarts(full: number, work: number, nearest: Int32Array): Int32Array {
+  const starts = new Int32Array(work + 1).fill(full);
+  for (let x = full - 1; x >= 0; x--) starts[nearest[x]!] = x;
+  for (let c = work - 1; c >= 0; c--) if (starts[c]! > starts[c + 1]!) starts[c] = starts[c + 1]!;
+  return starts;
+}
+
+export interface FinishInput {
+  readonly coeff: GuidedCoefficients;
+  /** Refined alpha on the coefficients' grid. */
+  readonly coarse: Float32Array;
+  /** Grid cells near an edge, where full-resolution work is needed. */
+  readonly band: Uint8Array;
+  readonly means: { fg: Float32Array; bg: Float32Array };
+  readonly inputAlpha?: Uint8Array;
 }
 
 /**
- * RGBA for `rect`: opaque pixels keep the photo, transparent ones are zeroed
- * (they compress to nothing), and semi-transparent fur gets its estimated
- * foreground colour so the old background does not bleed into the print.
+ * The one full-resolution pass: returns the alpha and turns `rgb` in place into
+ * the cut-out's colours. Away from edges a whole run of pixels shares its grid
+ * cell's value (a fill: opaque runs keep the photo, transparent runs are zeroed
+ * so they compress to nothing). Inside the band each pixel gets the guided
+ * filter's interpolated coefficients applied to its own colour, and, where it
+ * is semi-transparent, its estimated foreground colour (blur fusion) so the old
+ * background does not bleed into the fur.
  */
-export function assembleRgba(rgb: Uint8Array, alpha: Uint8Array, width: number, height: number, rect: Box,
-  means: { fg: Float32Array; bg: Float32Array; width: number; height: number }): Buffer {
-  const out = Buffer.alloc(rect.width * rect.height * 4);
-  const tx = taps(width, means.width);
-  const ty = taps(height, means.height);
-  for (let y = 0; y < rect.height; y++) {
-    const sy = y + rect.y;
-    const src = sy * width + rect.x;
-    const dst = y * rect.width;
-    const wrow = ty.nearest[sy]! * means.width;
-    for (let x = 0; x < rect.width; x++) {
-      const a = alpha[src + x]!;
-      if (a === 0) continue;
-      const p = (src + x) * 3, q = (dst + x) * 4;
-      out[q + 3] = a;
-      if (a === 255) {
-        out[q] = rgb[p]!; out[q + 1] = rgb[p + 1]!; out[q + 2] = rgb[p + 2]!;
-        continue;
-      }
-      const t = a / 255;
-      const m = (wrow + tx.nearest[x + rect.x]!) * 3;
-      for (let c = 0; c < 3; c++) {
-        const fb = means.fg[m + c]!;
-        const v = fb + t * (rgb[p + c]! - t * fb - (1 - t) * means.bg[m + c]!);
-        out[q + c] = v < 0 ? 0 : v > 255 ? 255 : v;
+export function finishFullRes(rgb: Uint8Array, width: number, height: number, input: FinishInput): Uint8Array {
+  const { coeff, coarse, band, means, inputAlpha } = input;
+  const ww = coeff.width;
+  const tx = taps(width, ww);
+  const ty = taps(height, coeff.height);
+  const starts = runStarts(width, ww, tx.nearest);
+  const alpha = new Uint8Array(width * height);
+  for (let y = 0; y < height; y++) {
+    const rn = ty.nearest[y]! * ww;
+    const row = y * width;
+    for (let c = 0; c < ww; c++) {
+      const x0 = starts[c]!, x1 = starts[c + 1]!;
+      if (x0 >= x1) continue;
+      const cell = rn + c;
+      if (band[cell]) {
+        for (let x = x0; x < x1; x++) finishPixel(rgb, alpha, row + x, x, y, coeff, tx, ty, means, cell * 3);
+      } else if (coarse[cell]! >= 0.5) {
+        alpha.fill(255, row + x0, row + x1);
+      } else {
+        rgb.fill(0, (row + x0) * 3, (row + x1) * 3);
       }
     }
   }
-  return out;
+  if (inputAlpha) applyInputAlpha(rgb, alpha, inputAlpha);
+  return alpha;
+}
+
+type Taps = ReturnType<typeof taps>;
+
+function finishPixel(rgb: Uint8Array, alpha: Uint8Array, i: number, x: number, y: number, coeff: GuidedCoefficients,
+  tx: Taps, ty: Taps, means: { fg: Float32Array; bg: Float32Array }, m: number): void {
+  const ww = coeff.width;
+  const r0 = ty.i0[y]! * ww, r1 = ty.i1[y]! * ww, fy = ty.f[y]!;
+  const c0 = tx.i0[x]!, c1 = tx.i1[x]!, fx = tx.f[x]!;
+  const w00 = (1 - fx) * (1 - fy), w01 = fx * (1 - fy), w10 = (1 - fx) * fy, w11 = fx * fy;
+  const i00 = r0 + c0, i01 = r0 + c1, i10 = r1 + c0, i11 = r1 + c1;
+  const { ar, ag, ab, b } = coeff;
+  const p = i * 3;
+  const R = rgb[p]!, G = rgb[p + 1]!, B = rgb[p + 2]!;
+  const a = ((ar[i00]! * w00 + ar[i01]! * w01 + ar[i10]! * w10 + ar[i11]! * w11) * R +
+    (ag[i00]! * w00 + ag[i01]! * w01 + ag[i10]! * w10 + ag[i11]! * w11) * G +
+    (ab[i00]! * w00 + ab[i01]! * w01 + ab[i10]! * w10 + ab[i11]! * w11) * B) / 255 +
+    (b[i00]! * w00 + b[i01]! * w01 + b[i10]! * w10 + b[i11]! * w11);
+  const v = Math.round(a * 255);
+  const value = v < 0 ? 0 : v > 255 ? 255 : v;
+  alpha[i] = value;
+  if (value === 255) return;
+  if (value === 0) {
+    rgb[p] = 0; rgb[p + 1] = 0; rgb[p + 2] = 0;
+    return;
+  }
+  const t = value / 255;
+  for (let c = 0; c < 3; c++) {
+    const fb = means.fg[m + c]!;
+    const f = fb + t * (rgb[p + c]! - t * fb - (1 - t) * means.bg[m + c]!);
+    rgb[p + c] = f < 0 ? 0 : f > 255 ? 255 : f;
+  }
+}
+
+/** The result never shows what the input itself hid. */
+function applyInputAlpha(rgb: Uint8Array, alpha: Uint8Array, inputAlpha: Uint8Array): void {
+  for (let i = 0; i < alpha.length; i++) {
+    if (inputAlpha[i]! >= alpha[i]!) continue;
+    alpha[i] = inputAlpha[i]!;
+    if (alpha[i] === 0) rgb.fill(0, i * 3, i * 3 + 3);
+  }
 }
 
 /** Bounding box of alpha >= t at full resolution, or null. */

@@ -5,39 +5,47 @@
  * resolution (about 1 Mpx), never at full resolution.
  */
 
-/** Box mean with radius r (window 2r+1, clamped at the borders), separable running sums: O(n) whatever r. */
+/** For each index: the clamped window [lo, hi] of radius r and 1 / its length. */
+function windows(length: number, r: number): { lo: Int32Array; hi: Int32Array; inv: Float64Array } {
+  const lo = new Int32Array(length), hi = new Int32Array(length), inv = new Float64Array(length);
+  for (let i = 0; i < length; i++) {
+    lo[i] = Math.max(0, i - r);
+    hi[i] = Math.min(length - 1, i + r) + 1;
+    inv[i] = 1 / (hi[i]! - lo[i]!);
+  }
+  return { lo, hi, inv };
+}
+
+/**
+ * Box mean with radius r (window 2r+1, clamped at the borders): rows from
+ * float64 prefix sums, columns from a running sum of rows. O(n) whatever r,
+ * no per-pixel branches.
+ */
 export function boxMean(src: Float32Array, width: number, height: number, r: number, out = new Float32Array(src.length)): Float32Array {
+  const h = windows(width, r);
   const tmp = new Float32Array(src.length);
+  const prefix = new Float64Array(width + 1);
   for (let y = 0; y < height; y++) {
     const row = y * width;
-    let sum = 0;
-    for (let x = 0; x <= Math.min(r, width - 1); x++) sum += src[row + x]!;
-    for (let x = 0; x < width; x++) {
-      const lo = Math.max(0, x - r);
-      const hi = Math.min(width - 1, x + r);
-      tmp[row + x] = sum / (hi - lo + 1);
-      const add = x + r + 1;
-      if (add < width) sum += src[row + add]!;
-      const drop = x - r;
-      if (drop >= 0) sum -= src[row + drop]!;
-    }
+    for (let x = 0; x < width; x++) prefix[x + 1] = prefix[x]! + src[row + x]!;
+    for (let x = 0; x < width; x++) tmp[row + x] = (prefix[h.hi[x]!]! - prefix[h.lo[x]!]!) * h.inv[x]!;
   }
-  const colSum = new Float64Array(width);
-  for (let y = 0; y <= Math.min(r, height - 1); y++) {
-    for (let x = 0; x < width; x++) colSum[x]! += tmp[y * width + x]!;
-  }
+  const sum = new Float64Array(width);
+  for (let y = 0; y < Math.min(r, height); y++) addRow(sum, tmp, y * width, 1);
   for (let y = 0; y < height; y++) {
-    const lo = Math.max(0, y - r);
-    const hi = Math.min(height - 1, y + r);
-    const inv = 1 / (hi - lo + 1);
+    if (y + r < height) addRow(sum, tmp, (y + r) * width, 1);
+    if (y - r - 1 >= 0) addRow(sum, tmp, (y - r - 1) * width, -1);
+    const inv = 1 / (Math.min(height - 1, y + r) - Math.max(0, y - r) + 1);
     const row = y * width;
-    for (let x = 0; x < width; x++) out[row + x] = colSum[x]! * inv;
-    const add = y + r + 1;
-    if (add < height) for (let x = 0; x < width; x++) colSum[x]! += tmp[add * width + x]!;
-    const drop = y - r;
-    if (drop >= 0) for (let x = 0; x < width; x++) colSum[x]! -= tmp[drop * width + x]!;
+    for (let x = 0; x < width; x++) out[row + x] = sum[x]! * inv;
   }
   return out;
+}
+
+function addRow(sum: Float64Array, plane: Float32Array, start: number, sign: 1 | -1): void {
+  const width = sum.length;
+  if (sign > 0) for (let x = 0; x < width; x++) sum[x]! += plane[start + x]!;
+  else for (let x = 0; x < width; x++) sum[x]! -= plane[start + x]!;
 }
 
 /** Bilinear resize of a float plane (pixel centres aligned, as libvips and OpenCV do). */

@@ -1,6 +1,5 @@
 import sharp from 'sharp';
 import { invalidOption } from '../errors.js';
-import { assembleRgba } from './fullres.js';
 import { FORMATS } from './formats.js';
 import type { FormatName } from './formats.js';
 import type { Box } from './subject.js';
@@ -28,7 +27,6 @@ export interface RenderSource {
   readonly rgb: Buffer;
   readonly alpha: Uint8Array;
   readonly box: Box | null;
-  readonly means: { fg: Float32Array; bg: Float32Array; width: number; height: number };
 }
 
 export interface Rendered {
@@ -51,12 +49,13 @@ export async function renderCutout(source: RenderSource, options: RenderOptions 
   const side = targetSide(options.size ?? 'full', rect);
   const resize = side < Math.max(rect.width, rect.height);
 
-  let pipeline: sharp.Sharp;
-  if (options.maskOnly) {
-    pipeline = sharp(maskRegion(source, rect), { raw: { width: rect.width, height: rect.height, channels: 1 } });
-  } else {
-    const rgba = assembleRgba(source.rgb, source.alpha, source.width, source.height, rect, source.means);
-    pipeline = sharp(rgba, { raw: { width: rect.width, height: rect.height, channels: 4 } });
+  const alphaRaw = { raw: { width: source.width, height: source.height, channels: 1 as const } };
+  // libvips joins, crops and resizes on all cores; no JS pass over the pixels here.
+  let pipeline = options.maskOnly
+    ? sharp(source.alpha, alphaRaw)
+    : sharp(source.rgb, { raw: { width: source.width, height: source.height, channels: 3 } }).joinChannel(Buffer.from(source.alpha.buffer, source.alpha.byteOffset, source.alpha.length), alphaRaw);
+  if (rect.width !== source.width || rect.height !== source.height) {
+    pipeline = pipeline.extract({ left: rect.x, top: rect.y, width: rect.width, height: rect.height });
   }
   if (resize) pipeline = pipeline.resize({ width: side, height: side, fit: 'inside' });
   if (!options.maskOnly) pipeline = await applyBackground(pipeline, options.background, format.supportsAlpha);
@@ -85,15 +84,6 @@ function cropRect(source: RenderSource, marginShare: number): Box {
   const x0 = Math.max(0, box.x - margin), y0 = Math.max(0, box.y - margin);
   const x1 = Math.min(source.width, box.x + box.width + margin), y1 = Math.min(source.height, box.y + box.height + margin);
   return { x: x0, y: y0, width: x1 - x0, height: y1 - y0 };
-}
-
-function maskRegion(source: RenderSource, rect: Box): Buffer {
-  const out = Buffer.allocUnsafe(rect.width * rect.height);
-  for (let y = 0; y < rect.height; y++) {
-    const start = (y + rect.y) * source.width + rect.x;
-    out.set(source.alpha.subarray(start, start + rect.width), y * rect.width);
-  }
-  return out;
 }
 
 const HEX = /^#(?:[0-9a-f]{3}|[0-9a-f]{6}|[0-9a-f]{8})$/i;
