@@ -1,40 +1,40 @@
+import { availableParallelism } from 'node:os';
 import { loadEngineConfig } from './config.js';
 import type { EngineConfig } from './config.js';
 import { PetcutError } from './errors.js';
-import { renderCutout } from './image/render.js';
-import type { Rendered, RenderOptions } from './image/render.js';
-import type { Box } from './image/subject.js';
+import type { RenderOptions } from './image/render.js';
 import { resolveModelFile } from './inference/modelCache.js';
 import { DEFAULT_MODEL, MODELS } from './inference/models.js';
 import type { ModelDescription } from './inference/models.js';
 import { createRuntime } from './inference/runtime.js';
 import type { RuntimeInfo } from './inference/runtime.js';
-import { segmentImage } from './segment.js';
-import type { Segmentation, SegmentOptions, StageTimes } from './segment.js';
+import { createPipelinePool } from './pipeline/pool.js';
+import type { CutoutSummary, SegmentSummary } from './pipeline/protocol.js';
+import type { SegmentOptions } from './segment.js';
 
 export type CutoutOptions = SegmentOptions & RenderOptions;
-
-export interface CutoutResult extends Rendered {
-  /** Foreground box in the output's coordinates (alpha >= 50 %), null when no subject was found. */
-  readonly box: Box | null;
-  readonly confidence: number;
-  readonly zoomed: boolean;
-  readonly sourceWidth: number;
-  readonly sourceHeight: number;
-  readonly times: Required<StageTimes>;
-}
+export type CutoutResult = CutoutSummary;
+export type SegmentResult = SegmentSummary;
 
 export interface Engine {
   readonly model: ModelDescription;
   readonly runtime: RuntimeInfo;
-  segment(input: Buffer, options?: SegmentOptions): Promise<Segmentation>;
+  /** Time from createEngine() to a loaded model, in ms. */
+  readonly readyMs: number;
+  /** The full-resolution alpha and what was found (for evaluation). */
+  segment(input: Buffer, options?: SegmentOptions): Promise<SegmentResult>;
+  /** The encoded cut-out. */
   cutout(input: Buffer, options?: CutoutOptions): Promise<CutoutResult>;
+  /** Images accepted and not finished. */
+  inFlight(): number;
   close(): Promise<void>;
 }
 
 export interface EngineOptions {
   readonly config?: EngineConfig;
   readonly log?: (message: string) => void;
+  /** Pipeline workers (decode, refine, encode); 2 keeps the model busy on two cores. */
+  readonly pipelines?: number;
 }
 
 /** Describes the configured model: a registry name, or a path to any ONNX salient-object model. */
@@ -60,46 +60,29 @@ export function describeModel(config: EngineConfig): ModelDescription {
   };
 }
 
-/** Loads the model once (one session for the process) and returns the cut-out engine. */
+/**
+ * Loads the model once (one ONNX Runtime session for the whole process, in
+ * its own thread) and starts the pipeline workers. Nothing here or in the
+ * returned engine runs pixel loops on the caller's thread.
+ */
 export async function createEngine(options: EngineOptions = {}): Promise<Engine> {
+  const started = performance.now();
   const config = options.config ?? loadEngineConfig();
   const model = describeModel(config);
   const modelPath = await resolveModelFile(model, config.modelCacheDir);
   const runtime = await createRuntime({ modelPath, model, device: config.device, threads: config.threads, log: options.log });
-  const segment = (input: Buffer, segmentOptions?: SegmentOptions): Promise<Segmentation> =>
-    segmentImage(input, runtime, model, config.maxPixels, segmentOptions);
-
+  const readyMs = performance.now() - started;
+  const pool = createPipelinePool(runtime, model, config.maxPixels, options.pipelines ?? Math.max(2, Math.min(4, availableParallelism())));
   return {
     model,
     runtime: runtime.info,
-    segment,
-    async cutout(input, cutoutOptions = {}) {
-      const started = performance.now();
-      const segmentation = await segment(input, cutoutOptions);
-      const encodeStarted = performance.now();
-      const rendered = await renderCutout(segmentation, cutoutOptions);
-      const encode = performance.now() - encodeStarted;
-      return {
-        ...rendered,
-        box: boxInOutput(segmentation.box, rendered),
-        confidence: segmentation.confidence,
-        zoomed: segmentation.zoomed,
-        sourceWidth: segmentation.width,
-        sourceHeight: segmentation.height,
-        times: { ...segmentation.times, encode, total: performance.now() - started },
-      };
+    readyMs,
+    segment: (input, segmentOptions = {}) => pool.run('segment', input, segmentOptions),
+    cutout: (input, cutoutOptions = {}) => pool.run('cutout', input, cutoutOptions),
+    inFlight: () => pool.inFlight(),
+    async close() {
+      await pool.close();
+      await runtime.close();
     },
-    close: () => runtime.close(),
-  };
-}
-
-function boxInOutput(box: Box | null, rendered: Rendered): Box | null {
-  if (!box) return null;
-  const scale = rendered.width / rendered.rect.width;
-  return {
-    x: Math.round((box.x - rendered.rect.x) * scale),
-    y: Math.round((box.y - rendered.rect.y) * scale),
-    width: Math.max(1, Math.round(box.width * scale)),
-    height: Math.max(1, Math.round(box.height * scale)),
   };
 }

@@ -5,7 +5,7 @@ import { applyGuided, colourMeans, guidedCoefficients } from './image/refine.js'
 import { resizeRgb, workSize } from './image/resample.js';
 import { fillEnclosed, maskConfidence, selectSubject } from './image/subject.js';
 import type { Box, Point } from './image/subject.js';
-import type { InferenceRuntime } from './inference/runtime.js';
+import type { Inferencer } from './inference/client.js';
 import type { ModelDescription } from './inference/models.js';
 import { toModelTensor, toProbability } from './inference/tensor.js';
 
@@ -74,7 +74,7 @@ export interface Segmentation {
 // since the full-resolution detail comes from the guided filter's last step.
 const WORK_SIDE = 512;
 
-export async function segmentImage(input: Buffer, runtime: InferenceRuntime, model: ModelDescription, maxPixels: number, options: SegmentOptions = {}): Promise<Segmentation> {
+export async function segmentImage(input: Buffer, runtime: Inferencer, model: ModelDescription, maxPixels: number, options: SegmentOptions = {}): Promise<Segmentation> {
   const t0 = performance.now();
   const image = await decodeImage(input, { maxPixels });
   const { width, height, rgb } = image;
@@ -114,7 +114,7 @@ export async function segmentImage(input: Buffer, runtime: InferenceRuntime, mod
   };
 }
 
-async function predict(runtime: InferenceRuntime, model: ModelDescription, modelRgb: Buffer, toWidth: number, toHeight: number): Promise<Float32Array> {
+async function predict(runtime: Inferencer, model: ModelDescription, modelRgb: Buffer, toWidth: number, toHeight: number): Promise<Float32Array> {
   const { output } = await runtime.infer(toModelTensor(modelRgb, model));
   return resizePlane(toProbability(output, model), model.inputSize, model.inputSize, toWidth, toHeight);
 }
@@ -123,7 +123,7 @@ async function predict(runtime: InferenceRuntime, model: ModelDescription, model
  * Small subject: run the model again on its crop (with a margin) so the pet
  * gets the model's full resolution, and paste that mask into the frame's.
  */
-async function zoomIn(runtime: InferenceRuntime, model: ModelDescription, rgb: Buffer, width: number, height: number,
+async function zoomIn(runtime: Inferencer, model: ModelDescription, rgb: Buffer, width: number, height: number,
   work: { width: number; height: number; scale: number }, box: Box, mask: Float32Array, tuning: Tuning): Promise<Float32Array> {
   const margin = tuning.zoomMargin * Math.max(box.width, box.height);
   const wx0 = Math.max(0, Math.floor(box.x - margin)), wy0 = Math.max(0, Math.floor(box.y - margin));

@@ -10,9 +10,16 @@ export interface WorkerInit {
 }
 
 export interface WorkerRequest {
+  type: 'infer';
   id: number;
   size: number;
   input: Float32Array;
+}
+
+/** Hands the worker a port on which another thread sends WorkerRequests. */
+export interface WorkerPortMessage {
+  type: 'port';
+  port: import('node:worker_threads').MessagePort;
 }
 
 export type WorkerReply =

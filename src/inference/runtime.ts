@@ -1,9 +1,10 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, Worker } from 'node:worker_threads';
+import type { MessagePort } from 'node:worker_threads';
 import { PetcutError } from '../errors.js';
+import { workerPath } from '../workerPath.js';
 import type { ModelDescription } from './models.js';
 import type { WorkerInit, WorkerReply } from './protocol.js';
 
@@ -23,8 +24,10 @@ export interface InferenceRuntime {
   readonly info: RuntimeInfo;
   /** Runs the model on a normalised CHW tensor; resolves with the raw output plane. */
   infer(input: Float32Array): Promise<{ output: Float32Array; ms: number }>;
-  /** Requests waiting for or in inference. */
+  /** Requests from this thread waiting for or in inference. */
   pending(): number;
+  /** A port on which another thread (a pipeline worker) sends its own inference requests. */
+  connect(): MessagePort;
   close(): Promise<void>;
 }
 
@@ -37,20 +40,6 @@ export interface RuntimeOptions {
   readonly memPattern?: boolean;
   /** Called with one line whenever the runtime makes a decision worth logging. */
   readonly log?: (message: string) => void;
-}
-
-/**
- * The worker script sits next to this module once compiled. Under the test
- * runner this module is loaded from src/ as TypeScript, which a worker thread
- * cannot load, so it uses the compiled copy in dist/ (`npm test` builds first).
- */
-function workerScript(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  const beside = join(here, 'worker.js');
-  if (existsSync(beside)) return beside;
-  const compiled = join(here, '..', '..', 'dist', 'inference', 'worker.js');
-  if (existsSync(compiled)) return compiled;
-  throw new PetcutError('PETCUT_E_MODEL_UNAVAILABLE', 'Inference worker not built: run `npm run build`.');
 }
 
 /** CUDA is only tried where its provider library was installed and a GPU device node exists. */
@@ -102,7 +91,7 @@ function startWorker(options: RuntimeOptions, provider: Device): Promise<Started
     memArena: options.memArena ?? true,
     memPattern: options.memPattern ?? false,
   };
-  const worker = new Worker(workerScript(), { workerData: init });
+  const worker = new Worker(workerPath('inference/worker.js'), { workerData: init });
   return new Promise((resolve, reject) => {
     const onMessage = (reply: WorkerReply): void => {
       worker.off('error', onError);
@@ -160,10 +149,15 @@ function wrap(started: StartedWorker, options: RuntimeOptions, device: Device, d
       const id = nextId++;
       return new Promise((resolve, reject) => {
         waiting.set(id, { resolve, reject });
-        worker.postMessage({ id, size, input }, [input.buffer as ArrayBuffer]);
+        worker.postMessage({ type: 'infer', id, size, input }, [input.buffer as ArrayBuffer]);
       });
     },
     pending: () => waiting.size,
+    connect() {
+      const channel = new MessageChannel();
+      worker.postMessage({ type: 'port', port: channel.port2 }, [channel.port2]);
+      return channel.port1;
+    },
     async close() {
       dead ??= new PetcutError('PETCUT_E_MODEL_UNAVAILABLE', 'Runtime closed.');
       await worker.terminate();

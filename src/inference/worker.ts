@@ -7,7 +7,8 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
-import type { WorkerInit, WorkerReply, WorkerRequest } from './protocol.js';
+import type { MessagePort } from 'node:worker_threads';
+import type { WorkerInit, WorkerPortMessage, WorkerReply, WorkerRequest } from './protocol.js';
 
 const init = workerData as WorkerInit;
 const port = parentPort;
@@ -38,12 +39,16 @@ async function main(): Promise<void> {
     return;
   }
   port!.postMessage({ type: 'ready', loadMs: performance.now() - started, inputNames: [...session.inputNames], outputNames: [...session.outputNames] } satisfies WorkerReply);
-  port!.on('message', (request: WorkerRequest) => {
-    void run(session, request);
+  port!.on('message', (message: WorkerRequest | WorkerPortMessage) => {
+    if (message.type === 'port') {
+      message.port.on('message', (request: WorkerRequest) => void run(session, request, message.port));
+      return;
+    }
+    void run(session, message, port!);
   });
 }
 
-async function run(session: ort.InferenceSession, request: WorkerRequest): Promise<void> {
+async function run(session: ort.InferenceSession, request: WorkerRequest, replyTo: MessagePort | typeof port): Promise<void> {
   try {
     const started = performance.now();
     const tensor = new ort.Tensor('float32', request.input, [1, 3, request.size, request.size]);
@@ -57,9 +62,9 @@ async function run(session: ort.InferenceSession, request: WorkerRequest): Promi
     const dims = output.dims.map(Number);
     output.dispose();
     const reply: WorkerReply = { type: 'result', id: request.id, output: data, dims, ms: performance.now() - started };
-    port!.postMessage(reply, [data.buffer]);
+    replyTo!.postMessage(reply, [data.buffer]);
   } catch (error) {
-    port!.postMessage({ type: 'error', id: request.id, message: error instanceof Error ? error.message : String(error) } satisfies WorkerReply);
+    replyTo!.postMessage({ type: 'error', id: request.id, message: error instanceof Error ? error.message : String(error) } satisfies WorkerReply);
   }
 }
 
