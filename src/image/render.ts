@@ -49,18 +49,29 @@ export async function renderCutout(source: RenderSource, options: RenderOptions 
   const side = targetSide(options.size ?? 'full', rect);
   const resize = side < Math.max(rect.width, rect.height);
 
-  const alphaRaw = { raw: { width: source.width, height: source.height, channels: 1 as const } };
-  // libvips joins, crops and resizes on all cores; no JS pass over the pixels here.
+  // Crop by row copies (memcpy): sharp ignores extract() once joinChannel() is in the pipeline.
+  const alpha = cropRows(source.alpha, source.width, 1, rect);
+  const alphaRaw = { raw: { width: rect.width, height: rect.height, channels: 1 as const } };
+  // libvips joins and resizes on all cores; no JS pass over the pixels here.
   let pipeline = options.maskOnly
-    ? sharp(source.alpha, alphaRaw)
-    : sharp(source.rgb, { raw: { width: source.width, height: source.height, channels: 3 } }).joinChannel(Buffer.from(source.alpha.buffer, source.alpha.byteOffset, source.alpha.length), alphaRaw);
-  if (rect.width !== source.width || rect.height !== source.height) {
-    pipeline = pipeline.extract({ left: rect.x, top: rect.y, width: rect.width, height: rect.height });
-  }
+    ? sharp(alpha, alphaRaw).toColourspace('b-w')
+    : sharp(cropRows(source.rgb, source.width, 3, rect), { raw: { width: rect.width, height: rect.height, channels: 3 } }).joinChannel(alpha, alphaRaw);
   if (resize) pipeline = pipeline.resize({ width: side, height: side, fit: 'inside' });
   if (!options.maskOnly) pipeline = await applyBackground(pipeline, options.background, format.supportsAlpha);
   const { data, info } = await format.encode(pipeline, { quality, pngCompression }).toBuffer({ resolveWithObject: true });
   return { data, format: format.name, contentType: format.contentType, width: info.width, height: info.height, rect };
+}
+
+function cropRows(plane: Uint8Array, width: number, channels: number, rect: Box): Buffer {
+  const full = Buffer.from(plane.buffer, plane.byteOffset, plane.byteLength);
+  if (rect.x === 0 && rect.y === 0 && rect.width === width && rect.height * width * channels === plane.length) return full;
+  const out = Buffer.allocUnsafe(rect.width * rect.height * channels);
+  const rowBytes = rect.width * channels;
+  for (let y = 0; y < rect.height; y++) {
+    const start = ((rect.y + y) * width + rect.x) * channels;
+    full.copy(out, y * rowBytes, start, start + rowBytes);
+  }
+  return out;
 }
 
 function checkedInt(name: string, value: number, min: number, max: number): number {
