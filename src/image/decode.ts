@@ -26,6 +26,14 @@ function explainUnsupported(format: string | undefined): string {
   return `Unsupported image format${format ? ` "${format}"` : ''}: use JPEG, PNG or WebP.`;
 }
 
+/** The accepted format named by the file's magic number, if any. */
+export function sniffFormat(input: Buffer): 'JPEG' | 'PNG' | 'WebP' | undefined {
+  if (input.length >= 3 && input[0] === 0xff && input[1] === 0xd8 && input[2] === 0xff) return 'JPEG';
+  if (input.length >= 8 && input.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))) return 'PNG';
+  if (input.length >= 12 && input.toString('latin1', 0, 4) === 'RIFF' && input.toString('latin1', 8, 12) === 'WEBP') return 'WebP';
+  return undefined;
+}
+
 /** Reads the header only: format and dimensions, cheap whatever the file's size. */
 export async function inspectImage(input: Buffer, options: DecodeOptions): Promise<{ format: string; width: number; height: number; hasAlpha: boolean }> {
   if (input.length === 0) throw new PetcutError('PETCUT_E_EMPTY_INPUT');
@@ -33,6 +41,7 @@ export async function inspectImage(input: Buffer, options: DecodeOptions): Promi
   try {
     meta = await sharp(input, { limitInputPixels: false }).metadata();
   } catch (error) {
+    if (sniffFormat(input)) throw new PetcutError('PETCUT_E_CORRUPT_IMAGE', `The ${sniffFormat(input)} file is damaged or truncated.`, { cause: error });
     throw new PetcutError('PETCUT_E_UNSUPPORTED_FORMAT', 'The file is not a readable image: use JPEG, PNG or WebP.', { cause: error });
   }
   if (!meta.format || !ACCEPTED.has(meta.format)) {
