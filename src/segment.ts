@@ -105,7 +105,6 @@ export async function segmentImage(input: Buffer, runtime: Inferencer, model: Mo
     mask = subject.mask;
   }
   const confidence = maskConfidence(mask);
-  const t4 = performance.now();
   const refined = await refineMask(mask, guide, rgb, width, height, work, options, tuning, image.alpha);
   const t5 = performance.now();
   return {

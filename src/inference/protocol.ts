@@ -1,3 +1,5 @@
+import type { MessagePort } from 'node:worker_threads';
+
 /** Messages between the main thread and the inference worker. */
 export interface WorkerInit {
   modelPath: string;
@@ -19,7 +21,7 @@ export interface WorkerRequest {
 /** Hands the worker a port on which another thread sends WorkerRequests. */
 export interface WorkerPortMessage {
   type: 'port';
-  port: import('node:worker_threads').MessagePort;
+  port: MessagePort;
 }
 
 export type WorkerReply =

@@ -1,0 +1,87 @@
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { discJpeg, discScene } from './images.js';
+
+const run = promisify(execFile);
+const cli = new URL('../dist/cli/index.js', import.meta.url).pathname;
+
+async function petcut(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [cli, ...args], { timeout: 120_000 });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code: number; stdout: string; stderr: string };
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+  }
+}
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'petcut-cli-'));
+  await mkdir(join(dir, 'in'));
+  await writeFile(join(dir, 'in', 'pet.jpg'), (await discJpeg(200, 150, [{ cx: 100, cy: 75, r: 45 }])).jpeg);
+  await writeFile(join(dir, 'in', 'broken.jpg'), (await discJpeg(200, 150, [{ cx: 100, cy: 75, r: 45 }])).jpeg.subarray(0, 300));
+  await writeFile(join(dir, 'in', 'notes.txt'), 'not an image, and not picked up from a folder');
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('petcut remove', () => {
+  it('cuts out what it can, names each failure, exits non-zero, leaves no partial file', async () => {
+    const out = join(dir, 'out');
+    const result = await petcut('remove', join(dir, 'in'), '-o', out, '--format', 'webp', '--crop', '0.1');
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/broken\.jpg: .*PETCUT_E_CORRUPT_IMAGE/);
+    expect(result.stderr).toMatch(/1 done, 1 failed/);
+    expect(await readdir(out)).toEqual(['pet.webp']);
+    const meta = await sharp(join(out, 'pet.webp')).metadata();
+    expect(meta.format).toBe('webp');
+    expect(meta.width).toBeLessThan(120);
+  });
+
+  it('writes masks and JPEGs on a background, exit 0 when all succeed', async () => {
+    const out = join(dir, 'masks');
+    const mask = await petcut('remove', join(dir, 'in', 'pet.jpg'), '-o', out, '--mask');
+    expect(mask.code).toBe(0);
+    const jpeg = await petcut('remove', join(dir, 'in', 'pet.jpg'), '-o', out, '-f', 'jpeg', '-b', '#00ff00');
+    expect(jpeg.code).toBe(0);
+    expect((await readdir(out)).sort()).toEqual(['pet.jpg', 'pet.mask.png']);
+    const { data } = await sharp(join(out, 'pet.jpg')).raw().toBuffer({ resolveWithObject: true });
+    expect(data[1]).toBeGreaterThan(230);
+  });
+
+  it('a bad flag value is a clear error', async () => {
+    const result = await petcut('remove', join(dir, 'in', 'pet.jpg'), '-o', join(dir, 'x'), '--hint', 'left');
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/hint/);
+  });
+});
+
+describe('petcut eval', () => {
+  it('scores cut-outs against masks and writes a CSV', async () => {
+    const images = join(dir, 'eval', 'images');
+    const masks = join(dir, 'eval', 'masks');
+    await mkdir(images, { recursive: true });
+    await mkdir(masks, { recursive: true });
+    const disc = { cx: 110, cy: 80, r: 50 };
+    await writeFile(join(images, 'a.jpg'), (await discJpeg(220, 160, [disc])).jpeg);
+    const truth = discScene(220, 160, [disc]).truth.map((v) => v * 255);
+    await sharp(Buffer.from(truth), { raw: { width: 220, height: 160, channels: 1 } }).png().toFile(join(masks, 'a.png'));
+    const csv = join(dir, 'eval', 'out.csv');
+    const result = await petcut('eval', '--images', images, '--masks', masks, '--csv', csv);
+    expect(result.code).toBe(0);
+    expect(result.stderr).toMatch(/IoU 0\.9\d+/);
+    const [header, row] = (await readFile(csv, 'utf8')).trim().split('\n');
+    expect(header).toBe('image,subject,iou,boundary_f,mae,ms,confidence,zoomed');
+    const cells = row!.split(',');
+    expect(cells[0]).toBe('a.jpg');
+    expect(Number(cells[2])).toBeGreaterThan(0.95);
+    expect(Number(cells[3])).toBeGreaterThan(0.9);
+  });
+});

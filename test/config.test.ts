@@ -1,0 +1,41 @@
+import { readFile } from 'node:fs/promises';
+import { describe, expect, it } from 'vitest';
+import { loadEngineConfig } from '../src/config.js';
+import { describeModel } from '../src/engine.js';
+
+describe('config', () => {
+  it('uses embedded defaults when nothing is set', () => {
+    const config = loadEngineConfig({});
+    expect(config.model).toBe('isnet');
+    expect(config.device).toBe('auto');
+    expect(config.maxPixels).toBe(4096 * 4096);
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('rejects a bad value with a message naming the variable', () => {
+    expect(() => loadEngineConfig({ PETCUT_DEVICE: 'tpu' })).toThrow(/PETCUT_DEVICE/);
+    expect(() => loadEngineConfig({ PETCUT_THREADS: 'many' })).toThrow(/PETCUT_THREADS/);
+    expect(() => loadEngineConfig({ PETCUT_MODEL_MEAN: '1,2' })).toThrow(/PETCUT_MODEL_MEAN/);
+  });
+
+  it('describes a custom ONNX model from env', () => {
+    const config = loadEngineConfig({ PETCUT_MODEL: '/models/birefnet.onnx', PETCUT_MODEL_INPUT_SIZE: '512', PETCUT_MODEL_MEAN: '123.7,116.3,103.5', PETCUT_MODEL_OUTPUT_NAME: 'mask' });
+    const model = describeModel(config);
+    expect(model.source).toEqual({ kind: 'file', path: '/models/birefnet.onnx' });
+    expect(model.inputSize).toBe(512);
+    expect(model.mean).toEqual([123.7, 116.3, 103.5]);
+    expect(model.outputName).toBe('mask');
+  });
+
+  it('an unknown model name lists the known ones', () => {
+    expect(() => describeModel(loadEngineConfig({ PETCUT_MODEL: 'u2net' }))).toThrow(/isnet, isnet-quint8/);
+  });
+
+  it('.env.example documents exactly the variables config.ts reads', async () => {
+    const source = await readFile(new URL('../src/config.ts', import.meta.url), 'utf8');
+    const example = await readFile(new URL('../.env.example', import.meta.url), 'utf8');
+    const read = new Set([...source.matchAll(/\b(PETCUT_[A-Z_]+):/g)].map((m) => m[1]));
+    const documented = new Set([...example.matchAll(/^#?\s*(PETCUT_[A-Z_]+)=/gm)].map((m) => m[1]));
+    expect([...documented].sort()).toEqual([...read].sort());
+  });
+});
