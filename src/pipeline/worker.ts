@@ -4,6 +4,7 @@
  * Inference goes over a port to the process's single inference worker.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import sharp from 'sharp';
 import { isPetcutError } from '../errors.js';
 import { renderCutout } from '../image/render.js';
 import type { Rendered } from '../image/render.js';
@@ -15,6 +16,9 @@ import type { PipelineInit, PipelineReply, PipelineRequest } from './protocol.js
 const init = workerData as PipelineInit;
 const port = parentPort!;
 const inference = createInferenceClient(init.port, init.model.inputSize);
+// libvips' operation cache keeps recent images alive; every request here is a
+// new image, so the cache only costs memory (~100 MB at 12 MP).
+sharp.cache(false);
 
 port.on('message', (request: PipelineRequest) => {
   void handle(request).then(

@@ -1,0 +1,162 @@
+#!/usr/bin/env node
+// petcut benchmark: `npm run bench [-- section...]` (never part of `npm test`).
+// Sections: stages, fixtures, throughput, cold, models, peer, quality (default: all
+// of these), soak (200 images in a row; on demand). Results: bench/results/latest.json.
+// Reads ../shared when present; makes the 12 MP photo itself by upscaling a fixture.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+import { createEngine, loadEngineConfig } from '../dist/index.js';
+import { describeModel } from '../dist/engine.js';
+import { resolveModelFile } from '../dist/inference/modelCache.js';
+import { createRuntime } from '../dist/inference/runtime.js';
+import { toModelTensor } from '../dist/inference/tensor.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const shared = join(root, '..', 'shared');
+const pets = join(shared, 'fixtures', 'pets');
+const work = join(root, '.cache', 'bench');
+mkdirSync(work, { recursive: true });
+mkdirSync(join(root, 'bench', 'results'), { recursive: true });
+
+const all = ['stages', 'fixtures', 'throughput', 'cold', 'models', 'peer', 'quality'];
+const asked = process.argv.slice(2);
+const sections = new Set(asked.length ? asked : all);
+const report = { date: new Date().toISOString(), machine: { cores: (await import('node:os')).availableParallelism(), node: process.version } };
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const round = (v) => Math.round(v);
+const log = (...args) => console.log(...args);
+
+const fixtures = existsSync(pets) ? readdirSync(pets).filter((f) => /\.(jpe?g|png)$/i.test(f)).map((f) => join(pets, f)) : [];
+if (!fixtures.length) log(`note: ${pets} not found; fixture sections use generated images only`);
+const phone = join(work, 'phone-12mp.jpg');
+if (!existsSync(phone)) {
+  const source = fixtures.find((f) => f.includes('dog_golden')) ?? fixtures[0];
+  const base = source ? sharp(source) : sharp({ create: { width: 800, height: 600, channels: 3, background: '#8a6' } });
+  await base.resize(4032, 3024, { fit: 'cover' }).jpeg({ quality: 92 }).toFile(phone);
+}
+const phoneBytes = readFileSync(phone);
+
+async function timed(fn) {
+  const t = performance.now();
+  const value = await fn();
+  return [performance.now() - t, value];
+}
+
+if (sections.has('stages') || sections.has('fixtures') || sections.has('throughput')) {
+  const engine = await createEngine();
+  report.device = engine.runtime;
+  await engine.cutout(phoneBytes); // warm
+  if (sections.has('stages')) {
+    // Inference alone, through the same runtime settings, on the 1024 tensor.
+    const config = loadEngineConfig();
+    const model = describeModel(config);
+    const runtime = await createRuntime({ modelPath: await resolveModelFile(model, config.modelCacheDir), model, device: config.device, threads: config.threads });
+    const rgb = await sharp(phoneBytes).resize(1024, 1024, { fit: 'fill' }).removeAlpha().raw().toBuffer();
+    const inferMs = [];
+    for (let i = 0; i < 5; i++) inferMs.push((await runtime.infer(toModelTensor(rgb, model))).ms);
+    await runtime.close();
+    const runs = [];
+    for (let i = 0; i < 5; i++) runs.push((await engine.cutout(phoneBytes, { format: 'png' })).times);
+    const stage = (k) => round(median(runs.map((t) => t[k])));
+    report.stages12mp = { decode: stage('decode'), inference: stage('inference'), refine: stage('refine'), encode: stage('encode'), total: stage('total'), inferenceAlone: round(median(inferMs)) };
+    report.stages12mp.totalOverInference = +(report.stages12mp.total / report.stages12mp.inferenceAlone).toFixed(3);
+    log('12 MP JPEG -> PNG, warm, median of 5 (ms):', JSON.stringify(report.stages12mp));
+  }
+  if (sections.has('fixtures')) {
+    report.fixtures = {};
+    for (const file of fixtures) {
+      const input = readFileSync(file);
+      const runs = [];
+      for (let i = 0; i < 3; i++) runs.push((await engine.cutout(input, { format: 'png' })).times.total);
+      report.fixtures[file.split('/').pop()] = round(median(runs));
+    }
+    log('fixtures, warm e2e PNG, median of 3 (ms):', JSON.stringify(report.fixtures));
+  }
+  if (sections.has('throughput')) {
+    const inputs = fixtures.length ? fixtures.map((f) => readFileSync(f)) : [phoneBytes];
+    const total = 8;
+    report.throughput = {};
+    for (const concurrency of [1, 2, 3]) {
+      let next = 0;
+      const [ms] = await timed(() => Promise.all(Array.from({ length: concurrency }, async () => {
+        while (next < total) await engine.cutout(inputs[next++ % inputs.length], { format: 'png' });
+      })));
+      report.throughput[`c${concurrency}`] = +(total / (ms / 1000)).toFixed(3);
+    }
+    if (report.stages12mp) report.throughput.ceiling = +(1000 / report.stages12mp.inferenceAlone).toFixed(3);
+    log('throughput, images/s by concurrency:', JSON.stringify(report.throughput));
+  }
+  await engine.close();
+}
+
+if (sections.has('cold')) {
+  const runs = [];
+  for (let i = 0; i < 3; i++) runs.push(JSON.parse(execFileSync(process.execPath, [join(root, 'bench', 'coldstart.mjs'), phone], { encoding: 'utf8' })));
+  report.cold = { processToModelReadyMs: round(median(runs.map((r) => r.readyMs))), processToFirst12mpCutoutMs: round(median(runs.map((r) => r.firstCutoutMs))), peakRssOne12mpMb: round(median(runs.map((r) => r.peakRssMb))) };
+  log('cold start (process start, median of 3):', JSON.stringify(report.cold));
+}
+
+if (sections.has('models')) {
+  report.models = {};
+  const rgb = await sharp(phoneBytes).resize(1024, 1024, { fit: 'fill' }).removeAlpha().raw().toBuffer();
+  for (const name of ['isnet', 'isnet-quint8']) {
+    const config = loadEngineConfig(process.env, { model: name });
+    const model = describeModel(config);
+    for (const [label, options] of [['arena', { memArena: true, memPattern: false }], ['arena+pattern', { memArena: true, memPattern: true }]]) {
+      const runtime = await createRuntime({ modelPath: await resolveModelFile(model, config.modelCacheDir), model, device: config.device, threads: config.threads, ...options });
+      const ms = [];
+      for (let i = 0; i < 4; i++) ms.push((await runtime.infer(toModelTensor(rgb, model))).ms);
+      await runtime.close();
+      report.models[`${name} ${label}`] = round(median(ms.slice(1)));
+    }
+  }
+  log('inference alone by model and memory settings (ms):', JSON.stringify(report.models));
+}
+
+if (sections.has('peer')) {
+  const peerDir = join(root, 'bench', 'imgly');
+  if (!existsSync(join(peerDir, 'node_modules'))) execFileSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: peerDir, stdio: 'inherit' });
+  const images = [phone, ...fixtures];
+  const out = join(work, 'peer.json');
+  execFileSync(process.execPath, [join(peerDir, 'peer.mjs'), '--model', 'medium', '--runs', '3', '--out', out, ...images], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const peer = JSON.parse(readFileSync(out, 'utf8'));
+  const rawOut = join(work, 'peer-rgba8.json');
+  execFileSync(process.execPath, [join(peerDir, 'peer.mjs'), '--model', 'medium', '--runs', '3', '--format', 'rgba8', '--out', rawOut, phone], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const peerRaw = JSON.parse(readFileSync(rawOut, 'utf8'));
+  const byName = Object.fromEntries(peer.images.map((r) => [r.file.split('/').pop(), r.median_ms]));
+  report.peer = { coldMs: round(peer.cold_ms), peakRssMb: peer.peak_rss_mb, phone12mpPngMs: round(byName['phone-12mp.jpg']), phone12mpRgba8Ms: round(peerRaw.images[0].median_ms), fixtures: byName };
+  if (report.stages12mp) {
+    report.peer.ratio12mpPng = +(report.peer.phone12mpPngMs / report.stages12mp.total).toFixed(2);
+    report.peer.ratio12mpVsPeerRgba8 = +(report.peer.phone12mpRgba8Ms / report.stages12mp.total).toFixed(2);
+  }
+  if (report.fixtures) {
+    const ratios = Object.entries(report.fixtures).map(([name, ms]) => byName[name] / ms).filter(Number.isFinite);
+    report.peer.fixturesMedianRatio = +median(ratios).toFixed(2);
+  }
+  log('peer @imgly/background-removal-node (same model):', JSON.stringify(report.peer));
+}
+
+if (sections.has('quality') && existsSync(join(shared, 'eval-dev'))) {
+  report.quality = {};
+  for (const [label, flags] of [['raw (bilinear, no selection)', ['--raw']], ['refinement only', ['--no-subject']], ['selection, no zoom', ['--no-zoom']], ['full pipeline', []]]) {
+    const csv = join(work, `eval-${label.replace(/\W+/g, '-')}.csv`);
+    const out = execFileSync(process.execPath, [join(root, 'dist', 'cli', 'index.js'), 'eval', '--manifest', join(shared, 'eval-dev', 'manifest.tsv'), '--csv', csv, ...flags], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const rows = readFileSync(csv, 'utf8').trim().split('\n').slice(1).map((line) => line.split(','));
+    const animals = rows.filter((r) => r[1] === 'dog' || r[1] === 'other animal');
+    const mean = (rs, i) => +(rs.reduce((a, r) => a + Number(r[i]), 0) / rs.length).toFixed(4);
+    report.quality[label] = { all: { iou: mean(rows, 2), boundaryF: mean(rows, 3), mae: mean(rows, 4) }, animals: { iou: mean(animals, 2), boundaryF: mean(animals, 3) } };
+    log(`quality ${label}:`, JSON.stringify(report.quality[label]), out.trim() ? '' : '');
+  }
+}
+
+if (sections.has('soak')) {
+  const count = process.env.SOAK_COUNT ?? '200';
+  report.soak = JSON.parse(execFileSync(process.execPath, [join(root, 'bench', 'soak.mjs'), count, ...(fixtures.length ? fixtures : [phone])], { encoding: 'utf8' }));
+  log('soak:', JSON.stringify(report.soak));
+}
+
+writeFileSync(join(root, 'bench', 'results', 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
+log('written: bench/results/latest.json');
