@@ -100,20 +100,16 @@ if (sections.has('cold')) {
 }
 
 if (sections.has('models')) {
+  // One process per variant: onnxruntime-node's addon cannot be loaded again in a
+  // process after the worker that loaded it has exited ("did not self-register").
   report.models = {};
-  const rgb = await sharp(phoneBytes).resize(1024, 1024, { fit: 'fill' }).removeAlpha().raw().toBuffer();
   for (const name of ['isnet', 'isnet-quint8']) {
-    const config = loadEngineConfig(process.env, { model: name });
-    const model = describeModel(config);
-    for (const [label, options] of [['arena', { memArena: true, memPattern: false }], ['arena+pattern', { memArena: true, memPattern: true }]]) {
-      const runtime = await createRuntime({ modelPath: await resolveModelFile(model, config.modelCacheDir), model, device: config.device, threads: config.threads, ...options });
-      const ms = [];
-      for (let i = 0; i < 4; i++) ms.push((await runtime.infer(toModelTensor(rgb, model))).ms);
-      await runtime.close();
-      report.models[`${name} ${label}`] = round(median(ms.slice(1)));
+    for (const [label, arena, pattern] of [['arena', '1', '0'], ['arena+pattern', '1', '1'], ['no arena', '0', '0']]) {
+      const out = JSON.parse(execFileSync(process.execPath, [join(root, 'bench', 'inference.mjs'), name, arena, pattern, phone], { encoding: 'utf8' }));
+      report.models[`${name} ${label}`] = out;
     }
   }
-  log('inference alone by model and memory settings (ms):', JSON.stringify(report.models));
+  log('inference alone by model and memory settings (ms, peak RSS MB):', JSON.stringify(report.models));
 }
 
 if (sections.has('peer')) {

@@ -1,4 +1,4 @@
-import { decodeImage } from './image/decode.js';
+import { decodeImage, decodeModelInput, inspectImage } from './image/decode.js';
 import { alphaBox, finishFullRes } from './image/fullres.js';
 import { dilate, resizePlane } from './image/planes.js';
 import { applyGuided, colourMeans, guidedCoefficients } from './image/refine.js';
@@ -76,16 +76,19 @@ const WORK_SIDE = 512;
 
 export async function segmentImage(input: Buffer, runtime: Inferencer, model: ModelDescription, maxPixels: number, options: SegmentOptions = {}): Promise<Segmentation> {
   const t0 = performance.now();
-  const image = await decodeImage(input, { maxPixels });
+  const header = await inspectImage(input, { maxPixels });
+  // The full decode runs while the model works on the shrink-on-load input.
+  const decoding = decodeImage(input, { maxPixels }, header);
+  decoding.catch(() => undefined);
+  const modelRgb = await decodeModelInput(input, model.inputSize, { maxPixels });
+  const t2 = performance.now();
+  const predicting = runtime.infer(toModelTensor(modelRgb, model));
+  predicting.catch(() => undefined);
+  const image = await decoding;
   const { width, height, rgb } = image;
   const work = workSize(width, height, WORK_SIDE);
-  const size = model.inputSize;
-  const [modelRgb, guide] = await Promise.all([
-    resizeRgb(rgb, width, height, size, size),
-    resizeRgb(rgb, width, height, work.width, work.height),
-  ]);
-  const t2 = performance.now();
-  let mask = await predict(runtime, model, modelRgb, work.width, work.height);
+  const guide = await resizeRgb(rgb, width, height, work.width, work.height);
+  let mask = toWorkGrid(await predicting, model, work.width, work.height);
   const t3 = performance.now();
   const tuning = { ...DEFAULT_TUNING, ...options.tuning };
   const hint = options.hint ? { x: options.hint.x * work.scale, y: options.hint.y * work.scale } : undefined;
@@ -114,8 +117,11 @@ export async function segmentImage(input: Buffer, runtime: Inferencer, model: Mo
 }
 
 async function predict(runtime: Inferencer, model: ModelDescription, modelRgb: Buffer, toWidth: number, toHeight: number): Promise<Float32Array> {
-  const { output } = await runtime.infer(toModelTensor(modelRgb, model));
-  return resizePlane(toProbability(output, model), model.inputSize, model.inputSize, toWidth, toHeight);
+  return toWorkGrid(await runtime.infer(toModelTensor(modelRgb, model)), model, toWidth, toHeight);
+}
+
+function toWorkGrid(result: { output: Float32Array }, model: ModelDescription, toWidth: number, toHeight: number): Float32Array {
+  return resizePlane(toProbability(result.output, model), model.inputSize, model.inputSize, toWidth, toHeight);
 }
 
 /**

@@ -34,8 +34,10 @@ export function sniffFormat(input: Buffer): 'JPEG' | 'PNG' | 'WebP' | undefined 
   return undefined;
 }
 
+export interface Header { format: string; width: number; height: number; hasAlpha: boolean }
+
 /** Reads the header only: format and dimensions, cheap whatever the file's size. */
-export async function inspectImage(input: Buffer, options: DecodeOptions): Promise<{ format: string; width: number; height: number; hasAlpha: boolean }> {
+export async function inspectImage(input: Buffer, options: DecodeOptions): Promise<Header> {
   if (input.length === 0) throw new PetcutError('PETCUT_E_EMPTY_INPUT');
   let meta: sharp.Metadata;
   try {
@@ -62,8 +64,8 @@ export async function inspectImage(input: Buffer, options: DecodeOptions): Promi
  * version lost it and printed sideways pets). Animated images give their first
  * frame (sharp's default). CMYK, 16-bit and greyscale inputs become 8-bit sRGB.
  */
-export async function decodeImage(input: Buffer, options: DecodeOptions): Promise<DecodedImage> {
-  const header = await inspectImage(input, options);
+export async function decodeImage(input: Buffer, options: DecodeOptions, inspected?: Header): Promise<DecodedImage> {
+  const header = inspected ?? await inspectImage(input, options);
   try {
     const oriented = sharp(input, { limitInputPixels: options.maxPixels, failOn: 'error' }).rotate().toColourspace('srgb');
     if (!header.hasAlpha) {
@@ -73,8 +75,26 @@ export async function decodeImage(input: Buffer, options: DecodeOptions): Promis
     const { data, info } = await oriented.ensureAlpha().raw().toBuffer({ resolveWithObject: true });
     return { ...splitAlpha(data, info.width, info.height), width: info.width, height: info.height, format: header.format };
   } catch (error) {
-    if (error instanceof PetcutError) throw error;
-    throw new PetcutError('PETCUT_E_CORRUPT_IMAGE', `The image could not be decoded: ${String((error as Error).message ?? error).split('\n')[0]}`, { cause: error });
+    throw decodeError(error);
+  }
+}
+
+function decodeError(error: unknown): PetcutError {
+  if (error instanceof PetcutError) return error;
+  return new PetcutError('PETCUT_E_CORRUPT_IMAGE', `The image could not be decoded: ${String((error as Error).message ?? error).split('\n')[0]}`, { cause: error });
+}
+
+/**
+ * The model's square input straight from the file: JPEG shrink-on-load makes
+ * this much cheaper than the full decode, so inference can start while the
+ * full-resolution decode is still running. Transparent input goes on white.
+ */
+export async function decodeModelInput(input: Buffer, size: number, options: DecodeOptions): Promise<Buffer> {
+  try {
+    return await sharp(input, { limitInputPixels: options.maxPixels, failOn: 'error' }).rotate().toColourspace('srgb')
+      .flatten({ background: '#ffffff' }).resize(size, size, { fit: 'fill', kernel: 'linear' }).removeAlpha().raw().toBuffer();
+  } catch (error) {
+    throw decodeError(error);
   }
 }
 
