@@ -10,6 +10,7 @@ export interface RemoveFlags {
   output: string;
   format: string;
   quality?: string;
+  pngCompression?: string;
   background?: string;
   crop?: boolean | string;
   mask?: boolean;
@@ -28,6 +29,7 @@ export async function optionsFromFlags(flags: RemoveFlags): Promise<CutoutOption
   if (!isFormatName(flags.format)) throw invalidOption('format', `must be one of ${Object.keys(FORMATS).join(', ')}`);
   const options: { -readonly [K in keyof CutoutOptions]: CutoutOptions[K] } = { format: flags.format, maskOnly: flags.mask === true };
   if (flags.quality !== undefined) options.quality = Number(flags.quality);
+  if (flags.pngCompression !== undefined) options.pngCompression = Number(flags.pngCompression);
   if (flags.background !== undefined) {
     options.background = flags.background.startsWith('#') ? flags.background : await readFile(flags.background).catch(() => {
       throw invalidOption('background', `"${flags.background}" is neither a #hex colour nor a readable image file`);

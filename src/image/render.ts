@@ -8,7 +8,7 @@ export interface RenderOptions {
   readonly format?: FormatName;
   /** 1..100 for WebP and JPEG. */
   readonly quality?: number;
-  /** zlib level 0..9 for PNG. */
+  /** zlib level 0..9 for PNG (default 1: fastest that still compresses; 9 for smallest files). */
   readonly pngCompression?: number;
   /** A CSS hex colour (#rgb, #rrggbb, #rrggbbaa) or an image to put behind the pet. */
   readonly background?: string | Buffer;
@@ -44,7 +44,7 @@ const PREVIEW_SIDE = 1024;
 export async function renderCutout(source: RenderSource, options: RenderOptions = {}): Promise<Rendered> {
   const format = FORMATS[options.format ?? 'png'];
   const quality = checkedInt('quality', options.quality ?? 90, 1, 100);
-  const pngCompression = checkedInt('pngCompression', options.pngCompression ?? 2, 0, 9);
+  const pngCompression = checkedInt('pngCompression', options.pngCompression ?? 1, 0, 9);
   const rect = options.crop ? cropRect(source, options.cropMargin ?? 0.05) : { x: 0, y: 0, width: source.width, height: source.height };
   const side = targetSide(options.size ?? 'full', rect);
   const resize = side < Math.max(rect.width, rect.height);
