@@ -154,5 +154,8 @@ if (sections.has('soak')) {
   log('soak:', JSON.stringify(report.soak));
 }
 
-writeFileSync(join(root, 'bench', 'results', 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
+// Sections run alone (e.g. `-- soak`) update their part of the last full report.
+const latest = join(root, 'bench', 'results', 'latest.json');
+const previous = existsSync(latest) ? JSON.parse(readFileSync(latest, 'utf8')) : {};
+writeFileSync(latest, `${JSON.stringify({ ...previous, ...report }, null, 2)}\n`);
 log('written: bench/results/latest.json');

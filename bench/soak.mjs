@@ -15,4 +15,5 @@ await engine.close();
 const hwm = Number(/VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0) / 1024;
 const tenth = Math.max(1, Math.floor(samples.length / 10));
 const avg = (xs) => Math.round(xs.reduce((a, b) => a + b, 0) / xs.length);
-console.log(JSON.stringify({ images: samples.length, seconds: Math.round((performance.now() - started) / 1000), firstTenthRssMb: avg(samples.slice(0, tenth)), lastTenthRssMb: avg(samples.slice(-tenth)), peakRssMb: Math.round(hwm) }));
+const curve = samples.filter((_, i) => i % Math.max(1, Math.floor(samples.length / 10)) === 0);
+console.log(JSON.stringify({ images: samples.length, rssCurveMb: curve, seconds: Math.round((performance.now() - started) / 1000), firstTenthRssMb: avg(samples.slice(0, tenth)), lastTenthRssMb: avg(samples.slice(-tenth)), peakRssMb: Math.round(hwm) }));
