@@ -7,8 +7,13 @@ export interface Inferencer {
   infer(input: Float32Array): Promise<{ output: Float32Array; ms: number }>;
 }
 
+export interface InferenceClient extends Inferencer {
+  /** Requests sent and not answered. */
+  pending(): number;
+}
+
 /** Sends inference requests over a port connected to the process's one inference worker. */
-export function createInferenceClient(port: MessagePort, size: number): Inferencer {
+export function createInferenceClient(port: MessagePort, size: number): InferenceClient {
   const waiting = new Map<number, { resolve: (value: { output: Float32Array; ms: number }) => void; reject: (error: Error) => void }>();
   let nextId = 1;
   port.on('message', (reply: WorkerReply) => {
@@ -24,6 +29,7 @@ export function createInferenceClient(port: MessagePort, size: number): Inferenc
     waiting.clear();
   });
   return {
+    pending: () => waiting.size,
     infer(input) {
       const id = nextId++;
       return new Promise((resolve, reject) => {

@@ -6,6 +6,7 @@ import type { MessagePort } from 'node:worker_threads';
 import { PetcutError } from '../errors.js';
 import { workerPath } from '../workerPath.js';
 import type { ModelDescription } from './models.js';
+import { createInferenceClient } from './client.js';
 import type { WorkerInit, WorkerReply } from './protocol.js';
 
 export type Device = 'cpu' | 'cuda';
@@ -118,26 +119,22 @@ function startWorker(options: RuntimeOptions, provider: Device): Promise<Started
 
 function wrap(started: StartedWorker, options: RuntimeOptions, device: Device, deviceReason: string): InferenceRuntime {
   const { worker } = started;
-  const waiting = new Map<number, { resolve: (value: { output: Float32Array; ms: number }) => void; reject: (error: Error) => void }>();
-  let nextId = 1;
-  let dead: Error | undefined;
   const size = options.model.inputSize;
-
-  worker.on('message', (reply: WorkerReply) => {
-    if (reply.type !== 'result' && reply.type !== 'error') return;
-    const entry = waiting.get(reply.id);
-    if (!entry) return;
-    waiting.delete(reply.id);
-    if (reply.type === 'result') entry.resolve({ output: reply.output, ms: reply.ms });
-    else entry.reject(new PetcutError('PETCUT_E_INTERNAL', `Inference failed: ${reply.message}`));
-  });
-  const failAll = (error: Error): void => {
-    dead = error;
-    for (const entry of waiting.values()) entry.reject(error);
-    waiting.clear();
+  let dead: Error | undefined;
+  const stopped = (error: Error): void => {
+    dead ??= error;
   };
-  worker.on('error', (error) => failAll(new PetcutError('PETCUT_E_MODEL_UNAVAILABLE', `Inference worker died: ${error.message}`)));
-  worker.on('exit', () => failAll(dead ?? new PetcutError('PETCUT_E_MODEL_UNAVAILABLE', 'Inference worker stopped.')));
+  worker.on('error', (error) => stopped(new PetcutError('PETCUT_E_MODEL_UNAVAILABLE', `Inference worker died: ${error.message}`)));
+  worker.on('exit', () => stopped(new PetcutError('PETCUT_E_MODEL_UNAVAILABLE', 'Inference worker stopped.')));
+
+  const connect = (): MessagePort => {
+    const channel = new MessageChannel();
+    worker.postMessage({ type: 'port', port: channel.port2 }, [channel.port2]);
+    return channel.port1;
+  };
+  // This thread's own requests go over a port like every pipeline worker's
+  // (the client fails them all if the worker dies).
+  const own = createInferenceClient(connect(), size);
 
   return {
     info: Object.freeze({ model: options.model.name, device, deviceReason, threads: options.threads, loadMs: started.loadMs, inputSize: size }),
@@ -146,20 +143,12 @@ function wrap(started: StartedWorker, options: RuntimeOptions, device: Device, d
       if (input.length !== 3 * size * size) {
         return Promise.reject(new PetcutError('PETCUT_E_INTERNAL', `Input tensor has ${input.length} values, expected ${3 * size * size}.`));
       }
-      const id = nextId++;
-      return new Promise((resolve, reject) => {
-        waiting.set(id, { resolve, reject });
-        worker.postMessage({ type: 'infer', id, size, input }, [input.buffer as ArrayBuffer]);
-      });
+      return own.infer(input);
     },
-    pending: () => waiting.size,
-    connect() {
-      const channel = new MessageChannel();
-      worker.postMessage({ type: 'port', port: channel.port2 }, [channel.port2]);
-      return channel.port1;
-    },
+    pending: () => own.pending(),
+    connect,
     async close() {
-      dead ??= new PetcutError('PETCUT_E_MODEL_UNAVAILABLE', 'Runtime closed.');
+      stopped(new PetcutError('PETCUT_E_MODEL_UNAVAILABLE', 'Runtime closed.'));
       await worker.terminate();
     },
   };
