@@ -1,4 +1,5 @@
 import { decodeImage, decodeModelInput, inspectImage } from './image/decode.js';
+import type { DecodedImage } from './image/decode.js';
 import { alphaBox, finishFullRes } from './image/fullres.js';
 import { dilate, resizePlane } from './image/planes.js';
 import { applyGuided, colourMeans, guidedCoefficients } from './image/refine.js';
@@ -74,46 +75,61 @@ export interface Segmentation {
 // since the full-resolution detail comes from the guided filter's last step.
 const WORK_SIDE = 512;
 
+type WorkGrid = ReturnType<typeof workSize>;
+
 export async function segmentImage(input: Buffer, runtime: Inferencer, model: ModelDescription, maxPixels: number, options: SegmentOptions = {}): Promise<Segmentation> {
   const t0 = performance.now();
+  const { image, work, guide, mask, decodeMs } = await decodeAndPredict(input, runtime, model, maxPixels);
+  const t1 = performance.now();
+  const tuning = { ...DEFAULT_TUNING, ...options.tuning };
+  const chosen = options.subject === false
+    ? { mask, zoomed: false, zoomMs: 0 }
+    : await chooseSubject(mask, image, work, runtime, model, options, tuning);
+  const confidence = maskConfidence(chosen.mask);
+  const alpha = await refineMask(chosen.mask, guide, image.rgb, image.width, image.height, work, options, tuning, image.alpha);
+  const t2 = performance.now();
+  return {
+    width: image.width, height: image.height, rgb: image.rgb, alpha, box: alphaBox(alpha, image.width, image.height, 128),
+    confidence, zoomed: chosen.zoomed,
+    times: { decode: decodeMs, inference: t1 - t0 - decodeMs + chosen.zoomMs, refine: t2 - t1 - chosen.zoomMs },
+  };
+}
+
+/**
+ * Starts the model on the shrink-on-load input and runs the full-resolution
+ * decode (and the work-grid guide) while the model works.
+ */
+async function decodeAndPredict(input: Buffer, runtime: Inferencer, model: ModelDescription, maxPixels: number) {
+  const started = performance.now();
   const header = await inspectImage(input, { maxPixels });
-  // The full decode runs while the model works on the shrink-on-load input.
   const decoding = decodeImage(input, { maxPixels }, header);
   decoding.catch(() => undefined);
   const modelRgb = await decodeModelInput(input, model.inputSize, { maxPixels });
-  const t2 = performance.now();
+  const decodeMs = performance.now() - started;
   const predicting = runtime.infer(toModelTensor(modelRgb, model));
   predicting.catch(() => undefined);
   const image = await decoding;
-  const { width, height, rgb } = image;
-  const work = workSize(width, height, WORK_SIDE);
-  const guide = await resizeRgb(rgb, width, height, work.width, work.height);
-  let mask = toWorkGrid(await predicting, model, work.width, work.height);
-  const t3 = performance.now();
-  const tuning = { ...DEFAULT_TUNING, ...options.tuning };
-  const hint = options.hint ? { x: options.hint.x * work.scale, y: options.hint.y * work.scale } : undefined;
+  const work = workSize(image.width, image.height, WORK_SIDE);
+  const guide = await resizeRgb(image.rgb, image.width, image.height, work.width, work.height);
+  const mask = toWorkGrid(await predicting, model, work.width, work.height);
+  return { image, work, guide, mask, decodeMs };
+}
 
-  let zoomed = false;
-  let zoomMs = 0;
-  if (options.subject !== false) {
-    let subject = selectSubject(mask, work.width, work.height, { hint, keepRatio: tuning.keepRatio, nearShare: tuning.nearShare });
-    const zoomBelow = options.zoomBelow ?? 0.1;
-    if (subject.box && subject.box.width * subject.box.height < zoomBelow * work.width * work.height) {
-      const z0 = performance.now();
-      mask = await zoomIn(runtime, model, image.rgb, width, height, work, subject.box, mask, tuning);
-      zoomMs = performance.now() - z0;
-      subject = selectSubject(mask, work.width, work.height, { hint, keepRatio: tuning.keepRatio, nearShare: tuning.nearShare, prior: tuning.zoomPrior ? subject.mask : undefined });
-      zoomed = true;
-    }
-    mask = subject.mask;
+/** Subject selection, with the zoomed second pass when the subject is small. */
+async function chooseSubject(mask: Float32Array, image: DecodedImage, work: WorkGrid, runtime: Inferencer, model: ModelDescription,
+  options: SegmentOptions, tuning: Tuning): Promise<{ mask: Float32Array; zoomed: boolean; zoomMs: number }> {
+  const hint = options.hint ? { x: options.hint.x * work.scale, y: options.hint.y * work.scale } : undefined;
+  const select = (plane: Float32Array, prior?: Float32Array) =>
+    selectSubject(plane, work.width, work.height, { hint, keepRatio: tuning.keepRatio, nearShare: tuning.nearShare, prior });
+  const first = select(mask);
+  const zoomBelow = options.zoomBelow ?? 0.1;
+  if (!first.box || first.box.width * first.box.height >= zoomBelow * work.width * work.height) {
+    return { mask: first.mask, zoomed: false, zoomMs: 0 };
   }
-  const confidence = maskConfidence(mask);
-  const refined = await refineMask(mask, guide, rgb, width, height, work, options, tuning, image.alpha);
-  const t5 = performance.now();
-  return {
-    width, height, rgb, alpha: refined, box: alphaBox(refined, width, height, 128), confidence, zoomed,
-    times: { decode: t2 - t0, inference: t3 - t2 + zoomMs, refine: t5 - t3 - zoomMs },
-  };
+  const started = performance.now();
+  const zoomedMask = await zoomIn(runtime, model, image.rgb, image.width, image.height, work, first.box, mask, tuning);
+  const zoomMs = performance.now() - started;
+  return { mask: select(zoomedMask, tuning.zoomPrior ? first.mask : undefined).mask, zoomed: true, zoomMs };
 }
 
 async function predict(runtime: Inferencer, model: ModelDescription, modelRgb: Buffer, toWidth: number, toHeight: number): Promise<Float32Array> {
@@ -129,7 +145,7 @@ function toWorkGrid(result: { output: Float32Array }, model: ModelDescription, t
  * gets the model's full resolution, and paste that mask into the frame's.
  */
 async function zoomIn(runtime: Inferencer, model: ModelDescription, rgb: Buffer, width: number, height: number,
-  work: { width: number; height: number; scale: number }, box: Box, mask: Float32Array, tuning: Tuning): Promise<Float32Array> {
+  work: WorkGrid, box: Box, mask: Float32Array, tuning: Tuning): Promise<Float32Array> {
   const margin = tuning.zoomMargin * Math.max(box.width, box.height);
   const wx0 = Math.max(0, Math.floor(box.x - margin)), wy0 = Math.max(0, Math.floor(box.y - margin));
   const wx1 = Math.min(work.width, Math.ceil(box.x + box.width + margin)), wy1 = Math.min(work.height, Math.ceil(box.y + box.height + margin));
