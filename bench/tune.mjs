@@ -24,7 +24,7 @@ const runtime = {
   pending: () => 0,
   close: async () => real?.close(),
   async infer(input) {
-    const key = createHash('sha1').update(Buffer.from(input.buffer, input.byteOffset, input.byteLength)).update(model.name).digest('hex');
+    const key = createHash('sha1').update(Buffer.from(input.buffer, input.byteOffset, input.byteLength)).update(model.sha256 ?? model.name).digest('hex');
     const file = join(cacheDir, `${key}.f32`);
     if (existsSync(file)) { const b = readFileSync(file); return { output: new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)), ms: 0 }; }
     real ??= await createRuntime({ modelPath: await resolveModelFile(model, config.modelCacheDir), model, device: 'cpu', threads: config.threads });
