@@ -122,18 +122,7 @@ export function labelComponents(mask: Uint8Array, width: number, height: number)
   return { labels, count, areas };
 }
 
-/** Binary erosion by a (2r+1)-square: a pixel survives when its whole window is set. */
-export function erode(mask: Uint8Array, width: number, height: number, r: number): Uint8Array {
-  const ones = new Float32Array(mask.length);
-  for (let i = 0; i < mask.length; i++) ones[i] = mask[i] ? 1 : 0;
-  const mean = boxMean(ones, width, height, r);
-  const out = new Uint8Array(mask.length);
-  // Border windows are clamped, so a set pixel near the frame edge survives if its
-  // in-frame window is full: a pet cut by the frame stays solid up to the edge.
-  for (let i = 0; i < mask.length; i++) out[i] = mean[i]! > 0.9999 ? 1 : 0;
-  return out;
-}
-
+/** Binary dilation by a (2r+1)-square. */
 export function dilate(mask: Uint8Array, width: number, height: number, r: number): Uint8Array {
   const ones = new Float32Array(mask.length);
   for (let i = 0; i < mask.length; i++) ones[i] = mask[i] ? 1 : 0;

@@ -1,5 +1,4 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -15,12 +14,6 @@ const require = createRequire(import.meta.url);
 function imglyDataDir(): string {
   const resources = require.resolve('@imgly/background-removal-data/dist/resources.json');
   return dirname(resources);
-}
-
-async function sha256OfFile(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -89,4 +82,3 @@ async function rewriteFile(path: string, sha256: string): Promise<void> {
   await writeFile(path, widened);
 }
 
-export { sha256OfFile };
