@@ -9,12 +9,15 @@ import type { ModelDescription } from './inference/models.js';
 import { createRuntime } from './inference/runtime.js';
 import type { RuntimeInfo } from './inference/runtime.js';
 import { createPipelinePool } from './pipeline/pool.js';
-import type { CutoutSummary, SegmentSummary } from './pipeline/protocol.js';
+import type { RunControl } from './pipeline/pool.js';
+import type { CutoutSummary, OutputSpec, ProcessOptions, ProcessSummary, SegmentSummary } from './pipeline/protocol.js';
 import type { SegmentOptions } from './segment.js';
 
 export type CutoutOptions = SegmentOptions & RenderOptions;
 export type CutoutResult = CutoutSummary;
 export type SegmentResult = SegmentSummary;
+export type ProcessResult = ProcessSummary;
+export type { OutputSpec, ProcessOptions, RunControl };
 
 export interface Engine {
   readonly model: ModelDescription;
@@ -25,8 +28,16 @@ export interface Engine {
   segment(input: Buffer, options?: SegmentOptions): Promise<SegmentResult>;
   /** The encoded cut-out. */
   cutout(input: Buffer, options?: CutoutOptions): Promise<CutoutResult>;
+  /** Segments once and renders every asked output (effect + format + size); optionally the cache master. */
+  process(input: Buffer, options: ProcessOptions, control?: RunControl): Promise<ProcessResult>;
+  /** Renders outputs from a cached master (no model run). */
+  render(master: Buffer, outputs: readonly OutputSpec[], control?: RunControl): Promise<ProcessResult>;
   /** Images accepted and not finished. */
   inFlight(): number;
+  /** Images waiting for a free pipeline worker. */
+  queued(): number;
+  /** Pipeline workers: how many images are processed at once. */
+  readonly concurrency: number;
   close(): Promise<void>;
 }
 
@@ -72,14 +83,19 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   const modelPath = await resolveModelFile(model, config.modelCacheDir);
   const runtime = await createRuntime({ modelPath, model, device: config.device, threads: config.threads, log: options.log });
   const readyMs = performance.now() - started;
-  const pool = createPipelinePool(runtime, model, config.maxPixels, options.pipelines ?? Math.max(2, Math.min(4, availableParallelism())));
+  const concurrency = options.pipelines ?? Math.max(2, Math.min(4, availableParallelism()));
+  const pool = createPipelinePool(runtime, model, config.maxPixels, concurrency);
   return {
     model,
     runtime: runtime.info,
     readyMs,
     segment: (input, segmentOptions = {}) => pool.run('segment', input, segmentOptions),
     cutout: (input, cutoutOptions = {}) => pool.run('cutout', input, cutoutOptions),
+    process: (input, processOptions, control) => pool.run('process', input, processOptions, control),
+    render: (master, outputs, control) => pool.run('render', master, { outputs }, control),
     inFlight: () => pool.inFlight(),
+    queued: () => pool.queued(),
+    concurrency,
     async close() {
       await pool.close();
       await runtime.close();

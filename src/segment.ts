@@ -9,6 +9,7 @@ import type { Box, Point } from './image/subject.js';
 import type { Inferencer } from './inference/client.js';
 import type { ModelDescription } from './inference/models.js';
 import { toModelTensor, toProbability } from './inference/tensor.js';
+import { pixelHash } from './pipeline/outputs.js';
 
 export interface SegmentOptions {
   /** A point on the pet in image coordinates (after EXIF orientation). */
@@ -68,6 +69,8 @@ export interface Segmentation {
   /** 1 - share of the subject whose alpha is uncertain. */
   readonly confidence: number;
   readonly zoomed: boolean;
+  /** sha256 of the oriented decoded pixels: the cache's content key. */
+  readonly pixelHash: string;
   readonly times: StageTimes;
 }
 
@@ -77,20 +80,24 @@ const WORK_SIDE = 512;
 
 type WorkGrid = ReturnType<typeof workSize>;
 
-export async function segmentImage(input: Buffer, runtime: Inferencer, model: ModelDescription, maxPixels: number, options: SegmentOptions = {}): Promise<Segmentation> {
+export async function segmentImage(input: Buffer, runtime: Inferencer, model: ModelDescription, maxPixels: number, options: SegmentOptions = {},
+  onStage: (stage: 'segmentation' | 'refine') => void = () => undefined): Promise<Segmentation> {
   const t0 = performance.now();
-  const { image, work, guide, mask, decodeMs } = await decodeAndPredict(input, runtime, model, maxPixels);
+  const { image, work, guide, mask, decodeMs } = await decodeAndPredict(input, runtime, model, maxPixels, onStage);
+  // Hashed before refinement rewrites the colours at the edges.
+  const hash = pixelHash(image.width, image.height, image.rgb, image.alpha);
   const t1 = performance.now();
   const tuning = { ...DEFAULT_TUNING, ...options.tuning };
   const chosen = options.subject === false
     ? { mask, zoomed: false, zoomMs: 0 }
     : await chooseSubject(mask, image, work, runtime, model, options, tuning);
+  onStage('refine');
   const confidence = maskConfidence(chosen.mask);
   const alpha = await refineMask(chosen.mask, guide, image.rgb, image.width, image.height, work, options, tuning, image.alpha);
   const t2 = performance.now();
   return {
     width: image.width, height: image.height, rgb: image.rgb, alpha, box: alphaBox(alpha, image.width, image.height, 128),
-    confidence, zoomed: chosen.zoomed,
+    confidence, zoomed: chosen.zoomed, pixelHash: hash,
     times: { decode: decodeMs, inference: t1 - t0 - decodeMs + chosen.zoomMs, refine: t2 - t1 - chosen.zoomMs },
   };
 }
@@ -99,13 +106,14 @@ export async function segmentImage(input: Buffer, runtime: Inferencer, model: Mo
  * Starts the model on the shrink-on-load input and runs the full-resolution
  * decode (and the work-grid guide) while the model works.
  */
-async function decodeAndPredict(input: Buffer, runtime: Inferencer, model: ModelDescription, maxPixels: number) {
+async function decodeAndPredict(input: Buffer, runtime: Inferencer, model: ModelDescription, maxPixels: number, onStage: (stage: 'segmentation') => void) {
   const started = performance.now();
   const header = await inspectImage(input, { maxPixels });
   const decoding = decodeImage(input, { maxPixels }, header);
   decoding.catch(() => undefined);
   const modelRgb = await decodeModelInput(input, model.inputSize, { maxPixels });
   const decodeMs = performance.now() - started;
+  onStage('segmentation');
   const predicting = runtime.infer(toModelTensor(modelRgb, model));
   predicting.catch(() => undefined);
   const image = await decoding;

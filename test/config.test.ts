@@ -32,10 +32,10 @@ describe('config', () => {
   });
 
   it('.env.example documents exactly the variables config.ts reads', async () => {
-    const source = await readFile(new URL('../src/config.ts', import.meta.url), 'utf8');
+    const source = (await readFile(new URL('../src/config.ts', import.meta.url), 'utf8')) + (await readFile(new URL('../src/serviceConfig.ts', import.meta.url), 'utf8'));
     const example = await readFile(new URL('../.env.example', import.meta.url), 'utf8');
-    const read = new Set([...source.matchAll(/\b(PETCUT_[A-Z_]+):/g)].map((m) => m[1]));
-    const documented = new Set([...example.matchAll(/^#?\s*(PETCUT_[A-Z_]+)=/gm)].map((m) => m[1]));
+    const read = new Set([...source.matchAll(/\b(PETCUT_[A-Z_]+|PORT):/g)].map((m) => m[1]));
+    const documented = new Set([...example.matchAll(/^#?\s*(PETCUT_[A-Z_]+|PORT)=/gm)].map((m) => m[1]));
     expect([...documented].sort()).toEqual([...read].sort());
   });
 });
@@ -50,5 +50,28 @@ describe('fp16 -> fp32 widening', () => {
     expect(halfToFloat(0x3555)).toBeCloseTo(0.33325, 5);
     expect(halfToFloat(0x7c00)).toBe(Infinity);
     expect(Number.isNaN(halfToFloat(0x7e00))).toBe(true);
+  });
+});
+
+describe('service config', () => {
+  it('runs on embedded defaults: port 8080, local disk, bounded queue', async () => {
+    const { loadServiceConfig } = await import('../src/serviceConfig.js');
+    const config = loadServiceConfig({});
+    expect(config.port).toBe(8080);
+    expect(config.storage.kind).toBe('fs');
+    expect(config.storage.root).toMatch(/data$/);
+    expect(config.bodyLimitBytes).toBe(30 * 1024 * 1024);
+    expect(config.queueMax).toBeGreaterThan(0);
+    expect(config.concurrency).toBeGreaterThanOrEqual(2);
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('names the bad variable, and requires a bucket for cloud storage', async () => {
+    const { loadServiceConfig } = await import('../src/serviceConfig.js');
+    expect(() => loadServiceConfig({ PORT: 'eighty' })).toThrow(/PORT/);
+    expect(() => loadServiceConfig({ PETCUT_STORAGE: 'ftp' })).toThrow(/PETCUT_STORAGE/);
+    expect(() => loadServiceConfig({ PETCUT_SIGNED_URLS: 'yes please' })).toThrow(/PETCUT_SIGNED_URLS/);
+    expect(() => loadServiceConfig({ PETCUT_STORAGE: 's3' })).toThrow(/PETCUT_BUCKET/);
+    expect(loadServiceConfig({ PETCUT_STORAGE: 's3', PETCUT_BUCKET: 'b', PETCUT_S3_ENDPOINT: 'http://127.0.0.1:9000' }).storage.endpoint).toBe('http://127.0.0.1:9000');
   });
 });

@@ -3,15 +3,22 @@ import { PetcutError } from '../errors.js';
 import type { InferenceRuntime } from '../inference/runtime.js';
 import type { ModelDescription } from '../inference/models.js';
 import { workerPath } from '../workerPath.js';
-import type { CutoutSummary, JobKind, PipelineInit, PipelineReply, PipelineRequest, SegmentSummary } from './protocol.js';
+import type { CutoutSummary, JobKind, PipelineInit, PipelineReply, PipelineRequest, ProcessSummary, ProgressEvent, SegmentSummary } from './protocol.js';
 
-interface Pending { resolve: (value: never) => void; reject: (error: Error) => void }
+interface Pending { resolve: (value: never) => void; reject: (error: Error) => void; onProgress?: (event: ProgressEvent) => void }
 interface Queued extends Pending { request: PipelineRequest }
 interface Slot { worker: Worker; jobs: Map<number, Pending> }
+
+export interface RunControl {
+  onProgress?: (event: ProgressEvent) => void;
+  /** Aborting a job that still waits in the queue drops it; one already in a worker finishes. */
+  signal?: AbortSignal;
+}
 
 export interface PipelinePool {
   run(kind: 'cutout', input: Buffer, options: PipelineRequest['options']): Promise<CutoutSummary>;
   run(kind: 'segment', input: Buffer, options: PipelineRequest['options']): Promise<SegmentSummary>;
+  run(kind: 'process' | 'render', input: Buffer, options: PipelineRequest['options'], control?: RunControl): Promise<ProcessSummary>;
   /** Jobs accepted and not finished (queued or in a worker). */
   inFlight(): number;
   /** Jobs waiting for a free worker. */
@@ -48,6 +55,10 @@ export function createPipelinePool(runtime: InferenceRuntime, model: ModelDescri
     worker.on('message', (reply: PipelineReply) => {
       const job = slot.jobs.get(reply.id);
       if (!job) return;
+      if ('progress' in reply) {
+        job.onProgress?.(reply.progress);
+        return;
+      }
       slot.jobs.delete(reply.id);
       if (reply.ok) job.resolve(reviveBuffers(reply) as never);
       else job.reject(new PetcutError(reply.code, reply.message));
@@ -66,11 +77,19 @@ export function createPipelinePool(runtime: InferenceRuntime, model: ModelDescri
   };
   for (let i = 0; i < size; i++) spawn(i);
 
-  const run = (kind: JobKind, input: Buffer, options: PipelineRequest['options']): Promise<never> => {
+  const run = (kind: JobKind, input: Buffer, options: PipelineRequest['options'], control: RunControl = {}): Promise<never> => {
     if (closed) return Promise.reject(new PetcutError('PETCUT_E_MODEL_UNAVAILABLE', 'The engine is closed.'));
+    if (control.signal?.aborted) return Promise.reject(new PetcutError('PETCUT_E_CLIENT_CLOSED'));
     const request: PipelineRequest = { id: nextId++, kind, input, options };
     return new Promise<never>((resolve, reject) => {
-      queue.push({ request, resolve, reject });
+      const job: Queued = { request, resolve, reject, onProgress: control.onProgress };
+      queue.push(job);
+      control.signal?.addEventListener('abort', () => {
+        const at = queue.indexOf(job);
+        if (at < 0) return;
+        queue.splice(at, 1);
+        reject(new PetcutError('PETCUT_E_CLIENT_CLOSED'));
+      }, { once: true });
       dispatch();
     });
   };
@@ -88,8 +107,13 @@ export function createPipelinePool(runtime: InferenceRuntime, model: ModelDescri
 }
 
 /** Structured clone turns Buffers into plain Uint8Arrays: give `data` its Buffer face back. */
-function reviveBuffers(reply: PipelineReply & { ok: true }): unknown {
+function reviveBuffers(reply: Extract<PipelineReply, { ok: true }>): unknown {
   if (reply.kind === 'segment') return reply.result;
-  const data = reply.result.data as Uint8Array;
-  return { ...reply.result, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength) };
+  if (reply.kind === 'cutout') return { ...reply.result, data: asBuffer(reply.result.data) };
+  const { outputs, master } = reply.result;
+  return { ...reply.result, outputs: outputs.map((o) => ({ ...o, data: asBuffer(o.data) })), master: master ? asBuffer(master) : undefined };
+}
+
+function asBuffer(data: Uint8Array): Buffer {
+  return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }

@@ -12,13 +12,52 @@ export interface PipelineInit {
   maxPixels: number;
 }
 
-export type JobKind = 'cutout' | 'segment';
+export type JobKind = 'cutout' | 'segment' | 'process' | 'render';
+
+/** One asked output: an effect, then the render options. */
+export interface OutputSpec extends RenderOptions {
+  readonly effect?: string;
+  readonly effectParams?: Readonly<Record<string, number | boolean | string>>;
+}
+
+export interface ProcessOptions extends SegmentOptions {
+  readonly outputs: readonly OutputSpec[];
+  /** Also return the full-resolution RGBA master for the cache. */
+  readonly master?: boolean;
+}
+
+export interface RenderRequestOptions {
+  readonly outputs: readonly OutputSpec[];
+}
 
 export interface PipelineRequest {
   id: number;
   kind: JobKind;
   input: Uint8Array;
-  options: SegmentOptions & RenderOptions;
+  options: (SegmentOptions & RenderOptions) | ProcessOptions | RenderRequestOptions;
+}
+
+/** Stages a job reports while it runs (the HTTP layer adds queue, cache and store). */
+export type ProgressEvent =
+  | { stage: 'decode' | 'segmentation' | 'refine' }
+  | { stage: 'effect' | 'encode'; effect: string; index: number; of: number };
+
+export interface RenderedOutput extends Rendered {
+  readonly effect: string;
+  /** The foreground box in this output's coordinates. */
+  readonly box: Box | null;
+}
+
+export interface ProcessSummary {
+  readonly outputs: readonly RenderedOutput[];
+  readonly master?: Uint8Array;
+  readonly pixelHash?: string;
+  readonly box: Box | null;
+  readonly confidence: number;
+  readonly zoomed: boolean;
+  readonly sourceWidth: number;
+  readonly sourceHeight: number;
+  readonly times: StageTimes & { total: number };
 }
 
 export interface SegmentSummary {
@@ -43,4 +82,6 @@ export interface CutoutSummary extends Rendered {
 export type PipelineReply =
   | { id: number; ok: true; kind: 'segment'; result: SegmentSummary }
   | { id: number; ok: true; kind: 'cutout'; result: CutoutSummary }
+  | { id: number; ok: true; kind: 'process' | 'render'; result: ProcessSummary }
+  | { id: number; progress: ProgressEvent }
   | { id: number; ok: false; code: ErrorCode; message: string };

@@ -7,11 +7,12 @@ import { parentPort, workerData } from 'node:worker_threads';
 import sharp from 'sharp';
 import { isPetcutError } from '../errors.js';
 import { renderCutout } from '../image/render.js';
-import type { Rendered } from '../image/render.js';
-import type { Box } from '../image/subject.js';
+import type { RenderOptions } from '../image/render.js';
 import { createInferenceClient } from '../inference/client.js';
 import { segmentImage } from '../segment.js';
-import type { PipelineInit, PipelineReply, PipelineRequest } from './protocol.js';
+import type { SegmentOptions } from '../segment.js';
+import { boxInOutput, decodeMaster, encodeMaster, renderOutputs } from './outputs.js';
+import type { PipelineInit, PipelineReply, PipelineRequest, ProcessOptions, ProcessSummary, ProgressEvent, RenderRequestOptions } from './protocol.js';
 
 const init = workerData as PipelineInit;
 const port = parentPort!;
@@ -27,21 +28,26 @@ port.on('message', (request: PipelineRequest) => {
   );
 });
 
-async function handle(request: PipelineRequest): Promise<{ reply: PipelineReply; transfer: ArrayBuffer[] }> {
+type Handled = { reply: PipelineReply; transfer: ArrayBuffer[] };
+
+async function handle(request: PipelineRequest): Promise<Handled> {
   const input = Buffer.from(request.input.buffer, request.input.byteOffset, request.input.byteLength);
+  const progress = (event: ProgressEvent): void => port.postMessage({ id: request.id, progress: event } satisfies PipelineReply);
+  if (request.kind === 'process') return processImage(request.id, input, request.options as ProcessOptions, progress);
+  if (request.kind === 'render') return renderFromMaster(request.id, input, request.options as RenderRequestOptions, progress);
   const started = performance.now();
-  const segmentation = await segmentImage(input, inference, init.model, init.maxPixels, request.options);
+  const options = request.options as SegmentOptions & RenderOptions;
+  const segmentation = await segmentImage(input, inference, init.model, init.maxPixels, options);
   if (request.kind === 'segment') {
     const { width, height, alpha, box, confidence, zoomed, times } = segmentation;
     return { reply: { id: request.id, ok: true, kind: 'segment', result: { width, height, alpha, box, confidence, zoomed, times } }, transfer: [alpha.buffer as ArrayBuffer] };
   }
   const encodeStarted = performance.now();
-  const rendered = await renderCutout(segmentation, request.options);
+  const rendered = await renderCutout(segmentation, options);
   const now = performance.now();
-  const data = new Uint8Array(rendered.data.buffer, rendered.data.byteOffset, rendered.data.byteLength);
   const result = {
     ...rendered,
-    data: data as Buffer,
+    data: asPlainBytes(rendered.data) as Buffer,
     box: boxInOutput(segmentation.box, rendered),
     confidence: segmentation.confidence,
     zoomed: segmentation.zoomed,
@@ -52,21 +58,58 @@ async function handle(request: PipelineRequest): Promise<{ reply: PipelineReply;
   return { reply: { id: request.id, ok: true, kind: 'cutout', result }, transfer: [] };
 }
 
+async function processImage(id: number, input: Buffer, options: ProcessOptions, progress: (event: ProgressEvent) => void): Promise<Handled> {
+  const started = performance.now();
+  progress({ stage: 'decode' });
+  const segmentation = await segmentImage(input, inference, init.model, init.maxPixels, options, (stage) => progress({ stage }));
+  const encodeStarted = performance.now();
+  // The master encodes alongside the asked outputs (libvips threads), not after them.
+  const [outputs, master] = await Promise.all([
+    renderOutputs(segmentation, options.outputs, progress),
+    options.master ? encodeMaster(segmentation) : Promise.resolve(undefined),
+  ]);
+  const now = performance.now();
+  const result: ProcessSummary = {
+    outputs: outputs.map((o) => ({ ...o, data: asPlainBytes(o.data) as Buffer })),
+    master: master ? asPlainBytes(master) : undefined,
+    pixelHash: segmentation.pixelHash,
+    box: segmentation.box,
+    confidence: segmentation.confidence,
+    zoomed: segmentation.zoomed,
+    sourceWidth: segmentation.width,
+    sourceHeight: segmentation.height,
+    times: { ...segmentation.times, encode: now - encodeStarted, total: now - started },
+  };
+  return { reply: { id, ok: true, kind: 'process', result }, transfer: [] };
+}
+
+async function renderFromMaster(id: number, master: Buffer, options: RenderRequestOptions, progress: (event: ProgressEvent) => void): Promise<Handled> {
+  const started = performance.now();
+  progress({ stage: 'decode' });
+  const source = await decodeMaster(master);
+  const decoded = performance.now();
+  const outputs = await renderOutputs(source, options.outputs, progress);
+  const now = performance.now();
+  const result: ProcessSummary = {
+    outputs: outputs.map((o) => ({ ...o, data: asPlainBytes(o.data) as Buffer })),
+    box: source.box,
+    confidence: 1,
+    zoomed: false,
+    sourceWidth: source.width,
+    sourceHeight: source.height,
+    times: { decode: decoded - started, inference: 0, refine: 0, encode: now - decoded, total: now - started },
+  };
+  return { reply: { id, ok: true, kind: 'render', result }, transfer: [] };
+}
+
+/** sharp's Buffers may sit in a shared pool; a plain view is what structured clone copies cheaply. */
+function asPlainBytes(data: Buffer): Uint8Array {
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}
+
 function failure(id: number, error: unknown): PipelineReply {
   if (isPetcutError(error)) return { id, ok: false, code: error.code, message: error.message };
   // Details of unexpected errors stay here; the caller gets a bare internal error.
   console.error('petcut pipeline error:', error);
   return { id, ok: false, code: 'PETCUT_E_INTERNAL', message: 'Internal error while processing the image.' };
-}
-
-/** The foreground box in the output's coordinates (after crop and resize). */
-function boxInOutput(box: Box | null, rendered: Rendered): Box | null {
-  if (!box) return null;
-  const scale = rendered.width / rendered.rect.width;
-  return {
-    x: Math.round((box.x - rendered.rect.x) * scale),
-    y: Math.round((box.y - rendered.rect.y) * scale),
-    width: Math.max(1, Math.round(box.width * scale)),
-    height: Math.max(1, Math.round(box.height * scale)),
-  };
 }

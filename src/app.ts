@@ -1,0 +1,125 @@
+import { randomUUID } from 'node:crypto';
+import fastifyMultipart from '@fastify/multipart';
+import fastifyWebsocket from '@fastify/websocket';
+import Fastify from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Engine } from './engine.js';
+import { installErrorHandling } from './http/errors.js';
+import { collectOpenApi } from './http/openapi.js';
+import { registerRoutes } from './http/routes/index.js';
+import { createResultCache } from './service/cache.js';
+import type { ResultCache } from './service/cache.js';
+import { createCapacity } from './service/capacity.js';
+import type { Capacity } from './service/capacity.js';
+import { createEngineHandle } from './service/engineHandle.js';
+import type { EngineHandle } from './service/engineHandle.js';
+import { createJobs } from './service/jobs.js';
+import type { Jobs } from './service/jobs.js';
+import { createMemoryProbe } from './service/memory.js';
+import type { MemoryProbe } from './service/memory.js';
+import { createProcessing } from './service/processing.js';
+import type { Processing } from './service/processing.js';
+import { createSessions } from './service/sessions.js';
+import type { Sessions } from './service/sessions.js';
+import { createWarmup } from './service/warmup.js';
+import type { Warmup } from './service/warmup.js';
+import type { ServiceConfig } from './serviceConfig.js';
+import type { ObjectStore } from './storage/store.js';
+import { describeModel } from './engine.js';
+
+export interface AppDeps {
+  /** The engine, or its loading promise: the app answers /healthz while the model loads. */
+  readonly engine: Engine | Promise<Engine>;
+  readonly store: ObjectStore;
+  readonly memoryProbe?: MemoryProbe;
+  /** The sessions' clock (tests move it to check expiry). */
+  readonly clock?: () => Date;
+  /** pino options, or false for silence (tests). */
+  readonly logger?: boolean | Record<string, unknown>;
+}
+
+/** Everything a route needs, built once per app. */
+export interface AppContext {
+  readonly config: ServiceConfig;
+  readonly engine: EngineHandle;
+  readonly store: ObjectStore;
+  readonly cache: ResultCache;
+  readonly capacity: Capacity;
+  readonly processing: Processing;
+  readonly jobs: Jobs;
+  readonly sessions: Sessions;
+  readonly warmup: Warmup;
+  readonly startedAt: number;
+  /** Absolute URL for a path, from PETCUT_PUBLIC_URL or the request's own host. */
+  url(request: FastifyRequest, path: string): string;
+  isShuttingDown(): boolean;
+}
+
+export interface PetcutApp extends FastifyInstance {
+  readonly petcut: AppContext;
+  /** Stops taking work, drains jobs and cache writes within the timeout, closes the server and the engine. */
+  shutdown(): Promise<void>;
+}
+
+export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<PetcutApp> {
+  const app = Fastify({
+    logger: deps.logger ?? { level: config.logLevel },
+    bodyLimit: config.bodyLimitBytes,
+    // Cloud Run's front end sets X-Forwarded-For/Proto; #5 narrows which hops are trusted.
+    trustProxy: true,
+    requestIdHeader: 'x-request-id',
+    genReqId: () => randomUUID(),
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: true, allErrors: false } },
+  });
+  const engine = createEngineHandle(deps.engine, config.retryAfterS);
+  const model = describeModel(config.engine);
+  const memoryProbe = deps.memoryProbe ?? createMemoryProbe(config.memoryLimitBytes);
+  const concurrency = config.concurrency;
+  const capacity = createCapacity({ concurrency, queueMax: config.queueMax, memoryPressure: config.memoryPressure, retryAfterS: config.retryAfterS, probe: memoryProbe });
+  const cache = createResultCache(deps.store, model, { days: config.cacheDays, memoryBytes: config.cacheMemoryBytes });
+  const log = (msg: string, err?: unknown): void => app.log.error({ err }, msg);
+  const processing = createProcessing({ engine, cache, capacity, log });
+  const jobs = createJobs({ processing, ttlMs: config.jobTtlMs, maxJobs: config.jobsMax, concurrency: () => engine.current()?.concurrency ?? concurrency, log });
+  const sessions = createSessions(deps.store, { maxPixels: config.engine.maxPixels, cacheDays: config.cacheDays, clock: deps.clock });
+  const warmup = createWarmup(engine);
+  let shuttingDown = false;
+
+  const context: AppContext = {
+    config, engine, store: deps.store, cache, capacity, processing, jobs, sessions, warmup, startedAt: Date.now(),
+    url: (request, path) => `${config.publicUrl ?? `${request.protocol}://${request.host}`}${path}`,
+    isShuttingDown: () => shuttingDown,
+  };
+
+  await app.register(fastifyMultipart, {
+    limits: { fileSize: config.bodyLimitBytes, files: config.filesPerJob, fields: 30, parts: config.filesPerJob + 30, fieldSize: 64 * 1024 },
+  });
+  await app.register(fastifyWebsocket, { options: { maxPayload: 64 * 1024 } });
+  // Raw uploads: the body is the image (any declared image type; the bytes decide).
+  app.addContentTypeParser(/^(image\/.+|application\/octet-stream)$/, { parseAs: 'buffer', bodyLimit: config.bodyLimitBytes }, (_request, body, done) => done(null, body));
+  installErrorHandling(app, config.retryAfterS);
+  const openapi = collectOpenApi(app);
+  await app.register((scope, _opts, done) => {
+    registerRoutes(scope, context, openapi);
+    done();
+  });
+
+  const sweepTimer = config.storage.kind === 'fs' && config.sweepIntervalMs > 0
+    ? setInterval(() => void sessions.sweep().catch((error: unknown) => log('expiry sweep failed', error)), config.sweepIntervalMs)
+    : undefined;
+  sweepTimer?.unref();
+
+  let closing: Promise<void> | undefined;
+  const shutdown = (): Promise<void> => (closing ??= (async () => {
+    shuttingDown = true;
+    const drained = Promise.all([jobs.drain(), processing.drain()]);
+    const timeout = new Promise((resolve) => setTimeout(resolve, config.shutdownTimeoutMs).unref());
+    await Promise.race([drained, timeout]);
+    if (sweepTimer) clearInterval(sweepTimer);
+    jobs.close();
+    capacity.close();
+    await app.close();
+    await engine.current()?.close();
+  })());
+
+  return Object.assign(app, { petcut: context, shutdown }) as PetcutApp;
+}

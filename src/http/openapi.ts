@@ -1,0 +1,81 @@
+import type { FastifyInstance, RouteOptions } from 'fastify';
+
+/**
+ * The OpenAPI 3.1 document, built from the routes' own schemas as they are
+ * registered: a route cannot exist without appearing here, and what is
+ * documented is what Fastify validates. Documentation-only keys on a route's
+ * schema: summary, description, tags, `x-request-body` (for multipart or raw
+ * image bodies, which are not JSON-validated) and `x-responses` (non-JSON
+ * responses such as images).
+ */
+type Json = Record<string, unknown>;
+
+export interface OpenApiCollector {
+  document(): Json;
+}
+
+interface RouteSchema {
+  summary?: string;
+  description?: string;
+  tags?: string[];
+  querystring?: Json;
+  params?: Json;
+  headers?: Json;
+  body?: Json;
+  response?: Record<string, Json>;
+  'x-request-body'?: Json;
+  'x-responses'?: Record<string, Json>;
+  hide?: boolean;
+}
+
+export function collectOpenApi(app: FastifyInstance): OpenApiCollector {
+  const paths: Record<string, Record<string, Json>> = {};
+  app.addHook('onRoute', (route: RouteOptions) => {
+    const schema = (route.schema ?? {}) as RouteSchema;
+    if (schema.hide) return;
+    const methods = (Array.isArray(route.method) ? route.method : [route.method]).map((m) => m.toLowerCase()).filter((m) => m !== 'head');
+    const path = route.url.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
+    for (const method of methods) (paths[path] ??= {})[method] = operation(schema, route);
+  });
+  return {
+    document: () => ({
+      openapi: '3.1.0',
+      info: { title: 'petcut', version: '1.0.0', description: 'Pet photo background removal for print-on-demand shops.' },
+      components: { schemas: {} },
+      paths,
+    }),
+  };
+}
+
+function operation(schema: RouteSchema, route: RouteOptions): Json {
+  const parameters = [
+    ...toParameters(schema.params, 'path'),
+    ...toParameters(schema.querystring, 'query'),
+    ...toParameters(schema.headers, 'header'),
+  ];
+  const responses: Record<string, Json> = {};
+  for (const [code, body] of Object.entries(schema.response ?? {})) {
+    responses[code] = { description: (body.description as string | undefined) ?? `HTTP ${code}`, content: { 'application/json': { schema: body } } };
+  }
+  Object.assign(responses, schema['x-responses'] ?? {});
+  const requestBody = schema['x-request-body'] ?? (schema.body ? { required: true, content: { 'application/json': { schema: schema.body } } } : undefined);
+  return {
+    operationId: `${String(route.method).toLowerCase()}${route.url.replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ? c.toUpperCase() : ''))}`,
+    ...(schema.summary ? { summary: schema.summary } : {}),
+    ...(schema.description ? { description: schema.description } : {}),
+    ...(schema.tags ? { tags: schema.tags } : {}),
+    ...(parameters.length ? { parameters } : {}),
+    ...(requestBody ? { requestBody } : {}),
+    responses,
+  };
+}
+
+function toParameters(schema: Json | undefined, where: 'path' | 'query' | 'header'): Json[] {
+  const properties = (schema?.properties ?? {}) as Record<string, Json>;
+  const required = new Set((schema?.required ?? []) as string[]);
+  return Object.entries(properties).map(([name, property]) => ({
+    name, in: where, required: where === 'path' || required.has(name),
+    ...(property.description ? { description: property.description } : {}),
+    schema: Object.fromEntries(Object.entries(property).filter(([key]) => key !== 'description')),
+  }));
+}

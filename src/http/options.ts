@@ -1,0 +1,59 @@
+import { z } from 'zod';
+import { parseEffectList } from '../effects/registry.js';
+import { invalidOption, PetcutError } from '../errors.js';
+import { parseColour } from '../image/render.js';
+import type { OutputSpec } from '../pipeline/protocol.js';
+
+/**
+ * Output options, read the same way from the query string and from multipart
+ * fields: every value arrives as text and is validated here once.
+ */
+const bool = z.enum(['true', 'false', '1', '0', '']).transform((v) => v === 'true' || v === '1' || v === '');
+
+const OptionsSchema = z.strictObject({
+  format: z.enum(['png', 'webp', 'jpeg', 'jpg']).transform((f) => (f === 'jpg' ? 'jpeg' : f)).optional(),
+  quality: z.coerce.number().int().min(1).max(100).optional(),
+  compression: z.coerce.number().int().min(0).max(9).optional(),
+  size: z.union([z.enum(['full', 'preview']), z.coerce.number().int().min(1).max(16384)]).optional(),
+  background: z.string().optional(),
+  crop: bool.optional(),
+  cropMargin: z.coerce.number().min(0).max(1).optional(),
+  mask: bool.optional(),
+  effects: z.string().optional(),
+});
+
+/** The JSON schema of the same options, for route validation and the OpenAPI document. */
+export const OPTION_PROPERTIES = {
+  format: { type: 'string', enum: ['png', 'webp', 'jpeg', 'jpg'], default: 'png', description: 'Output format; Content-Type always matches the bytes.' },
+  quality: { type: 'integer', minimum: 1, maximum: 100, default: 90, description: 'WebP and JPEG quality.' },
+  compression: { type: 'integer', minimum: 0, maximum: 9, default: 1, description: 'PNG zlib level (1 fastest, 9 smallest).' },
+  size: { anyOf: [{ type: 'string', enum: ['full', 'preview'] }, { type: 'integer', minimum: 1, maximum: 16384 }], default: 'full', description: '"full", "preview" (long side 1024) or a long side in pixels; never upscales.' },
+  background: { type: 'string', description: 'Hex colour (#rgb, #rrggbb, #rrggbbaa) or "transparent". JPEG defaults to white.' },
+  crop: { type: 'string', enum: ['true', 'false', '1', '0', ''], description: 'Crop to the pet with a margin.' },
+  cropMargin: { type: 'number', minimum: 0, maximum: 1, default: 0.05, description: 'Margin around the pet when cropping, as a share of its longer side.' },
+  mask: { type: 'string', enum: ['true', 'false', '1', '0', ''], description: 'Return the alpha mask alone (grey image).' },
+  effects: { type: 'string', description: 'Comma-separated print styles (GET /v1/effects); one output per effect. Default "color".' },
+} as const;
+
+export type OptionFields = Record<string, string | undefined>;
+
+export function parseOutputOptions(fields: OptionFields): OutputSpec[] {
+  const parsed = OptionsSchema.safeParse(Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)));
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    if (issue.code === 'unrecognized_keys') throw new PetcutError('PETCUT_E_UNKNOWN_FIELD', `Unknown option "${issue.keys.join('", "')}": use ${Object.keys(OPTION_PROPERTIES).join(', ')}.`);
+    throw invalidOption(String(issue.path[0] ?? 'options'), issue.message);
+  }
+  const o = parsed.data;
+  let background = o.background === 'transparent' || o.background === '' ? undefined : o.background;
+  if (background !== undefined) {
+    if (!background.startsWith('#')) background = `#${background}`;
+    parseColour(background);
+  }
+  const base: OutputSpec = {
+    format: o.format, quality: o.quality, pngCompression: o.compression, size: o.size, background,
+    crop: o.crop, cropMargin: o.cropMargin, maskOnly: o.mask,
+  };
+  const clean = Object.fromEntries(Object.entries(base).filter(([, v]) => v !== undefined)) as OutputSpec;
+  return parseEffectList(o.effects).map((effect) => ({ ...clean, effect }));
+}

@@ -1,0 +1,191 @@
+import { EventEmitter } from 'node:events';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { AppContext } from '../../app.js';
+import { EFFECTS, parseEffectList } from '../../effects/registry.js';
+import { PetcutError } from '../../errors.js';
+import { createProgressTracker } from '../../service/progress.js';
+import { OverloadError } from '../../service/capacity.js';
+import { toPetcutError } from '../errors.js';
+import { parseOutputOptions } from '../options.js';
+import { superviseSocket } from '../socket.js';
+import { readUpload } from '../upload.js';
+import { describeOutcome } from './cutouts.js';
+import { imageView } from './sessions.js';
+import { abortOnClose, sessionFrom } from './shared.js';
+
+/**
+ * The shop's current storefront routes (SPEC.md "Compatibility"), kept so the
+ * theme works unchanged while it moves to /v1. Same engine, cache and
+ * sessions; the response shapes are the first version's: errors are
+ * `{ success: false, error, code, requestId }`, times are in seconds.
+ */
+const COMPAT = ['compat'];
+const SESSION_QUERY = { session_id: { type: 'string', pattern: '^[A-Za-z0-9_-]{8,64}$' } } as const;
+const FAILURE = { type: 'object', properties: { success: { type: 'boolean', const: false }, error: { type: 'string' }, code: { type: 'string' }, requestId: { type: 'string' } } } as const;
+const failures = (...codes: number[]) => Object.fromEntries(codes.map((c) => [String(c), FAILURE]));
+
+export function registerCompatRoutes(app: FastifyInstance, ctx: AppContext): void {
+  const progress = new EventEmitter();
+  progress.setMaxListeners(0);
+  void app.register((scope, _opts, done) => {
+    scope.setErrorHandler((error, request, reply) => {
+      const coded = toPetcutError(error) ?? new PetcutError('PETCUT_E_INTERNAL');
+      if (coded.code === 'PETCUT_E_INTERNAL') request.log.error({ err: error }, 'unhandled error');
+      const session = (request.query as Record<string, string> | undefined)?.session_id;
+      if (session) progress.emit(session, { type: 'error', code: coded.code, message: coded.message });
+      if (reply.raw.destroyed) return;
+      if (coded.status === 503) reply.header('Retry-After', String(retryAfterOf(coded, ctx.config.retryAfterS)));
+      return reply.status(coded.status).send({ success: false, error: coded.message, code: coded.code, requestId: request.id });
+    });
+    registerProcessing(scope, ctx, progress);
+    registerStorage(scope, ctx);
+    registerProgressSocket(scope, ctx, progress);
+    done();
+  });
+}
+
+function retryAfterOf(error: PetcutError, fallback: number): number {
+  return error instanceof OverloadError ? error.retryAfterS : fallback;
+}
+
+function registerProcessing(app: FastifyInstance, ctx: AppContext, progress: EventEmitter): void {
+  app.post('/api/v2/process-with-effects', {
+    schema: {
+      summary: 'Compat: cut out and apply print styles; every style as a base64 PNG',
+      tags: COMPAT,
+      querystring: {
+        type: 'object', additionalProperties: false,
+        properties: { effects: { type: 'string', description: 'Comma-separated effect names.' }, return_all_effects: { type: 'string', enum: ['true', 'false', '1', '0'] }, ...SESSION_QUERY },
+      },
+      'x-request-body': { required: true, content: { 'multipart/form-data': { schema: { type: 'object', properties: { file: { type: 'string', format: 'binary' } } } } } },
+      response: {
+        200: {
+          type: 'object',
+          properties: {
+            success: { type: 'boolean' },
+            effects: { type: 'object', additionalProperties: { type: 'string' } },
+            processing_time: { type: 'object', properties: { total: { type: 'number' }, background_removal: { type: 'number' }, effects_processing: { type: 'number' } } },
+            session_id: { type: 'string' },
+            cache: { type: 'string' },
+          },
+        },
+        ...failures(400, 413, 415, 422, 503),
+      },
+    },
+  }, async (request, reply) => {
+    const query = request.query as { effects?: string; return_all_effects?: string; session_id?: string };
+    const names = query.return_all_effects === 'true' || query.return_all_effects === '1' ? Object.keys(EFFECTS) : parseEffectList(query.effects);
+    const upload = await readUpload(request, { maxFiles: 1, allowedFields: new Set(['session_id']) });
+    const sessionId = query.session_id ?? upload.fields.session_id;
+    if (sessionId) ctx.sessions.checkSessionId(sessionId);
+    const tracker = createProgressTracker(() => ctx.config.concurrency).start(sessionId ?? '', 0, 1, names.length);
+    const outcome = await ctx.processing.process({
+      input: upload.files[0]!.data,
+      outputs: names.map((effect) => ({ effect, format: 'png' as const })),
+      signal: abortOnClose(reply),
+      onStage: (stage) => {
+        if (!sessionId) return;
+        const event = tracker.stage(stage);
+        if (event.type === 'stage') progress.emit(sessionId, { type: 'stage_progress', stage: event.stage, progress: event.percent, message: event.message, eta_seconds: event.etaSeconds });
+      },
+    });
+    const t = outcome.times;
+    const seconds = (ms: number | undefined): number => Math.round((ms ?? 0)) / 1000;
+    const processingTime = { total: seconds(t.total), background_removal: seconds((t.decode ?? 0) + (t.inference ?? 0) + (t.refine ?? 0)), effects_processing: seconds(t.encode) };
+    if (sessionId) progress.emit(sessionId, { type: 'completion_summary', session_id: sessionId, effects: names, processing_time: processingTime, cache: outcome.cache });
+    describeOutcome(reply, ctx, outcome);
+    return {
+      success: true,
+      effects: Object.fromEntries(outcome.outputs.map((o) => [o.effect, o.data.toString('base64')])),
+      processing_time: processingTime,
+      session_id: sessionId,
+      cache: outcome.cache,
+    };
+  });
+
+  app.post('/remove-background', {
+    schema: {
+      summary: 'Compat: the cut-out as an image (output_format and quality are honoured)',
+      tags: COMPAT,
+      querystring: {
+        type: 'object', additionalProperties: false,
+        properties: { output_format: { type: 'string', enum: ['png', 'webp', 'jpeg', 'jpg'] }, quality: { type: 'integer', minimum: 1, maximum: 100 }, ...SESSION_QUERY },
+      },
+      'x-request-body': { required: true, content: { 'multipart/form-data': { schema: { type: 'object', properties: { file: { type: 'string', format: 'binary' } } } } } },
+      'x-responses': { 200: { description: 'The cut-out; Content-Type matches the bytes.', content: { 'image/png': {}, 'image/webp': {}, 'image/jpeg': {} } } },
+      response: failures(400, 413, 415, 422, 503),
+    },
+  }, async (request, reply) => {
+    const query = request.query as { output_format?: string; quality?: number };
+    const upload = await readUpload(request, { maxFiles: 1, allowedFields: new Set(['output_format', 'quality', 'session_id']) });
+    const outputs = parseOutputOptions({ format: query.output_format ?? upload.fields.output_format, quality: (query.quality ?? upload.fields.quality)?.toString() });
+    const outcome = await ctx.processing.process({ input: upload.files[0]!.data, outputs, signal: abortOnClose(reply) });
+    const output = outcome.outputs[0]!;
+    describeOutcome(reply, ctx, outcome, output);
+    return reply.type(output.contentType).send(output.data);
+  });
+
+  app.get('/api/v2/effects', {
+    schema: { summary: 'Compat: effect names and their parameters', tags: COMPAT, response: { 200: { type: 'object', additionalProperties: true } } },
+  }, async () => ({
+    success: true,
+    effects: Object.keys(EFFECTS),
+    default: 'color',
+    details: Object.fromEntries(Object.values(EFFECTS).map((e) => [e.name, { description: e.description, parameters: e.parameters }])),
+  }));
+}
+
+function registerStorage(app: FastifyInstance, ctx: AppContext): void {
+  app.post('/store-image', {
+    schema: {
+      summary: 'Compat: store a customer image in a session (metadata stripped, 7-day tier)',
+      tags: COMPAT,
+      querystring: { type: 'object', additionalProperties: false, properties: SESSION_QUERY },
+      'x-request-body': { required: true, content: { 'multipart/form-data': { schema: { type: 'object', properties: { file: { type: 'string', format: 'binary' }, session_id: { type: 'string' } } } } } },
+      response: { 200: { type: 'object', additionalProperties: true }, ...failures(400, 413, 415, 422, 503) },
+    },
+  }, async (request) => {
+    const upload = await readUpload(request, { maxFiles: 1, allowedFields: new Set(['session_id', 'image_type']) });
+    const sessionId = upload.fields.session_id ? ctx.sessions.checkSessionId(upload.fields.session_id) : sessionFrom(request, ctx, true)!;
+    const image = await ctx.sessions.storeOriginal(sessionId, upload.files[0]!.data);
+    const view = await imageView(ctx, request, image);
+    return { success: true, session_id: sessionId, image_id: image.id, url: view.url, signed_url: view.signedUrl, tier: image.tier, expires_at: view.expiresAt, content_type: image.contentType };
+  });
+
+  app.get('/session/:sessionId/images', {
+    schema: {
+      summary: 'Compat: a session\'s images',
+      tags: COMPAT,
+      params: { type: 'object', required: ['sessionId'], properties: { sessionId: { type: 'string', maxLength: 64 } } },
+      response: { 200: { type: 'object', additionalProperties: true }, ...failures(400, 404, 503) },
+    },
+  }, async (request) => {
+    const { sessionId } = request.params as { sessionId: string };
+    const images = await ctx.sessions.list(sessionId);
+    if (images.length === 0) throw new PetcutError('PETCUT_E_SESSION_NOT_FOUND');
+    const views = await Promise.all(images.map((image) => imageView(ctx, request, image)));
+    return {
+      success: true, session_id: sessionId, count: views.length,
+      images: views.map((v) => ({ id: v.id, url: v.url, signed_url: v.signedUrl, kind: v.kind, effect: v.effect, tier: v.tier, content_type: v.contentType, size: v.size, created_at: v.createdAt, expires_at: v.expiresAt })),
+    };
+  });
+}
+
+function registerProgressSocket(app: FastifyInstance, ctx: AppContext, progress: EventEmitter): void {
+  app.get('/ws/progress/:sessionId', {
+    websocket: true,
+    schema: {
+      summary: 'Compat WebSocket: progress of the session\'s process-with-effects calls',
+      description: 'Messages: {"type":"stage_progress", stage, progress, message, eta_seconds}, {"type":"completion_summary", session_id, effects, processing_time}, {"type":"error", code, message}; {"type":"ping"} gets {"type":"pong"}.',
+      tags: COMPAT,
+      params: { type: 'object', required: ['sessionId'], properties: { sessionId: { type: 'string', pattern: '^[A-Za-z0-9_-]{8,64}$' } } },
+      'x-responses': { 101: { description: 'Switching to the WebSocket protocol.' } },
+    },
+  }, (socket, request: FastifyRequest) => {
+    const { sessionId } = request.params as { sessionId: string };
+    const listener = (message: unknown): void => channel.send(message);
+    const channel = superviseSocket(socket, { pingMs: ctx.config.wsPingMs, onClose: () => progress.off(sessionId, listener), pong: () => ({ type: 'pong', timestamp: Date.now() }) });
+    progress.on(sessionId, listener);
+    channel.send({ type: 'connected', session_id: sessionId });
+  });
+}

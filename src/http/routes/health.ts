@@ -1,0 +1,78 @@
+import type { FastifyInstance } from 'fastify';
+import type { AppContext } from '../../app.js';
+import { PetcutError } from '../../errors.js';
+import type { OpenApiCollector } from '../openapi.js';
+import { errors } from '../schemas.js';
+
+const MB = 1024 * 1024;
+
+export function registerHealthRoutes(app: FastifyInstance, ctx: AppContext, openapi: OpenApiCollector): void {
+  app.get('/healthz', {
+    schema: { summary: 'Liveness: the process answers (also during inference and model loading)', tags: ['health'], response: { 200: { type: 'object', properties: { status: { type: 'string' } } } } },
+  }, async () => ({ status: 'ok' }));
+
+  app.get('/readyz', {
+    schema: {
+      summary: 'Readiness: the model is loaded and the instance is not shutting down',
+      tags: ['health'],
+      response: { 200: { type: 'object', properties: { status: { type: 'string' }, model: { type: 'string' }, device: { type: 'string' } } }, ...errors(503) },
+    },
+  }, async () => {
+    if (ctx.isShuttingDown()) throw new PetcutError('PETCUT_E_SHUTTING_DOWN');
+    const engine = ctx.engine.require();
+    return { status: 'ready', model: engine.model.name, device: engine.runtime.device };
+  });
+
+  app.get('/health', {
+    schema: { summary: 'Detail: model, device, load time, memory, queue, cache, storage reachability', tags: ['health'], response: { 200: { type: 'object', additionalProperties: true }, 503: { type: 'object', additionalProperties: true, description: 'Same body: not ready, storage unreachable or shutting down.' } } },
+  }, async (request, reply) => {
+    const engine = ctx.engine.current();
+    const memory = await ctx.capacity.refresh();
+    const status = ctx.capacity.status();
+    const storage = await probeStorage(ctx);
+    const failure = ctx.engine.failure();
+    const healthy = engine !== undefined && storage.reachable && !ctx.isShuttingDown();
+    if (!healthy) reply.status(503);
+    request.log.debug({ healthy }, 'health');
+    return {
+      status: healthy ? 'ok' : ctx.isShuttingDown() ? 'shutting_down' : engine ? 'degraded' : failure ? 'failed' : 'loading',
+      uptimeS: Math.round((Date.now() - ctx.startedAt) / 1000),
+      model: engine ? { name: engine.model.name, loaded: true, loadMs: Math.round(engine.readyMs), inputSize: engine.model.inputSize, license: engine.model.license } : { loaded: false, error: failure?.message },
+      device: engine ? { kind: engine.runtime.device, reason: engine.runtime.deviceReason } : undefined,
+      warm: ctx.warmup.isWarm(),
+      memory: {
+        rssMb: Math.round(memory.rssBytes / MB), usedMb: Math.round(memory.usedBytes / MB), limitMb: Math.round(memory.limitBytes / MB),
+        source: memory.source, pressure: status.underPressure, threshold: ctx.config.memoryPressure,
+      },
+      queue: { inFlight: status.inFlight, concurrency: status.concurrency, queued: status.queued, queueMax: status.queueMax, activeJobs: ctx.jobs.active() },
+      cache: ctx.cache.stats(),
+      storage,
+    };
+  });
+
+  app.post('/warmup', {
+    schema: {
+      summary: 'Load the model if needed and run one tiny real inference (idempotent; instant when warm)',
+      tags: ['health'],
+      response: { 200: { type: 'object', properties: { warm: { type: 'boolean' }, alreadyWarm: { type: 'boolean' }, ms: { type: 'number' } } }, ...errors(503) },
+    },
+  }, async () => {
+    try {
+      return await ctx.warmup.run();
+    } catch (error) {
+      throw error instanceof PetcutError ? error : new PetcutError('PETCUT_E_MODEL_UNAVAILABLE', undefined, { cause: error });
+    }
+  });
+
+  app.get('/openapi.json', { schema: { hide: true } as Record<string, unknown> }, async () => openapi.document());
+}
+
+async function probeStorage(ctx: AppContext): Promise<{ kind: string; reachable: boolean; error?: string; latencyMs: number }> {
+  const started = performance.now();
+  try {
+    await ctx.store.ping();
+    return { kind: ctx.store.name, reachable: true, latencyMs: Math.round(performance.now() - started) };
+  } catch (error) {
+    return { kind: ctx.store.name, reachable: false, error: (error as Error).message, latencyMs: Math.round(performance.now() - started) };
+  }
+}

@@ -1,0 +1,18 @@
+import type { FastifyInstance } from 'fastify';
+import type { AppContext } from '../../app.js';
+import type { OpenApiCollector } from '../openapi.js';
+import { registerCompatRoutes } from './compat.js';
+import { registerCutoutRoutes } from './cutouts.js';
+import { registerHealthRoutes } from './health.js';
+import { registerJobRoutes } from './jobs.js';
+import { registerResultRoutes } from './results.js';
+import { registerSessionRoutes } from './sessions.js';
+
+export function registerRoutes(app: FastifyInstance, ctx: AppContext, openapi: OpenApiCollector): void {
+  registerHealthRoutes(app, ctx, openapi);
+  registerCutoutRoutes(app, ctx);
+  registerJobRoutes(app, ctx);
+  registerSessionRoutes(app, ctx);
+  registerResultRoutes(app, ctx);
+  registerCompatRoutes(app, ctx);
+}

@@ -1,0 +1,89 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { AppContext } from '../../app.js';
+import { PetcutError } from '../../errors.js';
+import type { Job } from '../../service/jobs.js';
+import { parseOutputOptions } from '../options.js';
+import { CUTOUT_QUERY, errors, IMAGE_UPLOAD_BODY, JOB, JOB_PARAMS, SESSION_HEADER } from '../schemas.js';
+import { superviseSocket } from '../socket.js';
+import { readUpload } from '../upload.js';
+import { publishOutputs, sessionFrom } from './shared.js';
+
+export function registerJobRoutes(app: FastifyInstance, ctx: AppContext): void {
+  app.post('/v1/jobs', {
+    schema: {
+      summary: 'Start a cut-out job for one or several photos',
+      description: 'Returns 202 at once; follow progress on the events WebSocket or poll the job. Results are stored in the session (X-Session-ID, created when absent).',
+      tags: ['jobs'],
+      querystring: CUTOUT_QUERY,
+      headers: SESSION_HEADER,
+      'x-request-body': { ...IMAGE_UPLOAD_BODY, description: 'One or more photos as multipart fields "image" (repeat it, or use "images") plus option fields, or one raw image body.' },
+      response: { 202: JOB, ...errors(400, 413, 415, 503) },
+    },
+  }, async (request, reply) => {
+    const sessionId = sessionFrom(request, ctx, true)!;
+    ctx.engine.require();
+    const upload = await readUpload(request, { maxFiles: ctx.config.filesPerJob });
+    const outputs = parseOutputOptions({ ...(request.query as Record<string, string>), ...upload.fields });
+    // Room for every file is reserved before the 202, so an accepted job is never refused later.
+    const reservations: Array<() => void> = [];
+    try {
+      for (let i = 0; i < upload.files.length; i++) reservations.push(ctx.capacity.admit());
+    } catch (error) {
+      reservations.forEach((release) => release());
+      throw error;
+    }
+    const job = ctx.jobs.create({
+      files: upload.files, outputs, sessionId, requestId: request.id, reservations,
+      publish: (file, processed) => publishOutputs(ctx, request, sessionId, file.data, processed),
+    });
+    return reply.status(202).header('X-Session-ID', sessionId).header('Location', ctx.url(request, `/v1/jobs/${job.id}`)).send(jobView(ctx, request, job));
+  });
+
+  app.get('/v1/jobs/:jobId', {
+    schema: { summary: 'A job\'s status, progress and result URLs', tags: ['jobs'], params: JOB_PARAMS, response: { 200: JOB, ...errors(404) } },
+  }, async (request) => jobView(ctx, request, findJob(ctx, request)));
+
+  app.get('/v1/jobs/:jobId/events', {
+    websocket: true,
+    schema: {
+      summary: 'WebSocket: the job\'s progress events',
+      description: 'First message: {"type":"state", job} (the current state, also for late joiners). Then {"type":"stage", stage, percent, etaSeconds, file, of, message, position?, effect?} for queued, cache, decode, segmentation, refine, effect, encode, store; {"type":"error", code, message} per failed file; {"type":"complete", status} and the server closes. Send {"type":"ping"} for a pong.',
+      tags: ['jobs'],
+      params: JOB_PARAMS,
+      'x-responses': { 101: { description: 'Switching to the WebSocket protocol.' }, ...errors(404) },
+    },
+    // Before the upgrade, so an unknown job is a plain HTTP 404 rather than an opened-then-closed socket.
+    preValidation: async (request) => void findJob(ctx, request),
+  }, (socket, request) => {
+    const job = findJob(ctx, request);
+    let unsubscribe = (): void => undefined;
+    const channel = superviseSocket(socket, { pingMs: ctx.config.wsPingMs, onClose: () => unsubscribe() });
+    channel.send({ type: 'state', job: jobView(ctx, request, job) });
+    if (job.status === 'succeeded' || job.status === 'failed') {
+      channel.send(job.last);
+      channel.close(1000, 'job finished');
+      return;
+    }
+    unsubscribe = ctx.jobs.subscribe(job.id, (event) => {
+      channel.send(event.type === 'complete' ? { ...event, job: jobView(ctx, request, job) } : event);
+      if (event.type === 'complete') channel.close(1000, 'job finished');
+    });
+  });
+}
+
+function findJob(ctx: AppContext, request: FastifyRequest): Job {
+  const job = ctx.jobs.get((request.params as { jobId: string }).jobId);
+  if (!job) throw new PetcutError('PETCUT_E_JOB_NOT_FOUND');
+  return job;
+}
+
+export function jobView(ctx: AppContext, request: FastifyRequest, job: Job) {
+  return {
+    id: job.id, status: job.status, sessionId: job.sessionId,
+    createdAt: job.createdAt.toISOString(), updatedAt: job.updatedAt.toISOString(),
+    statusUrl: ctx.url(request, `/v1/jobs/${job.id}`),
+    eventsUrl: ctx.url(request, `/v1/jobs/${job.id}/events`).replace(/^http/, 'ws'),
+    progress: job.last,
+    files: job.files,
+  };
+}

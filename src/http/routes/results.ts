@@ -1,0 +1,37 @@
+import type { FastifyInstance } from 'fastify';
+import type { AppContext } from '../../app.js';
+import { PetcutError } from '../../errors.js';
+import { EFFECTS } from '../../effects/registry.js';
+import { errors } from '../schemas.js';
+
+export function registerResultRoutes(app: FastifyInstance, ctx: AppContext): void {
+  app.get('/v1/results/:key', {
+    schema: {
+      summary: 'A cached render by its content key (URLs in JSON responses point here)',
+      description: 'Content-addressed: the bytes behind a key never change, so responses are cacheable; keys expire with the cache.',
+      tags: ['cutouts'],
+      params: { type: 'object', required: ['key'], properties: { key: { type: 'string', pattern: '^[0-9a-f]{64}$' } } },
+      'x-responses': { 200: { description: 'The image bytes.', content: { 'image/*': { schema: { type: 'string', format: 'binary' } } } } },
+      response: errors(400, 404, 503),
+    },
+  }, async (request, reply) => {
+    const { key } = request.params as { key: string };
+    const render = await ctx.cache.getRender(key);
+    if (!render) throw new PetcutError('PETCUT_E_RESULT_NOT_FOUND');
+    return reply.type(render.contentType).header('Cache-Control', 'public, max-age=86400, immutable')
+      .header('X-Image-Width', render.width).header('X-Image-Height', render.height).send(render.data);
+  });
+
+  app.get('/v1/effects', {
+    schema: {
+      summary: 'The print styles, with their parameters and defaults',
+      tags: ['effects'],
+      response: {
+        200: {
+          type: 'object',
+          properties: { effects: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, description: { type: 'string' }, parameters: { type: 'object', additionalProperties: true } } } } },
+        },
+      },
+    },
+  }, async () => ({ effects: Object.values(EFFECTS).map(({ name, description, parameters }) => ({ name, description, parameters })) }));
+}

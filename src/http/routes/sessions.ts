@@ -1,0 +1,87 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { AppContext } from '../../app.js';
+import { PetcutError } from '../../errors.js';
+import type { SessionImage } from '../../service/sessions.js';
+import { errors, IMAGE_UPLOAD_BODY, SESSION_IMAGE, SESSION_PARAMS } from '../schemas.js';
+import { readUpload } from '../upload.js';
+import { imageUrl } from './shared.js';
+
+const ORDER_STATES = { pending: 'order_pending', completed: 'order_completed', archived: 'archived' } as const;
+
+export function registerSessionRoutes(app: FastifyInstance, ctx: AppContext): void {
+  app.post('/v1/sessions/:sessionId/images', {
+    schema: {
+      summary: 'Store a customer photo in the session',
+      description: 'Re-encoded in its own format with EXIF orientation applied and all metadata (GPS included) removed; kept 7 days unless an order moves it.',
+      tags: ['sessions'],
+      params: SESSION_PARAMS,
+      'x-request-body': { ...IMAGE_UPLOAD_BODY, description: 'The photo as multipart field "image" or the raw body.' },
+      response: { 201: SESSION_IMAGE, ...errors(400, 413, 415, 422, 503) },
+    },
+  }, async (request, reply) => {
+    const { sessionId } = request.params as { sessionId: string };
+    const upload = await readUpload(request, { maxFiles: 1, allowedFields: new Set() });
+    const image = await ctx.sessions.storeOriginal(sessionId, upload.files[0]!.data);
+    return reply.status(201).header('Location', imageUrl(ctx, request, image)).send(await imageView(ctx, request, image));
+  });
+
+  app.get('/v1/sessions/:sessionId/images', {
+    schema: {
+      summary: 'List a session\'s images (originals and cut-outs) with their tier and expiry',
+      tags: ['sessions'],
+      params: SESSION_PARAMS,
+      response: {
+        200: { type: 'object', required: ['sessionId', 'images'], properties: { sessionId: { type: 'string' }, images: { type: 'array', items: SESSION_IMAGE } } },
+        ...errors(400, 404, 503),
+      },
+    },
+  }, async (request) => {
+    const { sessionId } = request.params as { sessionId: string };
+    const images = await ctx.sessions.list(sessionId);
+    if (images.length === 0) throw new PetcutError('PETCUT_E_SESSION_NOT_FOUND');
+    return { sessionId, images: await Promise.all(images.map((image) => imageView(ctx, request, image))) };
+  });
+
+  app.get('/v1/sessions/:sessionId/images/:imageId', {
+    schema: {
+      summary: 'One session image (stable URL: it survives tier moves)',
+      tags: ['sessions'],
+      params: { type: 'object', required: ['sessionId', 'imageId'], properties: { ...SESSION_PARAMS.properties, imageId: { type: 'string', maxLength: 64 } } },
+      'x-responses': { 200: { description: 'The image bytes; Content-Type from the stored object.', content: { 'image/*': { schema: { type: 'string', format: 'binary' } } } } },
+      response: errors(400, 404, 503),
+    },
+  }, async (request, reply) => {
+    const { sessionId, imageId } = request.params as { sessionId: string; imageId: string };
+    const { image, object } = await ctx.sessions.read(sessionId, imageId);
+    return reply.type(object.contentType).header('Cache-Control', 'private, max-age=3600').header('X-Tier', image.tier).header('Expires', image.expiresAt.toUTCString()).send(object.data);
+  });
+
+  app.post('/v1/sessions/:sessionId/order', {
+    schema: {
+      summary: 'Move a session\'s images to an order tier so cart URLs outlive fulfilment',
+      description: 'status "completed" (default): order_completed, 180 days; "pending": order_pending, 30 days; "archived": 730 days. Images never move to a shorter-lived tier. Operator or Shopify-webhook action (authentication comes with #5).',
+      tags: ['sessions'],
+      params: SESSION_PARAMS,
+      body: { type: ['object', 'null'], additionalProperties: false, properties: { status: { type: 'string', enum: Object.keys(ORDER_STATES), default: 'completed' }, orderId: { type: 'string', maxLength: 128 } } },
+      response: {
+        200: { type: 'object', required: ['sessionId', 'tier', 'moved', 'images'], properties: { sessionId: { type: 'string' }, tier: { type: 'string' }, moved: { type: 'integer' }, images: { type: 'array', items: SESSION_IMAGE } } },
+        ...errors(400, 404, 503),
+      },
+    },
+  }, async (request) => {
+    const { sessionId } = request.params as { sessionId: string };
+    const status = ((request.body ?? {}) as { status?: keyof typeof ORDER_STATES }).status ?? 'completed';
+    const tier = ORDER_STATES[status];
+    const { moved, images } = await ctx.sessions.moveTo(sessionId, tier);
+    request.log.info({ sessionId, tier, moved }, 'session moved to order tier');
+    return { sessionId, tier, moved, images: await Promise.all(images.map((image) => imageView(ctx, request, image))) };
+  });
+}
+
+export async function imageView(ctx: AppContext, request: FastifyRequest, image: SessionImage) {
+  const signedUrl = ctx.config.storage.signedUrls && ctx.store.signedUrl ? await ctx.store.signedUrl(image.key, ctx.config.signedUrlTtlS) : undefined;
+  return {
+    id: image.id, kind: image.kind, effect: image.effect, source: image.source, contentType: image.contentType, size: image.size, tier: image.tier,
+    createdAt: image.createdAt.toISOString(), expiresAt: image.expiresAt.toISOString(), url: imageUrl(ctx, request, image), signedUrl,
+  };
+}

@@ -1,0 +1,47 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { AppContext } from '../../app.js';
+import { FORMATS } from '../../image/formats.js';
+import type { JobResult } from '../../service/jobs.js';
+import type { ProcessedOutput } from '../../service/processing.js';
+import type { SessionImage } from '../../service/sessions.js';
+
+/** Aborts work still queued for a client that hung up (work already in a worker finishes and is cached). */
+export function abortOnClose(reply: FastifyReply): AbortSignal {
+  const controller = new AbortController();
+  reply.raw.on('close', () => {
+    if (!reply.raw.writableFinished) controller.abort();
+  });
+  return controller.signal;
+}
+
+/** The shopper's session: the X-Session-ID header (or `session_id` in the query), else a new one when asked. */
+export function sessionFrom(request: FastifyRequest, ctx: AppContext, create: boolean): string | undefined {
+  const header = request.headers['x-session-id'];
+  const query = (request.query as Record<string, string | undefined> | undefined)?.session_id;
+  const given = (Array.isArray(header) ? header[0] : header) ?? query;
+  if (given) return ctx.sessions.checkSessionId(given);
+  return create ? ctx.sessions.newSessionId() : undefined;
+}
+
+export function imageUrl(ctx: AppContext, request: FastifyRequest, image: SessionImage): string {
+  return ctx.url(request, `/v1/sessions/${image.sessionId}/images/${image.id}`);
+}
+
+/** Stores the original (metadata stripped) and each output in the session; returns their stable URLs. */
+export async function publishOutputs(ctx: AppContext, request: FastifyRequest, sessionId: string, input: Buffer, outputs: readonly ProcessedOutput[]): Promise<{ results: JobResult[]; originalUrl: string }> {
+  const original = await ctx.sessions.storeOriginal(sessionId, input);
+  const stored = await Promise.all(outputs.map((output) => ctx.sessions.store(sessionId, {
+    data: output.data, contentType: output.contentType, extension: extensionOf(output.contentType),
+    kind: 'cutout', effect: output.effect, source: original.id,
+  })));
+  const results = outputs.map((output, i) => ({
+    effect: output.effect, format: extensionOf(output.contentType), contentType: output.contentType,
+    width: output.width, height: output.height, bytes: output.data.length, box: output.box,
+    url: imageUrl(ctx, request, stored[i]!), imageId: stored[i]!.id,
+  }));
+  return { results, originalUrl: imageUrl(ctx, request, original) };
+}
+
+function extensionOf(contentType: string): string {
+  return Object.values(FORMATS).find((f) => f.contentType === contentType)?.extension ?? 'bin';
+}

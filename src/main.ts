@@ -1,0 +1,45 @@
+#!/usr/bin/env node
+/**
+ * The service's entry point: reads config, starts loading the model, listens.
+ * Everything else is built by createApp().
+ */
+import { createApp } from './app.js';
+import { createEngine } from './engine.js';
+import { isPetcutError } from './errors.js';
+import { loadServiceConfig } from './serviceConfig.js';
+import { createStore } from './storage/index.js';
+
+async function main(): Promise<void> {
+  const config = loadServiceConfig();
+  const store = createStore(config.storage);
+  // Loading starts now and the app listens at once: /healthz answers while
+  // the model loads, /readyz turns ready when it has.
+  const early: string[] = [];
+  let log = (message: string): void => void early.push(message);
+  const engine = createEngine({ config: config.engine, pipelines: config.concurrency, log: (message) => log(message) });
+  const app = await createApp(config, { engine, store });
+  log = (message) => app.log.info(message);
+  early.forEach(log);
+  engine.then((loaded) => app.log.info({ model: loaded.model.name, device: loaded.runtime.device, reason: loaded.runtime.deviceReason, loadMs: Math.round(loaded.readyMs) }, 'model loaded'),
+    (error: unknown) => app.log.error({ err: error }, 'model failed to load'));
+  if (config.lifecycle === 'apply') {
+    const rules = app.petcut.sessions.expiryRules();
+    store.ensureLifecycle(rules).then((outcome) => app.log.info({ outcome, rules }, 'bucket lifecycle'),
+      (error: unknown) => app.log.warn({ err: error }, 'bucket lifecycle could not be checked'));
+  }
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      app.log.info({ signal }, 'shutting down: draining in-flight work');
+      void app.shutdown().then(() => process.exit(0), (error: unknown) => {
+        app.log.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      });
+    });
+  }
+  await app.listen({ port: config.port, host: config.host });
+}
+
+main().catch((error: unknown) => {
+  console.error(isPetcutError(error) ? error.message : error);
+  process.exit(1);
+});

@@ -1,0 +1,174 @@
+import { createHash } from 'node:crypto';
+import type { Box } from '../image/subject.js';
+import type { ModelDescription } from '../inference/models.js';
+import type { OutputSpec } from '../pipeline/protocol.js';
+import type { ObjectStore } from '../storage/store.js';
+import { createLru } from './lru.js';
+
+/**
+ * The content-addressed cache of cut-outs and renders, on the configured
+ * store, with a byte-bounded memory LRU in front.
+ *
+ * - `cache/alias/<sha256 of the upload's bytes>`: which pixels those bytes decode to;
+ * - `cache/cutout/<pixel key>.png`: the full-resolution RGBA cut-out (the master);
+ * - `cache/render/<render key>`: one encoded output.
+ *
+ * The pixel key hashes the oriented, decoded pixels with the model and the
+ * pipeline version, never the file name or bytes alone (lesson 9): the same
+ * photo re-saved with other metadata maps to the same cut-out. Entries expire
+ * after `days` (lifecycle rules on buckets, the sweep on local disk).
+ */
+// Bump when segmentation or rendering changes what a key's bytes look like.
+const PIPELINE_VERSION = 1;
+export const CACHE_PREFIX = 'cache/';
+
+export interface SubjectFacts {
+  readonly box: Box | null;
+  readonly confidence: number;
+  readonly zoomed: boolean;
+  readonly sourceWidth: number;
+  readonly sourceHeight: number;
+}
+
+export interface Alias {
+  readonly pixelKey: string;
+  readonly facts: SubjectFacts;
+}
+
+export interface CachedRender {
+  readonly key: string;
+  readonly data: Buffer;
+  readonly contentType: string;
+  readonly width: number;
+  readonly height: number;
+  readonly box: Box | null;
+}
+
+export interface ResultCache {
+  bytesKey(input: Buffer): Promise<string>;
+  /** The pixel key an upload's bytes were seen to decode to (and what was found there), if known. */
+  alias(bytesKey: string): Promise<Alias | undefined>;
+  saveAlias(bytesKey: string, alias: Alias): Promise<void>;
+  pixelKey(pixelHash: string): string;
+  renderKey(pixelKey: string, spec: OutputSpec): string;
+  getRender(renderKey: string): Promise<CachedRender | undefined>;
+  putRender(render: CachedRender): Promise<void>;
+  getMaster(pixelKey: string): Promise<{ data: Buffer; facts: SubjectFacts } | undefined>;
+  putMaster(pixelKey: string, data: Buffer, facts: SubjectFacts): Promise<void>;
+  stats(): { hits: number; misses: number; memoryBytes: number; memoryEntries: number };
+}
+
+export function createResultCache(store: ObjectStore, model: ModelDescription, options: { days: number; memoryBytes: number }): ResultCache {
+  const ttlMs = options.days * 86_400_000;
+  const memory = createLru<CachedRender | Alias>(options.memoryBytes);
+  const modelId = `${model.name}@${model.sha256 ?? model.description}`;
+  let hits = 0, misses = 0;
+  const fresh = (updated: Date): boolean => Date.now() - updated.getTime() < ttlMs;
+  const count = <T>(value: T | undefined): T | undefined => {
+    if (value === undefined) misses++;
+    else hits++;
+    return value;
+  };
+
+  return {
+    async bytesKey(input) {
+      // WebCrypto digests on the libuv pool: a 30 MB upload never blocks the event loop.
+      const digest = await crypto.subtle.digest('SHA-256', input);
+      return Buffer.from(digest).toString('hex');
+    },
+    async alias(bytesKey) {
+      const key = `${CACHE_PREFIX}alias/${bytesKey}`;
+      const known = memory.get(key);
+      if (known && 'pixelKey' in known) return known;
+      const stored = await store.get(key);
+      if (!stored || !fresh(stored.updated)) return undefined;
+      const alias = JSON.parse(stored.data.toString('utf8')) as Alias;
+      memory.set(key, alias, 400, stored.updated.getTime() + ttlMs);
+      return alias;
+    },
+    async saveAlias(bytesKey, alias) {
+      const key = `${CACHE_PREFIX}alias/${bytesKey}`;
+      memory.set(key, alias, 400, Date.now() + ttlMs);
+      await store.put(key, Buffer.from(JSON.stringify(alias)), { contentType: 'application/json' });
+    },
+    pixelKey: (pixelHash) => sha256(`v${PIPELINE_VERSION}|${modelId}|${pixelHash}`),
+    renderKey: (pixelKey, spec) => sha256(`${pixelKey}|${canonical(spec)}`),
+    async getRender(renderKey) {
+      const key = `${CACHE_PREFIX}render/${renderKey}`;
+      const known = memory.get(key);
+      if (known && 'data' in known) return count(known);
+      const stored = await store.get(key);
+      if (!stored || !fresh(stored.updated)) return count(undefined);
+      const render: CachedRender = {
+        key: renderKey,
+        data: stored.data,
+        contentType: stored.contentType,
+        width: Number(stored.metadata.width),
+        height: Number(stored.metadata.height),
+        box: parseBox(stored.metadata.box),
+      };
+      memory.set(key, render, render.data.length, stored.updated.getTime() + ttlMs);
+      return count(render);
+    },
+    async putRender(render) {
+      const key = `${CACHE_PREFIX}render/${render.key}`;
+      memory.set(key, render, render.data.length, Date.now() + ttlMs);
+      await store.put(key, render.data, {
+        contentType: render.contentType,
+        metadata: { width: String(render.width), height: String(render.height), box: formatBox(render.box) },
+      });
+    },
+    async getMaster(pixelKey) {
+      const stored = await store.get(`${CACHE_PREFIX}cutout/${pixelKey}.png`);
+      if (!stored || !fresh(stored.updated)) return undefined;
+      const m = stored.metadata;
+      return {
+        data: stored.data,
+        facts: { box: parseBox(m.box), confidence: Number(m.confidence), zoomed: m.zoomed === 'true', sourceWidth: Number(m.width), sourceHeight: Number(m.height) },
+      };
+    },
+    async putMaster(pixelKey, data, facts) {
+      await store.put(`${CACHE_PREFIX}cutout/${pixelKey}.png`, data, {
+        contentType: 'image/png',
+        metadata: { box: formatBox(facts.box), confidence: String(facts.confidence), zoomed: String(facts.zoomed), width: String(facts.sourceWidth), height: String(facts.sourceHeight) },
+      });
+    },
+    stats: () => ({ hits, misses, memoryBytes: memory.bytes, memoryEntries: memory.size }),
+  };
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/** Options in a fixed key order, defaults spelled out, so equal requests share a key. */
+function canonical(spec: OutputSpec): string {
+  const background = spec.background;
+  return JSON.stringify({
+    effect: spec.effect ?? 'color',
+    effectParams: Object.fromEntries(Object.entries(spec.effectParams ?? {}).sort(([a], [b]) => a.localeCompare(b))),
+    format: spec.format ?? 'png',
+    quality: spec.quality ?? 90,
+    pngCompression: spec.pngCompression ?? 1,
+    background: background === undefined ? null : typeof background === 'string' ? background.toLowerCase() : `image:${sha256Bytes(background)}`,
+    crop: spec.crop ?? false,
+    cropMargin: spec.crop ? spec.cropMargin ?? 0.05 : null,
+    maskOnly: spec.maskOnly ?? false,
+    size: spec.size ?? 'full',
+  });
+}
+
+function sha256Bytes(data: Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+export function formatBox(box: Box | null): string {
+  return box ? `${box.x},${box.y},${box.width},${box.height}` : 'none';
+}
+
+function parseBox(text: string | undefined): Box | null {
+  const parts = text?.split(',').map(Number);
+  if (!parts || parts.length !== 4 || parts.some((n) => !Number.isFinite(n))) return null;
+  const [x, y, width, height] = parts as [number, number, number, number];
+  return { x, y, width, height };
+}

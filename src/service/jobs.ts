@@ -1,0 +1,162 @@
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { isPetcutError, PetcutError } from '../errors.js';
+import type { ErrorCode } from '../errors.js';
+import type { OutputSpec } from '../pipeline/protocol.js';
+import { createProgressTracker } from './progress.js';
+import type { JobEvent } from './progress.js';
+import type { ProcessedOutput, Processing } from './processing.js';
+
+/**
+ * Asynchronous cut-out jobs (one or several files), kept in memory on the
+ * instance that took them (Cloud Run session affinity keeps a shopper on it).
+ * Each job emits stage events; finished jobs are forgotten after a TTL.
+ */
+export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed';
+
+export interface JobResult {
+  readonly effect: string;
+  readonly format: string;
+  readonly contentType: string;
+  readonly width: number;
+  readonly height: number;
+  readonly bytes: number;
+  readonly url: string;
+  /** The stored session image, when the job belongs to a session. */
+  readonly imageId?: string;
+}
+
+export interface JobFile {
+  readonly index: number;
+  readonly name?: string;
+  status: JobStatus;
+  cache?: 'hit' | 'cutout' | 'miss';
+  originalUrl?: string;
+  results?: JobResult[];
+  box?: ProcessedOutput['box'];
+  confidence?: number;
+  error?: { code: ErrorCode; message: string };
+}
+
+export interface Job {
+  readonly id: string;
+  readonly createdAt: Date;
+  updatedAt: Date;
+  readonly sessionId?: string;
+  readonly requestId?: string;
+  status: JobStatus;
+  files: JobFile[];
+  /** The last event: what a client connecting late sees first. */
+  last: JobEvent;
+}
+
+export interface FileInput {
+  readonly data: Buffer;
+  readonly name?: string;
+}
+
+/** What the job does with each file's outputs once made (store in the session, build URLs). */
+export type Publish = (file: FileInput, outputs: readonly ProcessedOutput[], index: number) => Promise<{ results: JobResult[]; originalUrl?: string }>;
+
+export interface CreateJob {
+  readonly files: readonly FileInput[];
+  readonly outputs: readonly OutputSpec[];
+  readonly sessionId?: string;
+  readonly requestId?: string;
+  /** One capacity reservation per file, taken before the 202 is sent. */
+  readonly reservations: ReadonlyArray<() => void>;
+  readonly publish: Publish;
+}
+
+export interface Jobs {
+  create(request: CreateJob): Job;
+  get(id: string): Job | undefined;
+  /** Listens to a job's events; returns the unsubscribe function. */
+  subscribe(id: string, listener: (event: JobEvent) => void): () => void;
+  /** Jobs not finished yet. */
+  active(): number;
+  /** Resolves when every running job has finished (graceful shutdown). */
+  drain(): Promise<void>;
+  close(): void;
+}
+
+export function createJobs(deps: { processing: Processing; ttlMs: number; maxJobs: number; concurrency: () => number; log: (msg: string, err?: unknown) => void }): Jobs {
+  const jobs = new Map<string, Job>();
+  const running = new Set<Promise<void>>();
+  const emitter = new EventEmitter();
+  emitter.setMaxListeners(0);
+  const tracker = createProgressTracker(deps.concurrency);
+
+  const evict = (): void => {
+    const now = Date.now();
+    for (const [id, job] of jobs) {
+      const done = job.status === 'succeeded' || job.status === 'failed';
+      if (done && (now - job.updatedAt.getTime() > deps.ttlMs || jobs.size > deps.maxJobs)) jobs.delete(id);
+    }
+  };
+  const sweeper = setInterval(evict, 60_000);
+  sweeper.unref();
+
+  const emit = (job: Job, event: JobEvent): void => {
+    job.last = event;
+    job.updatedAt = new Date();
+    emitter.emit(job.id, event);
+  };
+
+  const runFile = async (job: Job, request: CreateJob, file: FileInput, index: number): Promise<void> => {
+    const entry = job.files[index]!;
+    entry.status = 'running';
+    const progress = tracker.start(job.id, index, request.files.length, request.outputs.length);
+    try {
+      const outcome = await deps.processing.process({
+        input: file.data, outputs: request.outputs, storeRenders: true, reservation: request.reservations[index],
+        onStage: (stage) => emit(job, progress.stage(stage)),
+      });
+      emit(job, progress.stage({ stage: 'store' }));
+      const published = await request.publish(file, outcome.outputs, index);
+      Object.assign(entry, { status: 'succeeded', cache: outcome.cache, results: published.results, originalUrl: published.originalUrl, box: outcome.facts.box, confidence: outcome.facts.confidence });
+      progress.done(outcome.cache === 'miss');
+    } catch (error) {
+      const coded = isPetcutError(error) ? error : new PetcutError('PETCUT_E_INTERNAL');
+      if (!isPetcutError(error)) deps.log('job file failed', error);
+      entry.status = 'failed';
+      entry.error = { code: coded.code, message: coded.message };
+      emit(job, { type: 'error', jobId: job.id, file: index, of: request.files.length, code: coded.code, message: coded.message });
+    }
+  };
+
+  const run = async (job: Job, request: CreateJob): Promise<void> => {
+    job.status = 'running';
+    // Files in order: a batch uses one pipeline at a time and its progress reads naturally.
+    for (const [index, file] of request.files.entries()) await runFile(job, request, file, index);
+    const failed = job.files.filter((f) => f.status === 'failed').length;
+    job.status = failed === job.files.length ? 'failed' : 'succeeded';
+    emit(job, { type: 'complete', jobId: job.id, status: job.status, percent: 100, etaSeconds: 0, succeeded: job.files.length - failed, failed });
+  };
+
+  return {
+    create(request) {
+      evict();
+      const id = randomUUID();
+      const job: Job = {
+        id, createdAt: new Date(), updatedAt: new Date(), sessionId: request.sessionId, requestId: request.requestId, status: 'queued',
+        files: request.files.map((f, index) => ({ index, name: f.name, status: 'queued' })),
+        last: { type: 'stage', jobId: id, stage: 'queued', percent: 0, etaSeconds: tracker.estimate(request.files.length), file: 0, of: request.files.length, message: 'Waiting to start' },
+      };
+      jobs.set(id, job);
+      const work = run(job, request).catch((error: unknown) => deps.log('job crashed', error)).finally(() => running.delete(work));
+      running.add(work);
+      return job;
+    },
+    get: (id) => jobs.get(id),
+    subscribe(id, listener) {
+      emitter.on(id, listener);
+      return () => emitter.off(id, listener);
+    },
+    active: () => running.size,
+    async drain() {
+      while (running.size > 0) await Promise.all([...running]);
+    },
+    close: () => clearInterval(sweeper),
+  };
+}

@@ -1,0 +1,132 @@
+import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { loadEngineConfig } from './config.js';
+import type { EngineConfig } from './config.js';
+import { PetcutError } from './errors.js';
+import type { StorageConfig } from './storage/index.js';
+
+/**
+ * The HTTP service's configuration: env ?? default, validated once at
+ * start-up and frozen. Every variable is documented in .env.example (a test
+ * keeps the two in step) and in the README's configuration table.
+ */
+const flag = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+
+const EnvSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  PETCUT_HOST: z.string().min(1).default('0.0.0.0'),
+  PETCUT_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  PETCUT_PUBLIC_URL: z.url().optional(),
+  // The plan's request size limit.
+  PETCUT_BODY_LIMIT_MB: z.coerce.number().min(1).max(200).default(30),
+  PETCUT_FILES_PER_JOB: z.coerce.number().int().min(1).max(100).default(20),
+  PETCUT_CONCURRENCY: z.coerce.number().int().min(1).max(64).optional(),
+  // Each waiting image holds its upload (<= 30 MB) in memory: the bound keeps
+  // a burst from turning into an out-of-memory crash.
+  PETCUT_QUEUE_MAX: z.coerce.number().int().min(0).max(1000).default(16),
+  PETCUT_MEMORY_LIMIT_MB: z.coerce.number().int().min(64).optional(),
+  PETCUT_MEMORY_PRESSURE: z.coerce.number().min(0.1).max(1).default(0.9),
+  PETCUT_RETRY_AFTER_S: z.coerce.number().int().min(1).max(600).default(5),
+  // Cloud Run sends SIGKILL 10 s after SIGTERM.
+  PETCUT_SHUTDOWN_TIMEOUT_S: z.coerce.number().min(0).max(3600).default(9),
+  PETCUT_JOB_TTL_S: z.coerce.number().int().min(10).default(3600),
+  PETCUT_JOBS_MAX: z.coerce.number().int().min(10).default(1000),
+  PETCUT_WS_PING_S: z.coerce.number().min(1).max(600).default(30),
+  PETCUT_STORAGE: z.enum(['fs', 'gcs', 's3']).default('fs'),
+  PETCUT_DATA_DIR: z.string().min(1).default('./data'),
+  PETCUT_BUCKET: z.string().min(1).optional(),
+  PETCUT_S3_REGION: z.string().min(1).default('us-east-1'),
+  PETCUT_S3_ENDPOINT: z.url().optional(),
+  PETCUT_S3_FORCE_PATH_STYLE: flag.default(false),
+  PETCUT_GCS_PROJECT: z.string().min(1).optional(),
+  PETCUT_GCS_ENDPOINT: z.url().optional(),
+  PETCUT_STORAGE_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
+  PETCUT_SIGNED_URLS: flag.default(false),
+  PETCUT_SIGNED_URL_TTL_S: z.coerce.number().int().min(60).max(7 * 86400).default(3600),
+  PETCUT_LIFECYCLE: z.enum(['apply', 'off']).default('apply'),
+  PETCUT_CACHE_DAYS: z.coerce.number().int().min(1).max(365).default(7),
+  PETCUT_CACHE_MEMORY_MB: z.coerce.number().int().min(0).max(16_384).default(256),
+  PETCUT_SWEEP_INTERVAL_S: z.coerce.number().int().min(0).default(3600),
+});
+
+/** Lifetimes of customer images, from the shop's plan. */
+export const TIERS = { temporary: 7, order_pending: 30, order_completed: 180, archived: 730 } as const;
+export type Tier = keyof typeof TIERS;
+export const TIER_NAMES = Object.keys(TIERS) as Tier[];
+
+export interface ServiceConfig {
+  readonly port: number;
+  readonly host: string;
+  readonly logLevel: string;
+  readonly publicUrl?: string;
+  readonly bodyLimitBytes: number;
+  readonly filesPerJob: number;
+  /** Images processed at once (pipeline workers); default from the cores. */
+  readonly concurrency: number;
+  readonly queueMax: number;
+  readonly memoryLimitBytes?: number;
+  readonly memoryPressure: number;
+  readonly retryAfterS: number;
+  readonly shutdownTimeoutMs: number;
+  readonly jobTtlMs: number;
+  readonly jobsMax: number;
+  readonly wsPingMs: number;
+  readonly storage: StorageConfig;
+  readonly signedUrlTtlS: number;
+  readonly lifecycle: 'apply' | 'off';
+  readonly cacheDays: number;
+  readonly cacheMemoryBytes: number;
+  readonly sweepIntervalMs: number;
+  readonly engine: EngineConfig;
+}
+
+export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<ServiceConfig> = {}): ServiceConfig {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const detail = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ');
+    throw new PetcutError('PETCUT_E_INVALID_CONFIG', `Invalid configuration: ${detail}`);
+  }
+  const e = parsed.data;
+  if (e.PETCUT_STORAGE !== 'fs' && !e.PETCUT_BUCKET) {
+    throw new PetcutError('PETCUT_E_INVALID_CONFIG', `Invalid configuration: PETCUT_BUCKET is required when PETCUT_STORAGE=${e.PETCUT_STORAGE}`);
+  }
+  const storage: StorageConfig = {
+    kind: e.PETCUT_STORAGE,
+    root: resolve(e.PETCUT_DATA_DIR),
+    bucket: e.PETCUT_BUCKET,
+    region: e.PETCUT_S3_REGION,
+    endpoint: e.PETCUT_STORAGE === 's3' ? e.PETCUT_S3_ENDPOINT : e.PETCUT_GCS_ENDPOINT,
+    forcePathStyle: e.PETCUT_S3_FORCE_PATH_STYLE,
+    projectId: e.PETCUT_GCS_PROJECT,
+    signedUrls: e.PETCUT_SIGNED_URLS,
+    timeoutMs: e.PETCUT_STORAGE_TIMEOUT_MS,
+  };
+  return Object.freeze({
+    port: e.PORT,
+    host: e.PETCUT_HOST,
+    logLevel: e.PETCUT_LOG_LEVEL,
+    publicUrl: e.PETCUT_PUBLIC_URL?.replace(/\/$/, ''),
+    bodyLimitBytes: Math.round(e.PETCUT_BODY_LIMIT_MB * 1024 * 1024),
+    filesPerJob: e.PETCUT_FILES_PER_JOB,
+    // Two pipelines keep the one model session busy (one image decodes or encodes while the other
+    // is in the model); more than four only hold more full-resolution buffers.
+    concurrency: e.PETCUT_CONCURRENCY ?? Math.max(2, Math.min(4, availableParallelism())),
+    queueMax: e.PETCUT_QUEUE_MAX,
+    memoryLimitBytes: e.PETCUT_MEMORY_LIMIT_MB === undefined ? undefined : e.PETCUT_MEMORY_LIMIT_MB * 1024 * 1024,
+    memoryPressure: e.PETCUT_MEMORY_PRESSURE,
+    retryAfterS: e.PETCUT_RETRY_AFTER_S,
+    shutdownTimeoutMs: e.PETCUT_SHUTDOWN_TIMEOUT_S * 1000,
+    jobTtlMs: e.PETCUT_JOB_TTL_S * 1000,
+    jobsMax: e.PETCUT_JOBS_MAX,
+    wsPingMs: e.PETCUT_WS_PING_S * 1000,
+    storage: Object.freeze(storage),
+    signedUrlTtlS: e.PETCUT_SIGNED_URL_TTL_S,
+    lifecycle: e.PETCUT_LIFECYCLE,
+    cacheDays: e.PETCUT_CACHE_DAYS,
+    cacheMemoryBytes: e.PETCUT_CACHE_MEMORY_MB * 1024 * 1024,
+    sweepIntervalMs: e.PETCUT_SWEEP_INTERVAL_S * 1000,
+    engine: loadEngineConfig(env),
+    ...overrides,
+  });
+}
