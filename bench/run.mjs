@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // petcut benchmark: `npm run bench [-- section...]` (never part of `npm test`).
-// Sections: stages, fixtures, throughput, cold, models, peer, quality (default: all
-// of these), soak (200 images in a row; on demand). Results: bench/results/latest.json.
+// Sections: stages, fixtures, throughput, cold, models, peer, quality, service
+// (HTTP overhead and cache hits), load (20 clients against the service process)
+// (default: all of these), soak (200 images in a row; on demand). Results: bench/results/latest.json.
 // Reads ../shared when present; makes the 12 MP photo itself by upscaling a fixture.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -21,7 +22,7 @@ const work = join(root, '.cache', 'bench');
 mkdirSync(work, { recursive: true });
 mkdirSync(join(root, 'bench', 'results'), { recursive: true });
 
-const all = ['stages', 'fixtures', 'throughput', 'cold', 'models', 'peer', 'quality'];
+const all = ['stages', 'fixtures', 'throughput', 'cold', 'models', 'peer', 'quality', 'service', 'load'];
 const asked = process.argv.slice(2);
 const sections = new Set(asked.length ? asked : all);
 const report = { date: new Date().toISOString(), machine: { cores: (await import('node:os')).availableParallelism(), node: process.version } };
@@ -146,6 +147,16 @@ if (sections.has('quality') && existsSync(join(shared, 'eval-dev'))) {
     report.quality[label] = { all: { iou: mean(rows, 2), boundaryF: mean(rows, 3), mae: mean(rows, 4) }, animals: { iou: mean(animals, 2), boundaryF: mean(animals, 3) } };
     log(`quality ${label}:`, JSON.stringify(report.quality[label]), out.trim() ? '' : '');
   }
+}
+
+if (sections.has('service')) {
+  report.service = JSON.parse(execFileSync(process.execPath, [join(root, 'bench', 'service.mjs'), phone], { encoding: 'utf8', env: { ...process.env, MALLOC_ARENA_MAX: '2' } }));
+  log('service overhead and cache hits (12 MP JPEG -> full PNG, ms):', JSON.stringify(report.service));
+}
+
+if (sections.has('load')) {
+  report.load = JSON.parse(execFileSync(process.execPath, [join(root, 'bench', 'load.mjs'), phone], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }));
+  log('load (20 clients, 12 MP uploads):', JSON.stringify(report.load));
 }
 
 if (sections.has('soak')) {

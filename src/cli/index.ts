@@ -89,6 +89,28 @@ program.command('model')
     log(`model ready: ${path}`);
   });
 
+program.command('serve')
+  .description('run the HTTP service (configured from the environment: see .env.example; npm start also sets MALLOC_ARENA_MAX=2)')
+  .action(async () => {
+    await import('../main.js');
+  });
+
+program.command('storage')
+  .description('show the bucket lifecycle rules petcut needs (one per tier and the cache), or --apply them to the configured bucket')
+  .argument('[action]', 'lifecycle', 'lifecycle')
+  .option('--apply', 'write them to the bucket (only when they differ; other rules are kept)')
+  .action(async (action: string, flags: { apply?: boolean }) => {
+    if (action !== 'lifecycle') throw new Error(`unknown action "${action}": use lifecycle`);
+    const { loadServiceConfig } = await import('../serviceConfig.js');
+    const { expiryRules } = await import('../service/sessions.js');
+    const config = loadServiceConfig();
+    const rules = expiryRules(config.cacheDays);
+    process.stdout.write(`${JSON.stringify({ storage: config.storage.kind, bucket: config.storage.bucket, rules }, null, 2)}\n`);
+    if (!flags.apply) return;
+    const { createStore } = await import('../storage/index.js');
+    log(`lifecycle: ${await createStore(config.storage).ensureLifecycle(rules)}`);
+  });
+
 program.parseAsync(process.argv).catch((error: unknown) => {
   log(`petcut: ${isPetcutError(error) ? `${error.message} (${error.code})` : (error as Error).message}`);
   process.exitCode = 1;

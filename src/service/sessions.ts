@@ -149,10 +149,15 @@ export function createSessions(store: ObjectStore, options: { maxPixels: number;
       }
       return { deleted };
     },
-    expiryRules: () => [
-      ...TIER_NAMES.map((tier) => ({ prefix: `${SESSION_PREFIX}${tier}/`, days: TIERS[tier] })),
-      { prefix: CACHE_PREFIX, days: options.cacheDays },
-    ],
+    expiryRules: () => expiryRules(options.cacheDays),
   };
   return sessions;
+}
+
+/** One age rule per tier and one for the cache: the sweep's rules on disk, the lifecycle rules on buckets. */
+export function expiryRules(cacheDays: number): ExpiryRule[] {
+  return [
+    ...TIER_NAMES.map((tier) => ({ prefix: `${SESSION_PREFIX}${tier}/`, days: TIERS[tier] })),
+    { prefix: CACHE_PREFIX, days: cacheDays },
+  ];
 }
