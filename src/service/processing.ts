@@ -68,20 +68,25 @@ export function createProcessing(deps: { engine: EngineHandle; cache: ResultCach
     const engine = deps.engine.require();
     const release = request.reservation ?? capacity.admit();
     const notify = (position: number): void => request.onStage?.({ stage: 'queued', position });
-    waiting.push(notify);
     const started = (): void => {
       const at = waiting.indexOf(notify);
       if (at < 0) return;
       waiting.splice(at, 1);
       waiting.forEach((other, i) => other(i + 1));
     };
-    const queuedAhead = capacity.status().inFlight - engine.concurrency;
-    if (queuedAhead > 0) notify(waiting.length);
+    let began = false;
     try {
-      return await run(engine, (event) => {
+      const running = run(engine, (event) => {
+        began = true;
         started();
         request.onStage?.(event);
       });
+      // The pool queues synchronously: when it holds jobs now and ours has not begun, ours is the last of them.
+      if (!began && engine.queued() > 0) {
+        waiting.push(notify);
+        notify(waiting.length);
+      }
+      return await running;
     } finally {
       started();
       release();
