@@ -9,7 +9,7 @@ import { collectOpenApi } from './http/openapi.js';
 import { registerRoutes } from './http/routes/index.js';
 import { createResultCache } from './service/cache.js';
 import type { ResultCache } from './service/cache.js';
-import { createCapacity } from './service/capacity.js';
+import { createCapacity, OverloadError } from './service/capacity.js';
 import type { Capacity } from './service/capacity.js';
 import { createEngineHandle } from './service/engineHandle.js';
 import type { EngineHandle } from './service/engineHandle.js';
@@ -97,6 +97,12 @@ export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<P
   // Raw uploads: the body is the image (any declared image type; the bytes decide).
   app.addContentTypeParser(/^(image\/.+|application\/octet-stream)$/, { parseAs: 'buffer', bodyLimit: config.bodyLimitBytes }, (_request, body, done) => done(null, body));
   installErrorHandling(app, config.retryAfterS);
+  // While draining, new work goes to another instance; reads (status, images, health) still answer.
+  app.addHook('onRequest', async (request) => {
+    if (shuttingDown && request.method !== 'GET' && request.method !== 'HEAD') {
+      throw new OverloadError('PETCUT_E_SHUTTING_DOWN', config.retryAfterS);
+    }
+  });
   const openapi = collectOpenApi(app);
   await app.register((scope, _opts, done) => {
     registerRoutes(scope, context, openapi);

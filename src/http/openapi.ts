@@ -32,7 +32,8 @@ export function collectOpenApi(app: FastifyInstance): OpenApiCollector {
   const paths: Record<string, Record<string, Json>> = {};
   app.addHook('onRoute', (route: RouteOptions) => {
     const schema = (route.schema ?? {}) as RouteSchema;
-    if (schema.hide) return;
+    // @fastify/websocket marks its routes hidden (for swagger); the socket routes are part of our API.
+    if (schema.hide && !(route as { websocket?: boolean }).websocket) return;
     const methods = (Array.isArray(route.method) ? route.method : [route.method]).map((m) => m.toLowerCase()).filter((m) => m !== 'head');
     const path = route.url.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
     for (const method of methods) (paths[path] ??= {})[method] = operation(schema, route);

@@ -64,6 +64,8 @@ export function translateFrameworkError(error: { code?: string; statusCode?: num
     case 'FST_PROTO_VIOLATION':
       return new PetcutError('PETCUT_E_BAD_REQUEST', error.message);
     case 'FST_ERR_VALIDATION':
+      // A session id is checked by the route schema first: keep its own code.
+      if (/sessionId|x-session-id|session_id/.test(error.message)) return new PetcutError('PETCUT_E_INVALID_SESSION_ID');
       return new PetcutError('PETCUT_E_INVALID_OPTION', error.message);
     default:
       if (error.statusCode === 413) return new PetcutError('PETCUT_E_PAYLOAD_TOO_LARGE');

@@ -70,7 +70,8 @@ export function createSessions(store: ObjectStore, options: { maxPixels: number;
     return {
       id: file.replace(/\.[^.]+$/, ''), sessionId, kind: info.metadata.kind === 'cutout' ? 'cutout' : 'original',
       effect: info.metadata.effect, source: info.metadata.source, contentType: info.contentType, size: info.size, tier: t,
-      createdAt: info.updated, expiresAt: new Date(info.updated.getTime() + TIERS[t] * 86_400_000), key: info.key,
+      // The upload's time survives tier moves; the expiry counts from when the image entered its tier.
+      createdAt: info.metadata.created ? new Date(info.metadata.created) : info.updated, expiresAt: new Date(info.updated.getTime() + TIERS[t] * 86_400_000), key: info.key,
     };
   };
 
@@ -97,11 +98,11 @@ export function createSessions(store: ObjectStore, options: { maxPixels: number;
       // Time first so names sort by upload; 8 random bytes so two uploads in the same millisecond never collide.
       const id = `${Date.now().toString(36).padStart(9, '0')}-${randomBytes(8).toString('base64url')}`;
       const key = `${SESSION_PREFIX}temporary/${sessionId}/${id}.${image.extension}`;
-      const metadata: Record<string, string> = { kind: image.kind };
+      const now = clock();
+      const metadata: Record<string, string> = { kind: image.kind, created: now.toISOString() };
       if (image.effect) metadata.effect = image.effect;
       if (image.source) metadata.source = image.source;
       await store.put(key, image.data, { contentType: image.contentType, metadata });
-      const now = clock();
       return { id, sessionId, kind: image.kind, effect: image.effect, source: image.source, contentType: image.contentType, size: image.data.length,
         tier: 'temporary', createdAt: now, expiresAt: new Date(now.getTime() + TIERS.temporary * 86_400_000), key };
     },

@@ -27,13 +27,24 @@ export function imageUrl(ctx: AppContext, request: FastifyRequest, image: Sessio
   return ctx.url(request, `/v1/sessions/${image.sessionId}/images/${image.id}`);
 }
 
-/** Stores the original (metadata stripped) and each output in the session; returns their stable URLs. */
+/**
+ * Stores the original (metadata stripped) and each output in the session;
+ * returns their stable URLs. All or nothing: when a write fails, what was
+ * already stored is removed, so the session never shows half a result.
+ */
 export async function publishOutputs(ctx: AppContext, request: FastifyRequest, sessionId: string, input: Buffer, outputs: readonly ProcessedOutput[]): Promise<{ results: JobResult[]; originalUrl: string }> {
   const original = await ctx.sessions.storeOriginal(sessionId, input);
-  const stored = await Promise.all(outputs.map((output) => ctx.sessions.store(sessionId, {
+  const settled = await Promise.allSettled(outputs.map((output) => ctx.sessions.store(sessionId, {
     data: output.data, contentType: output.contentType, extension: extensionOf(output.contentType),
     kind: 'cutout', effect: output.effect, source: original.id,
   })));
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) {
+    const written = [original, ...settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []))];
+    await Promise.allSettled(written.map((image) => ctx.store.delete(image.key)));
+    throw failed.reason;
+  }
+  const stored = settled.map((s) => (s as PromiseFulfilledResult<SessionImage>).value);
   const results = outputs.map((output, i) => ({
     effect: output.effect, format: extensionOf(output.contentType), contentType: output.contentType,
     width: output.width, height: output.height, bytes: output.data.length, box: output.box,

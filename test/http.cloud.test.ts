@@ -1,0 +1,94 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp } from '../src/app.js';
+import type { PetcutApp } from '../src/app.js';
+import type { Engine } from '../src/engine.js';
+import { loadServiceConfig } from '../src/serviceConfig.js';
+import { createGcsStore } from '../src/storage/gcsStore.js';
+import { createS3Store } from '../src/storage/s3Store.js';
+import type { ObjectStore } from '../src/storage/store.js';
+import { form, photo, sniff, startEngine } from './support/app.js';
+import { startGcsServer } from './support/gcsServer.js';
+import { startS3Server } from './support/s3Server.js';
+
+/**
+ * The service on cloud storage, end to end: a job's original and result land
+ * in the bucket under the session's tier, the order moves them to the
+ * order_completed prefix, the image URL keeps working, and the cache serves
+ * a repeat from the bucket. S3 runs against s3rver, GCS against the loopback
+ * server speaking the JSON API, both through the real client libraries.
+ */
+let engine: Engine;
+const closers: Array<() => Promise<void>> = [];
+
+beforeAll(async () => {
+  engine = await startEngine();
+});
+
+afterAll(async () => {
+  for (const close of closers.reverse()) await close();
+  await engine.close();
+});
+
+async function appOn(store: ObjectStore): Promise<PetcutApp> {
+  const config = loadServiceConfig({ PETCUT_LOG_LEVEL: 'silent', PETCUT_SWEEP_INTERVAL_S: '0' });
+  const app = await createApp(config, { engine, store, logger: false });
+  closers.push(() => app.close());
+  return app;
+}
+
+const backends: Array<[string, () => Promise<ObjectStore>]> = [
+  ['s3', async () => {
+    const server = await startS3Server();
+    closers.push(() => server.close());
+    return createS3Store({ bucket: server.bucket, endpoint: server.endpoint, forcePathStyle: true, region: 'us-east-1', credentials: server.credentials });
+  }],
+  ['gcs', async () => {
+    const server = await startGcsServer();
+    closers.push(() => server.close());
+    return createGcsStore({ bucket: server.bucket, apiEndpoint: server.endpoint, projectId: 'petcut-test' });
+  }],
+];
+
+describe.each(backends)('service on %s storage', (_name, makeStore) => {
+  it('stores a job\'s images under the session tier, moves them on order, and keeps the URL', async () => {
+    const store = await makeStore();
+    const app = await appOn(store);
+    const session = `cloud-${_name}-session`;
+    const created = await app.inject({ method: 'POST', url: '/v1/jobs?size=preview', headers: { 'x-session-id': session }, payload: form([{ data: await photo(240, 180) }]) });
+    expect(created.statusCode).toBe(202);
+    const jobId = created.json<{ id: string }>().id;
+    await app.petcut.jobs.drain();
+    const job = (await app.inject(`/v1/jobs/${jobId}`)).json<{ status: string; files: Array<{ results: Array<{ url: string; imageId: string }> }> }>();
+    expect(job.status).toBe('succeeded');
+    const result = job.files[0]!.results[0]!;
+    const before = await store.list(`sessions/temporary/${session}/`);
+    expect(before.map((o) => o.metadata.kind).sort()).toEqual(['cutout', 'original']);
+
+    const order = await app.inject({ method: 'POST', url: `/v1/sessions/${session}/order`, payload: { status: 'completed' } });
+    expect(order.statusCode).toBe(200);
+    expect(order.json<{ moved: number }>().moved).toBe(2);
+    expect(await store.list(`sessions/temporary/${session}/`)).toHaveLength(0);
+    expect(await store.list(`sessions/order_completed/${session}/`)).toHaveLength(2);
+
+    const image = await app.inject(new URL(result.url).pathname);
+    expect(image.statusCode).toBe(200);
+    expect(image.headers['x-tier']).toBe('order_completed');
+    expect(sniff(image.rawPayload)).toBe('png');
+  });
+
+  it('answers a repeated upload from the cache in the bucket', async () => {
+    const store = await makeStore();
+    const app = await appOn(store);
+    const input = await photo(200, 150, 'png', 7);
+    const first = await app.inject({ method: 'POST', url: '/v1/cutouts', payload: input, headers: { 'content-type': 'image/png' } });
+    expect(first.headers['x-cache']).toBe('MISS');
+    await app.petcut.processing.drain();
+    expect((await store.list('cache/render/')).length).toBeGreaterThan(0);
+    expect((await store.list('cache/cutout/')).length).toBe(1);
+    // A second app on the same bucket has an empty memory cache: the hit comes from the store.
+    const again = await appOn(store);
+    const second = await again.inject({ method: 'POST', url: '/v1/cutouts', payload: input, headers: { 'content-type': 'image/png' } });
+    expect(second.headers['x-cache']).toBe('HIT');
+    expect(second.rawPayload.equals(first.rawPayload)).toBe(true);
+  });
+});
