@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import type { IntervalHistogram } from 'node:perf_hooks';
 import fastifyMultipart from '@fastify/multipart';
 import fastifyWebsocket from '@fastify/websocket';
 import Fastify from 'fastify';
@@ -50,6 +52,8 @@ export interface AppContext {
   readonly sessions: Sessions;
   readonly warmup: Warmup;
   readonly startedAt: number;
+  /** Event-loop delay since start (ns): the service's own responsiveness. */
+  readonly eventLoop: IntervalHistogram;
   /** Absolute URL for a path, from PETCUT_PUBLIC_URL or the request's own host. */
   url(request: FastifyRequest, path: string): string;
   isShuttingDown(): boolean;
@@ -83,15 +87,18 @@ export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<P
   const sessions = createSessions(deps.store, { maxPixels: config.engine.maxPixels, cacheDays: config.cacheDays, clock: deps.clock });
   const warmup = createWarmup(engine);
   let shuttingDown = false;
+  const eventLoop = monitorEventLoopDelay({ resolution: 10 });
+  eventLoop.enable();
 
   const context: AppContext = {
-    config, engine, store: deps.store, cache, capacity, processing, jobs, sessions, warmup, startedAt: Date.now(),
+    config, engine, store: deps.store, cache, capacity, processing, jobs, sessions, warmup, startedAt: Date.now(), eventLoop,
     url: (request, path) => `${config.publicUrl ?? `${request.protocol}://${request.host}`}${path}`,
     isShuttingDown: () => shuttingDown,
   };
 
   await app.register(fastifyMultipart, {
-    limits: { fileSize: config.bodyLimitBytes, files: config.filesPerJob, fields: 30, parts: config.filesPerJob + 30, fieldSize: 64 * 1024 },
+    // One file more than a job may have, so readUpload reports the limit in its own words.
+    limits: { fileSize: config.bodyLimitBytes, files: config.filesPerJob + 1, fields: 30, parts: config.filesPerJob + 31, fieldSize: 64 * 1024 },
   });
   await app.register(fastifyWebsocket, { options: { maxPayload: 64 * 1024 } });
   // Raw uploads: the body is the image (any declared image type; the bytes decide).
@@ -123,6 +130,7 @@ export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<P
     if (sweepTimer) clearInterval(sweepTimer);
     jobs.close();
     capacity.close();
+    eventLoop.disable();
     await app.close();
     await engine.current()?.close();
   })());

@@ -20,11 +20,13 @@ const EnvSchema = z.object({
   PETCUT_PUBLIC_URL: z.url().optional(),
   // The plan's request size limit.
   PETCUT_BODY_LIMIT_MB: z.coerce.number().min(1).max(200).default(30),
-  PETCUT_FILES_PER_JOB: z.coerce.number().int().min(1).max(100).default(20),
+  PETCUT_FILES_PER_JOB: z.coerce.number().int().min(1).max(100).optional(),
   PETCUT_CONCURRENCY: z.coerce.number().int().min(1).max(64).optional(),
   // Each waiting image holds its upload (<= 30 MB) in memory: the bound keeps
-  // a burst from turning into an out-of-memory crash.
-  PETCUT_QUEUE_MAX: z.coerce.number().int().min(0).max(1000).default(16),
+  // a burst from turning into an out-of-memory crash. It also bounds the wait:
+  // on two CPU cores (~0.4 images/s) 8 queued images already mean ~25 s, so a
+  // longer queue would only turn 503s (retried elsewhere) into timeouts.
+  PETCUT_QUEUE_MAX: z.coerce.number().int().min(0).max(1000).default(8),
   PETCUT_MEMORY_LIMIT_MB: z.coerce.number().int().min(64).optional(),
   PETCUT_MEMORY_PRESSURE: z.coerce.number().min(0.1).max(1).default(0.9),
   PETCUT_RETRY_AFTER_S: z.coerce.number().int().min(1).max(600).default(5),
@@ -83,6 +85,8 @@ export interface ServiceConfig {
 
 export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<ServiceConfig> = {}): ServiceConfig {
   const parsed = EnvSchema.safeParse(env);
+  // (concurrency default below: two pipelines keep the one model session busy, one image decoding
+  // or encoding while the other is in the model; more than four only hold more full-resolution buffers)
   if (!parsed.success) {
     const detail = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ');
     throw new PetcutError('PETCUT_E_INVALID_CONFIG', `Invalid configuration: ${detail}`);
@@ -90,6 +94,13 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env, override
   const e = parsed.data;
   if (e.PETCUT_STORAGE !== 'fs' && !e.PETCUT_BUCKET) {
     throw new PetcutError('PETCUT_E_INVALID_CONFIG', `Invalid configuration: PETCUT_BUCKET is required when PETCUT_STORAGE=${e.PETCUT_STORAGE}`);
+  }
+  const concurrency = e.PETCUT_CONCURRENCY ?? Math.max(2, Math.min(4, availableParallelism()));
+  // A job reserves room for all its files before its 202: a bigger job could never be admitted.
+  const filesPerJob = e.PETCUT_FILES_PER_JOB ?? Math.min(10, concurrency + e.PETCUT_QUEUE_MAX);
+  if (filesPerJob > concurrency + e.PETCUT_QUEUE_MAX) {
+    throw new PetcutError('PETCUT_E_INVALID_CONFIG',
+      `Invalid configuration: PETCUT_FILES_PER_JOB (${e.PETCUT_FILES_PER_JOB}) must not exceed PETCUT_CONCURRENCY + PETCUT_QUEUE_MAX (${concurrency + e.PETCUT_QUEUE_MAX})`);
   }
   const storage: StorageConfig = {
     kind: e.PETCUT_STORAGE,
@@ -108,10 +119,8 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env, override
     logLevel: e.PETCUT_LOG_LEVEL,
     publicUrl: e.PETCUT_PUBLIC_URL?.replace(/\/$/, ''),
     bodyLimitBytes: Math.round(e.PETCUT_BODY_LIMIT_MB * 1024 * 1024),
-    filesPerJob: e.PETCUT_FILES_PER_JOB,
-    // Two pipelines keep the one model session busy (one image decodes or encodes while the other
-    // is in the model); more than four only hold more full-resolution buffers.
-    concurrency: e.PETCUT_CONCURRENCY ?? Math.max(2, Math.min(4, availableParallelism())),
+    filesPerJob,
+    concurrency,
     queueMax: e.PETCUT_QUEUE_MAX,
     memoryLimitBytes: e.PETCUT_MEMORY_LIMIT_MB === undefined ? undefined : e.PETCUT_MEMORY_LIMIT_MB * 1024 * 1024,
     memoryPressure: e.PETCUT_MEMORY_PRESSURE,

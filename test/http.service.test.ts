@@ -101,10 +101,17 @@ describe('capacity', () => {
     }
     for (const r of ok) expect(r.headers['content-type']).toBe('image/png');
     expect(app.petcut.capacity.status().inFlight).toBe(0);
-    // A job needs room for all its files at once.
-    const job = await app.inject({ method: 'POST', url: '/v1/jobs', payload: form(photos.slice(0, 3).map((data) => ({ data }))) });
-    expectError(job, 503, 'PETCUT_E_OVERLOADED');
-    expect(job.headers['retry-after']).toBe('7');
+    // A job reserves room for all its files before its 202; one that could never fit is refused outright.
+    const tooBig = await app.inject({ method: 'POST', url: '/v1/jobs', payload: form(photos.slice(0, 3).map((data) => ({ data }))) });
+    expect(expectError(tooBig, 400, 'PETCUT_E_BAD_REQUEST').error.message).toMatch(/at most 2/);
+    const job = await app.inject({ method: 'POST', url: '/v1/jobs', payload: form(photos.slice(0, 2).map((data) => ({ data }))) });
+    expect(job.statusCode).toBe(202);
+    expect(app.petcut.capacity.status().inFlight).toBe(2);
+    const meanwhile = await app.inject({ method: 'POST', url: '/v1/cutouts', payload: form([{ data: photos[5]! }]) });
+    expectError(meanwhile, 503, 'PETCUT_E_OVERLOADED');
+    expect(meanwhile.headers['retry-after']).toBe('7');
+    await app.petcut.jobs.drain();
+    expect(app.petcut.capacity.status().inFlight).toBe(0);
   });
 
   it('memory above 90 % of the container limit: 503 PETCUT_E_MEMORY_PRESSURE until it drops', async () => {

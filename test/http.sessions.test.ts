@@ -94,7 +94,7 @@ describe('storing customer photos', () => {
     expect(images).toHaveLength(2);
     for (const image of images) {
       expect(image.tier).toBe('temporary');
-      expect(lifetimeDays(image)).toBeCloseTo(7, 6);
+      expect(lifetimeDays(image)).toBeCloseTo(7, 3);
       expect(Math.abs(Date.parse(image.createdAt) - Date.now())).toBeLessThan(60_000);
       expect(image.url).toMatch(new RegExp(`/v1/sessions/ext-session-01/images/${image.id}$`));
     }
@@ -142,12 +142,12 @@ describe('order tiers', () => {
     await upload('tier-session-01', await photo(160, 120, 'jpeg'));
     const pending = await order('tier-session-01', { status: 'pending', orderId: '#1001' });
     expect(pending.json()).toMatchObject({ tier: 'order_pending', moved: 1 });
-    expect(lifetimeDays((await list('tier-session-01'))[0]!)).toBeCloseTo(30, 6);
+    expect(lifetimeDays((await list('tier-session-01'))[0]!)).toBeCloseTo(30, 3);
     expect((await order('tier-session-01', { status: 'completed' })).json()).toMatchObject({ moved: 1 });
     const again = await order('tier-session-01', { status: 'pending' });
     expect(again.json()).toMatchObject({ moved: 0, images: [{ tier: 'order_completed' }] });
     expect((await order('tier-session-01', { status: 'archived' })).json()).toMatchObject({ moved: 1, images: [{ tier: 'archived' }] });
-    expect(lifetimeDays((await list('tier-session-01'))[0]!)).toBeCloseTo(730, 6);
+    expect(lifetimeDays((await list('tier-session-01'))[0]!)).toBeCloseTo(730, 3);
     expect(await onDisk('order_completed', 'tier-session-01')).toEqual([]);
   });
 

@@ -33,6 +33,8 @@ export interface Capacity {
    * overshoot the bound; call the returned release when the work is done.
    */
   admit(images?: number): () => void;
+  /** Throws as admit would, without reserving: checked before an upload is read into memory. */
+  check(images?: number): void;
   status(): CapacityStatus;
   /** Refreshes the memory reading (also done every second in the background). */
   refresh(): Promise<MemoryReading>;
@@ -73,6 +75,9 @@ export function createCapacity(options: CapacityOptions): Capacity {
         released = true;
         reserved -= images;
       };
+    },
+    check(images = 1) {
+      this.admit(images)();
     },
     status() {
       const inFlight = reserved;

@@ -58,6 +58,12 @@ export interface FileInput {
 /** What the job does with each file's outputs once made (store in the session, build URLs). */
 export type Publish = (file: FileInput, outputs: readonly ProcessedOutput[], index: number) => Promise<{ results: JobResult[]; originalUrl?: string }>;
 
+/** Work started beside each file's processing (storing its original), and undone when the file fails. */
+export interface FileHooks {
+  begin(file: FileInput, index: number): void;
+  abandon(index: number): Promise<void>;
+}
+
 export interface CreateJob {
   readonly files: readonly FileInput[];
   readonly outputs: readonly OutputSpec[];
@@ -66,6 +72,7 @@ export interface CreateJob {
   /** One capacity reservation per file, taken before the 202 is sent. */
   readonly reservations: ReadonlyArray<() => void>;
   readonly publish: Publish;
+  readonly hooks?: FileHooks;
 }
 
 export interface Jobs {
@@ -107,6 +114,7 @@ export function createJobs(deps: { processing: Processing; ttlMs: number; maxJob
     const entry = job.files[index]!;
     entry.status = 'running';
     const progress = tracker.start(job.id, index, request.files.length, request.outputs.length);
+    request.hooks?.begin(file, index);
     try {
       const outcome = await deps.processing.process({
         input: file.data, outputs: request.outputs, storeRenders: true, reservation: request.reservations[index],
@@ -119,6 +127,7 @@ export function createJobs(deps: { processing: Processing; ttlMs: number; maxJob
     } catch (error) {
       const coded = isPetcutError(error) ? error : new PetcutError('PETCUT_E_INTERNAL');
       if (!isPetcutError(error)) deps.log('job file failed', error);
+      await request.hooks?.abandon(index);
       entry.status = 'failed';
       entry.error = { code: coded.code, message: coded.message };
       emit(job, { type: 'error', jobId: job.id, file: index, of: request.files.length, code: coded.code, message: coded.message });

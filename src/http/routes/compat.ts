@@ -9,7 +9,7 @@ import { toPetcutError } from '../errors.js';
 import { parseOutputOptions } from '../options.js';
 import { superviseSocket } from '../socket.js';
 import { readUpload } from '../upload.js';
-import { describeOutcome } from './cutouts.js';
+import { describeOutcome, refuseEarly } from './cutouts.js';
 import { imageView } from './sessions.js';
 import { abortOnClose, sessionFrom } from './shared.js';
 
@@ -75,6 +75,7 @@ function registerProcessing(app: FastifyInstance, ctx: AppContext, progress: Eve
   }, async (request, reply) => {
     const query = request.query as { effects?: string; return_all_effects?: string; session_id?: string };
     const names = query.return_all_effects === 'true' || query.return_all_effects === '1' ? Object.keys(EFFECTS) : parseEffectList(query.effects);
+    refuseEarly(ctx);
     const upload = await readUpload(request, { maxFiles: 1, allowedFields: new Set(['session_id']) });
     const sessionId = query.session_id ?? upload.fields.session_id;
     if (sessionId) ctx.sessions.checkSessionId(sessionId);
@@ -117,6 +118,7 @@ function registerProcessing(app: FastifyInstance, ctx: AppContext, progress: Eve
     },
   }, async (request, reply) => {
     const query = request.query as { output_format?: string; quality?: number };
+    refuseEarly(ctx);
     const upload = await readUpload(request, { maxFiles: 1, allowedFields: new Set(['output_format', 'quality', 'session_id']) });
     const outputs = parseOutputOptions({ format: query.output_format ?? upload.fields.output_format, quality: (query.quality ?? upload.fields.quality)?.toString() });
     const outcome = await ctx.processing.process({ input: upload.files[0]!.data, outputs, signal: abortOnClose(reply) });

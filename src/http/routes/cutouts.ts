@@ -5,7 +5,7 @@ import type { ProcessedOutput, ProcessOutcome } from '../../service/processing.j
 import { parseOutputOptions } from '../options.js';
 import { CUTOUT_QUERY, errors, IMAGE_UPLOAD_BODY, RESULT, SESSION_HEADER } from '../schemas.js';
 import { readUpload } from '../upload.js';
-import { abortOnClose, publishOutputs, sessionFrom } from './shared.js';
+import { abandonOriginal, abortOnClose, publishOutputs, sessionFrom, startOriginal } from './shared.js';
 
 /** Headers the storefront reads; CORS exposes them (#5). */
 export const RESULT_HEADERS = ['X-Processing-Time-Ms', 'X-Cache', 'X-Image-Width', 'X-Image-Height', 'X-Source-Width', 'X-Source-Height',
@@ -35,13 +35,21 @@ export function registerCutoutRoutes(app: FastifyInstance, ctx: AppContext): voi
       response: errors(400, 404, 413, 415, 422, 503),
     },
   }, async (request, reply) => {
+    refuseEarly(ctx);
     const upload = await readUpload(request, { maxFiles: 1 });
     const outputs = parseOutputOptions({ ...(request.query as Record<string, string>), ...upload.fields });
     const sessionId = sessionFrom(request, ctx, false);
     const input = upload.files[0]!.data;
     const wantsJson = outputs.length > 1 || preferJson(request);
-    const outcome = await ctx.processing.process({ input, outputs, signal: abortOnClose(reply), storeRenders: wantsJson && !sessionId });
-    const published = sessionId ? await publishOutputs(ctx, request, sessionId, input, outcome.outputs) : undefined;
+    const original = sessionId ? startOriginal(ctx, sessionId, input) : undefined;
+    let outcome: ProcessOutcome;
+    try {
+      outcome = await ctx.processing.process({ input, outputs, signal: abortOnClose(reply), storeRenders: wantsJson && !sessionId });
+    } catch (error) {
+      if (original) await abandonOriginal(ctx, original);
+      throw error;
+    }
+    const published = sessionId && original ? await publishOutputs(ctx, request, sessionId, original, outcome.outputs) : undefined;
     describeOutcome(reply, ctx, outcome, outputs.length === 1 ? outcome.outputs[0]! : undefined);
     if (sessionId) reply.header('X-Session-ID', sessionId);
     if (!wantsJson) {
@@ -54,6 +62,15 @@ export function registerCutoutRoutes(app: FastifyInstance, ctx: AppContext): voi
       results: published?.results ?? outcome.outputs.map((o) => resultOf(ctx, request, o)),
     });
   });
+}
+
+/**
+ * Before an upload is read into memory: no model yet, or no room, is a 503
+ * now rather than after buffering up to 30 MB that would then be refused.
+ */
+export function refuseEarly(ctx: AppContext, images = 1): void {
+  ctx.engine.require();
+  ctx.capacity.check(images);
 }
 
 function preferJson(request: FastifyRequest): boolean {

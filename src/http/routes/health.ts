@@ -46,6 +46,7 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: AppContext, open
       },
       queue: { inFlight: status.inFlight, concurrency: status.concurrency, queued: status.queued, queueMax: status.queueMax, activeJobs: ctx.jobs.active() },
       cache: ctx.cache.stats(),
+      eventLoop: { p50Ms: ctx.eventLoop.percentile(50) / 1e6, p99Ms: ctx.eventLoop.percentile(99) / 1e6, maxMs: ctx.eventLoop.max / 1e6 },
       storage,
     };
   });

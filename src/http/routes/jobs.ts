@@ -6,7 +6,9 @@ import { parseOutputOptions } from '../options.js';
 import { CUTOUT_QUERY, errors, IMAGE_UPLOAD_BODY, JOB, JOB_PARAMS, SESSION_HEADER } from '../schemas.js';
 import { superviseSocket } from '../socket.js';
 import { readUpload } from '../upload.js';
-import { publishOutputs, sessionFrom } from './shared.js';
+import { refuseEarly } from './cutouts.js';
+import type { SessionImage } from '../../service/sessions.js';
+import { abandonOriginal, publishOutputs, sessionFrom, startOriginal } from './shared.js';
 
 export function registerJobRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.post('/v1/jobs', {
@@ -21,7 +23,7 @@ export function registerJobRoutes(app: FastifyInstance, ctx: AppContext): void {
     },
   }, async (request, reply) => {
     const sessionId = sessionFrom(request, ctx, true)!;
-    ctx.engine.require();
+    refuseEarly(ctx);
     const upload = await readUpload(request, { maxFiles: ctx.config.filesPerJob });
     const outputs = parseOutputOptions({ ...(request.query as Record<string, string>), ...upload.fields });
     // Room for every file is reserved before the 202, so an accepted job is never refused later.
@@ -32,9 +34,17 @@ export function registerJobRoutes(app: FastifyInstance, ctx: AppContext): void {
       reservations.forEach((release) => release());
       throw error;
     }
+    const originals = new Map<number, Promise<SessionImage>>();
     const job = ctx.jobs.create({
       files: upload.files, outputs, sessionId, requestId: request.id, reservations,
-      publish: (file, processed) => publishOutputs(ctx, request, sessionId, file.data, processed),
+      publish: (_file, processed, index) => publishOutputs(ctx, request, sessionId, originals.get(index)!, processed),
+      hooks: {
+        begin: (file, index) => void originals.set(index, startOriginal(ctx, sessionId, file.data)),
+        abandon: async (index) => {
+          const original = originals.get(index);
+          if (original) await abandonOriginal(ctx, original);
+        },
+      },
     });
     return reply.status(202).header('X-Session-ID', sessionId).header('Location', ctx.url(request, `/v1/jobs/${job.id}`)).send(jobView(ctx, request, job));
   });

@@ -28,12 +28,28 @@ export function imageUrl(ctx: AppContext, request: FastifyRequest, image: Sessio
 }
 
 /**
- * Stores the original (metadata stripped) and each output in the session;
- * returns their stable URLs. All or nothing: when a write fails, what was
- * already stored is removed, so the session never shows half a result.
+ * Starts storing the original (re-encoded without metadata) while the
+ * cut-out is made: the re-encode runs on libuv threads beside the model.
  */
-export async function publishOutputs(ctx: AppContext, request: FastifyRequest, sessionId: string, input: Buffer, outputs: readonly ProcessedOutput[]): Promise<{ results: JobResult[]; originalUrl: string }> {
-  const original = await ctx.sessions.storeOriginal(sessionId, input);
+export function startOriginal(ctx: AppContext, sessionId: string, input: Buffer): Promise<SessionImage> {
+  const storing = ctx.sessions.storeOriginal(sessionId, input);
+  storing.catch(() => undefined);
+  return storing;
+}
+
+/** Removes an original whose cut-out failed, so the session never shows half a result. */
+export async function abandonOriginal(ctx: AppContext, original: Promise<SessionImage>): Promise<void> {
+  const image = await original.catch(() => undefined);
+  if (image) await ctx.store.delete(image.key).catch(() => undefined);
+}
+
+/**
+ * Stores each output in the session beside its original; returns their
+ * stable URLs. All or nothing: when a write fails, what was already stored
+ * (the original included) is removed.
+ */
+export async function publishOutputs(ctx: AppContext, request: FastifyRequest, sessionId: string, originalStoring: Promise<SessionImage>, outputs: readonly ProcessedOutput[]): Promise<{ results: JobResult[]; originalUrl: string }> {
+  const original = await originalStoring;
   const settled = await Promise.allSettled(outputs.map((output) => ctx.sessions.store(sessionId, {
     data: output.data, contentType: output.contentType, extension: extensionOf(output.contentType),
     kind: 'cutout', effect: output.effect, source: original.id,
