@@ -25,12 +25,26 @@ const engine = await createEngine({ config: config.engine, pipelines: config.con
 const app = await createApp(config, { engine, store: createStore(config.storage), logger: false });
 const address = await app.listen({ port: 0, host: '127.0.0.1' });
 
-async function post(body, headers = {}) {
+async function post(body, headers = {}, query = '') {
   const t = performance.now();
-  const response = await fetch(`${address}/v1/cutouts`, { method: 'POST', body, headers: { 'content-type': 'image/jpeg', ...headers } });
+  const response = await fetch(`${address}/v1/cutouts${query}`, { method: 'POST', body, headers: { 'content-type': 'image/jpeg', ...headers } });
+  const ttfbMs = performance.now() - t;
   const bytes = Buffer.from(await response.arrayBuffer());
   if (response.status !== 200) throw new Error(`HTTP ${response.status}: ${bytes.toString()}`);
-  return { ms: performance.now() - t, cache: response.headers.get('x-cache'), bytes: bytes.length };
+  return { ms: performance.now() - t, ttfbMs, serverMs: Number(response.headers.get('x-processing-time-ms')), cache: response.headers.get('x-cache'), bytes: bytes.length };
+}
+
+async function hits(body, query) {
+  await post(body, {}, query);
+  await app.petcut.processing.drain();
+  const runs = [];
+  for (let i = 0; i < 20; i++) {
+    const hit = await post(body, {}, query);
+    if (hit.cache !== 'HIT') throw new Error(`expected a cache hit, got ${hit.cache}`);
+    runs.push(hit);
+  }
+  const pick = (k) => runs.map((r) => r[k]);
+  return { responseMb: +(runs[0].bytes / 1e6).toFixed(2), serverMedianMs: round1(median(pick('serverMs'))), ttfbMedianMs: round1(median(pick('ttfbMs'))), fullMedianMs: round1(median(pick('ms'))), fullP95Ms: round1(p95(pick('ms'))) };
 }
 
 async function engineAlone() {
@@ -49,14 +63,8 @@ for (let i = 0; i < runs; i++) {
   sessionMs.push((await post(unique(), { 'x-session-id': `bench-session-${i}` })).ms);
   await app.petcut.processing.drain();
 }
-const repeated = unique();
-await post(repeated);
-const hitMs = [];
-for (let i = 0; i < 20; i++) {
-  const hit = await post(repeated);
-  if (hit.cache !== 'HIT') throw new Error(`expected a cache hit, got ${hit.cache}`);
-  hitMs.push(hit.ms);
-}
+const hitFull = await hits(unique(), '');
+const hitPreview = await hits(unique(), '?size=preview');
 const engineMedian = median(engineMs), serviceMedian = median(serviceMs), sessionMedian = median(sessionMs);
 console.log(JSON.stringify({
   runs,
@@ -65,8 +73,8 @@ console.log(JSON.stringify({
   serviceWithSessionStoreMs: round1(sessionMedian),
   overheadShare: +((serviceMedian - engineMedian) / serviceMedian).toFixed(4),
   overheadShareWithSessionStore: +((sessionMedian - engineMedian) / sessionMedian).toFixed(4),
-  cacheHitMedianMs: round1(median(hitMs)),
-  cacheHitP95Ms: round1(p95(hitMs)),
+  cacheHitFullPng: hitFull,
+  cacheHitPreviewPng: hitPreview,
   peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
 }));
 await app.shutdown();

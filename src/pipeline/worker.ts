@@ -44,10 +44,11 @@ async function handle(request: PipelineRequest): Promise<Handled> {
   }
   const encodeStarted = performance.now();
   const rendered = await renderCutout(segmentation, options);
+  const transfer: ArrayBuffer[] = [];
   const now = performance.now();
   const result = {
     ...rendered,
-    data: asPlainBytes(rendered.data) as Buffer,
+    data: owned(rendered.data, transfer) as Buffer,
     box: boxInOutput(segmentation.box, rendered),
     confidence: segmentation.confidence,
     zoomed: segmentation.zoomed,
@@ -55,7 +56,7 @@ async function handle(request: PipelineRequest): Promise<Handled> {
     sourceHeight: segmentation.height,
     times: { ...segmentation.times, encode: now - encodeStarted, total: now - started },
   };
-  return { reply: { id: request.id, ok: true, kind: 'cutout', result }, transfer: [] };
+  return { reply: { id: request.id, ok: true, kind: 'cutout', result }, transfer };
 }
 
 async function processImage(id: number, input: Buffer, options: ProcessOptions, progress: (event: ProgressEvent) => void): Promise<Handled> {
@@ -69,9 +70,10 @@ async function processImage(id: number, input: Buffer, options: ProcessOptions, 
     options.master ? encodeMaster(segmentation) : Promise.resolve(undefined),
   ]);
   const now = performance.now();
+  const transfer: ArrayBuffer[] = [];
   const result: ProcessSummary = {
-    outputs: outputs.map((o) => ({ ...o, data: asPlainBytes(o.data) as Buffer })),
-    master: master ? asPlainBytes(master) : undefined,
+    outputs: outputs.map((o) => ({ ...o, data: owned(o.data, transfer) as Buffer })),
+    master: master ? owned(master, transfer) : undefined,
     pixelHash: segmentation.pixelHash,
     box: segmentation.box,
     confidence: segmentation.confidence,
@@ -80,7 +82,7 @@ async function processImage(id: number, input: Buffer, options: ProcessOptions, 
     sourceHeight: segmentation.height,
     times: { ...segmentation.times, encode: now - encodeStarted, total: now - started },
   };
-  return { reply: { id, ok: true, kind: 'process', result }, transfer: [] };
+  return { reply: { id, ok: true, kind: 'process', result }, transfer };
 }
 
 async function renderFromMaster(id: number, master: Buffer, options: RenderRequestOptions, progress: (event: ProgressEvent) => void): Promise<Handled> {
@@ -90,8 +92,9 @@ async function renderFromMaster(id: number, master: Buffer, options: RenderReque
   const decoded = performance.now();
   const outputs = await renderOutputs(source, options.outputs, progress);
   const now = performance.now();
+  const transfer: ArrayBuffer[] = [];
   const result: ProcessSummary = {
-    outputs: outputs.map((o) => ({ ...o, data: asPlainBytes(o.data) as Buffer })),
+    outputs: outputs.map((o) => ({ ...o, data: owned(o.data, transfer) as Buffer })),
     box: source.box,
     confidence: 1,
     zoomed: false,
@@ -99,12 +102,20 @@ async function renderFromMaster(id: number, master: Buffer, options: RenderReque
     sourceHeight: source.height,
     times: { decode: decoded - started, inference: 0, refine: 0, encode: now - decoded, total: now - started },
   };
-  return { reply: { id, ok: true, kind: 'render', result }, transfer: [] };
+  return { reply: { id, ok: true, kind: 'render', result }, transfer };
 }
 
-/** sharp's Buffers may sit in a shared pool; a plain view is what structured clone copies cheaply. */
-function asPlainBytes(data: Buffer): Uint8Array {
-  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+/**
+ * Encoded bytes in an ArrayBuffer of their own, moved (not copied) to the
+ * main thread: the copy happens here, so the service's event loop never
+ * clones tens of MB. (sharp's Buffers wrap native memory, which cannot be
+ * transferred as is.)
+ */
+function owned(data: Buffer, transfer: ArrayBuffer[]): Uint8Array {
+  const copy = new Uint8Array(new ArrayBuffer(data.byteLength));
+  copy.set(data);
+  transfer.push(copy.buffer);
+  return copy;
 }
 
 function failure(id: number, error: unknown): PipelineReply {
