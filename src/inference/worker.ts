@@ -9,8 +9,11 @@ import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import type { MessagePort } from 'node:worker_threads';
 import type { WorkerInit, WorkerPortMessage, WorkerReply, WorkerRequest } from './protocol.js';
+import { yieldToMainThread } from '../workerPriority.js';
 
 const init = workerData as WorkerInit;
+// Before the session exists, so ONNX Runtime's thread pool inherits the lower priority.
+yieldToMainThread();
 const port = parentPort;
 if (!port) throw new Error('inference worker must run in a worker thread');
 

@@ -10,11 +10,13 @@ import { renderCutout } from '../image/render.js';
 import type { RenderOptions } from '../image/render.js';
 import { createInferenceClient } from '../inference/client.js';
 import { segmentImage } from '../segment.js';
+import { yieldToMainThread } from '../workerPriority.js';
 import type { SegmentOptions } from '../segment.js';
 import { boxInOutput, decodeMaster, encodeMaster, renderOutputs } from './outputs.js';
 import type { PipelineInit, PipelineReply, PipelineRequest, ProcessOptions, ProcessSummary, ProgressEvent, RenderRequestOptions } from './protocol.js';
 
 const init = workerData as PipelineInit;
+yieldToMainThread();
 const port = parentPort!;
 const inference = createInferenceClient(init.port, init.model.inputSize);
 // libvips' operation cache keeps recent images alive; every request here is a
