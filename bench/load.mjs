@@ -21,6 +21,7 @@ const dir = mkdtempSync(join(tmpdir(), 'petcut-load-'));
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const pct = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))] ?? 0;
 
+const spawned = performance.now();
 const child = spawn(process.execPath, [join(root, 'dist', 'main.js')], {
   env: { ...process.env, PORT: String(port), PETCUT_HOST: '127.0.0.1', PETCUT_DATA_DIR: dir, PETCUT_LOG_LEVEL: 'warn', PETCUT_MEMORY_LIMIT_MB: String(memoryLimitMb), MALLOC_ARENA_MAX: '2' },
   stdio: ['ignore', 'ignore', 'inherit'],
@@ -31,8 +32,9 @@ for (let i = 0; ; i++) {
     if ((await fetch(`${base}/readyz`)).status === 200) break;
   } catch { /* not listening yet */ }
   if (i > 300) throw new Error('service did not become ready');
-  await sleep(100);
+  await sleep(20);
 }
+const startToReadyMs = Math.round(performance.now() - spawned);
 
 const rssMb = () => {
   const line = readFileSync(`/proc/${child.pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
@@ -75,7 +77,7 @@ child.kill('SIGTERM');
 await new Promise((resolve) => child.once('exit', resolve));
 rmSync(dir, { recursive: true, force: true });
 console.log(JSON.stringify({
-  clients, seconds: Math.round(elapsedS), memoryLimitMb,
+  clients, seconds: Math.round(elapsedS), memoryLimitMb, startToReadyMs,
   responses: counts,
   completedPerS: +((counts['200'] ?? 0) / elapsedS).toFixed(3),
   latency200Ms: { p50: Math.round(pct(latencies, 0.5)), p95: Math.round(pct(latencies, 0.95)), max: Math.round(pct(latencies, 1)) },
