@@ -22,9 +22,9 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const pct = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))] ?? 0;
 
 const spawned = performance.now();
-const child = spawn(process.execPath, [join(root, 'dist', 'main.js')], {
+const child = spawn(process.execPath, [...(process.env.PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PROFILE_DIR}`] : []), ...(process.env.TRACE_GC ? ['--trace-gc'] : []), join(root, 'dist', 'main.js')], {
   env: { ...process.env, PORT: String(port), PETCUT_HOST: '127.0.0.1', PETCUT_DATA_DIR: dir, PETCUT_LOG_LEVEL: 'warn', PETCUT_MEMORY_LIMIT_MB: String(memoryLimitMb), MALLOC_ARENA_MAX: '2' },
-  stdio: ['ignore', 'ignore', 'inherit'],
+  stdio: ['ignore', process.env.TRACE_GC ? 'inherit' : 'ignore', 'inherit'],
 });
 const base = `http://127.0.0.1:${port}`;
 for (let i = 0; ; i++) {
