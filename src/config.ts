@@ -48,13 +48,18 @@ function defaultCacheDir(env: NodeJS.ProcessEnv): string {
   return join(base, 'petcut', 'models');
 }
 
-export function loadEngineConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<EngineConfig> = {}): EngineConfig {
-  const parsed = EnvSchema.safeParse(env);
+/** Validates env against a schema once; a bad value is an error naming the variable. */
+export function parseEnv<T extends z.ZodType>(schema: T, env: NodeJS.ProcessEnv): z.output<T> {
+  const parsed = schema.safeParse(env);
   if (!parsed.success) {
     const detail = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ');
     throw new PetcutError('PETCUT_E_INVALID_CONFIG', `Invalid configuration: ${detail}`);
   }
-  const e = parsed.data;
+  return parsed.data;
+}
+
+export function loadEngineConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<EngineConfig> = {}): EngineConfig {
+  const e = parseEnv(EnvSchema, env);
   return Object.freeze({
     model: overrides.model ?? e.PETCUT_MODEL,
     customModel: Object.freeze(overrides.customModel ?? {

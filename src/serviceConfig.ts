@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { loadEngineConfig } from './config.js';
+import { loadEngineConfig, parseEnv } from './config.js';
 import type { EngineConfig } from './config.js';
 import { PetcutError } from './errors.js';
 import type { StorageConfig } from './storage/index.js';
@@ -84,17 +84,12 @@ export interface ServiceConfig {
 }
 
 export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<ServiceConfig> = {}): ServiceConfig {
-  const parsed = EnvSchema.safeParse(env);
-  // (concurrency default below: two pipelines keep the one model session busy, one image decoding
-  // or encoding while the other is in the model; more than four only hold more full-resolution buffers)
-  if (!parsed.success) {
-    const detail = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ');
-    throw new PetcutError('PETCUT_E_INVALID_CONFIG', `Invalid configuration: ${detail}`);
-  }
-  const e = parsed.data;
+  const e = parseEnv(EnvSchema, env);
   if (e.PETCUT_STORAGE !== 'fs' && !e.PETCUT_BUCKET) {
     throw new PetcutError('PETCUT_E_INVALID_CONFIG', `Invalid configuration: PETCUT_BUCKET is required when PETCUT_STORAGE=${e.PETCUT_STORAGE}`);
   }
+  // Two pipelines keep the one model session busy (one image decodes or encodes while the other
+  // is in the model); more than four only hold more full-resolution buffers.
   const concurrency = e.PETCUT_CONCURRENCY ?? Math.max(2, Math.min(4, availableParallelism()));
   // A job reserves room for all its files before its 202: a bigger job could never be admitted.
   const filesPerJob = e.PETCUT_FILES_PER_JOB ?? Math.min(10, concurrency + e.PETCUT_QUEUE_MAX);
