@@ -35,6 +35,12 @@ export async function encodeMaster(source: RenderSource): Promise<Buffer> {
     .toBuffer();
 }
 
+/** An output spec whose bytes are exactly the master's (full size, colour, PNG at the master's level). */
+export function isMasterLike(spec: OutputSpec): boolean {
+  return (spec.effect ?? 'color') === 'color' && (spec.format ?? 'png') === 'png' && (spec.pngCompression ?? 1) === 1 &&
+    (spec.size ?? 'full') === 'full' && !spec.crop && !spec.maskOnly && spec.background === undefined;
+}
+
 /** Reads a master back into planes. */
 export async function decodeMaster(master: Buffer): Promise<RenderSource> {
   let decoded: { data: Buffer; info: sharp.OutputInfo };

@@ -12,7 +12,7 @@ import { createInferenceClient } from '../inference/client.js';
 import { segmentImage } from '../segment.js';
 import { yieldToMainThread } from '../workerPriority.js';
 import type { SegmentOptions } from '../segment.js';
-import { boxInOutput, decodeMaster, encodeMaster, renderOutputs } from './outputs.js';
+import { boxInOutput, decodeMaster, encodeMaster, isMasterLike, renderOutputs } from './outputs.js';
 import type { PipelineInit, PipelineReply, PipelineRequest, ProcessOptions, ProcessSummary, ProgressEvent, RenderRequestOptions } from './protocol.js';
 
 const init = workerData as PipelineInit;
@@ -66,16 +66,21 @@ async function processImage(id: number, input: Buffer, options: ProcessOptions, 
   progress({ stage: 'decode' });
   const segmentation = await segmentImage(input, inference, init.model, init.maxPixels, options, (stage) => progress({ stage }));
   const encodeStarted = performance.now();
-  // The master encodes alongside the asked outputs (libvips threads), not after them.
-  const [outputs, master] = await Promise.all([
+  // A full-size colour PNG output is byte for byte the master: no second encode.
+  // Otherwise the master encodes alongside the asked outputs (libvips threads), not after them.
+  const plain = options.outputs.findIndex(isMasterLike);
+  const [outputs, encoded] = await Promise.all([
     renderOutputs(segmentation, options.outputs, progress),
-    options.master ? encodeMaster(segmentation) : Promise.resolve(undefined),
+    options.master && plain < 0 ? encodeMaster(segmentation) : Promise.resolve(undefined),
   ]);
+  const master = options.master ? encoded ?? outputs[plain]?.data : undefined;
   const now = performance.now();
   const transfer: ArrayBuffer[] = [];
+  const sent = outputs.map((o) => owned(o.data, transfer));
   const result: ProcessSummary = {
-    outputs: outputs.map((o) => ({ ...o, data: owned(o.data, transfer) as Buffer })),
-    master: master ? owned(master, transfer) : undefined,
+    outputs: outputs.map((o, i) => ({ ...o, data: sent[i] as Buffer })),
+    // The same bytes as an output are sent once (structured clone keeps shared references).
+    master: master === undefined ? undefined : plain >= 0 && master === outputs[plain]!.data ? sent[plain] : owned(master, transfer),
     pixelHash: segmentation.pixelHash,
     box: segmentation.box,
     confidence: segmentation.confidence,
