@@ -1,3 +1,4 @@
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.js';
 import type { PetcutApp } from '../src/app.js';
@@ -90,5 +91,16 @@ describe.each(backends)('service on %s storage', (_name, makeStore) => {
     const second = await again.inject({ method: 'POST', url: '/v1/cutouts', payload: input, headers: { 'content-type': 'image/png' } });
     expect(second.headers['x-cache']).toBe('HIT');
     expect(second.rawPayload.equals(first.rawPayload)).toBe(true);
+    // Another format of the same photo is rendered from the stored cut-out, without the model.
+    const webp = await again.inject({ method: 'POST', url: '/v1/cutouts?format=webp&quality=90', payload: input, headers: { 'content-type': 'image/png' } });
+    expect(webp.headers['x-cache']).toBe('HIT-CUTOUT');
+    expect(webp.headers['x-mask-confidence']).toBe(first.headers['x-mask-confidence']);
+    expect(sniff(webp.rawPayload)).toBe('webp');
+    const alpha = async (data: Buffer) => sharp(data).ensureAlpha().extractChannel(3).raw().toBuffer();
+    const [a, b] = await Promise.all([alpha(first.rawPayload), alpha(webp.rawPayload)]);
+    expect(b.length).toBe(a.length);
+    let diff = 0;
+    for (let i = 0; i < a.length; i++) diff += Math.abs(a[i]! - b[i]!);
+    expect(diff / a.length).toBeLessThan(1); // WebP keeps alpha losslessly at alphaQuality 100
   });
 });
