@@ -11,18 +11,45 @@ export interface EffectImage {
   readonly alpha: Uint8Array;
 }
 
+export type ParamValue = number | boolean | string;
+export type EffectParams = Readonly<Record<string, ParamValue>>;
+
 export interface EffectParameter {
   readonly type: 'number' | 'integer' | 'boolean' | 'string';
-  readonly default: number | boolean | string;
+  readonly default: ParamValue;
   readonly min?: number;
   readonly max?: number;
+  /** For strings: the allowed values (a hex colour parameter says so with `colour: true`). */
+  readonly values?: readonly string[];
+  readonly colour?: boolean;
   readonly description: string;
+}
+
+export interface EffectContext {
+  /**
+   * Deterministic seed for grain and noise, derived from the image itself:
+   * the same photo and parameters give byte-identical output.
+   */
+  readonly seed: number;
+  /**
+   * Image size relative to the 1024 px reference the constants were tuned at
+   * (long side / 1024): sizes in pixels scale by it, so a preview and the
+   * full-resolution print look the same.
+   */
+  readonly scale: number;
 }
 
 export interface Effect {
   readonly name: string;
+  /** Shown in the style picker. */
+  readonly label: string;
   readonly description: string;
   readonly parameters: Readonly<Record<string, EffectParameter>>;
-  /** Runs in a pipeline worker, never on the main thread. Deterministic for the same input and parameters. */
-  apply(image: EffectImage, params: Readonly<Record<string, number | boolean | string>>): Promise<EffectImage>;
+  /**
+   * Runs in a pipeline worker, never on the main thread. Gets parameters
+   * already validated and completed with defaults. Returns the styled RGB
+   * (and alpha, unchanged unless the style says otherwise); pixels where
+   * alpha is 0 do not matter.
+   */
+  apply(image: EffectImage, params: EffectParams, context: EffectContext): Promise<EffectImage>;
 }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import sharp from 'sharp';
-import { getEffect } from '../effects/registry.js';
+import { contextFor } from '../effects/kit.js';
+import { getEffect, resolveParams } from '../effects/registry.js';
 import { PetcutError } from '../errors.js';
 import { alphaBox } from '../image/fullres.js';
 import { renderCutout } from '../image/render.js';
@@ -14,13 +15,19 @@ export async function renderOutputs(source: RenderSource, outputs: readonly Outp
   for (const [index, spec] of outputs.entries()) {
     const effectName = spec.effect ?? 'color';
     progress({ stage: 'effect', effect: effectName, index, of: outputs.length });
-    const effect = getEffect(effectName);
-    const styled = effectName === 'color' ? source : { ...source, ...(await effect.apply(source, spec.effectParams ?? {})) };
+    const styled = await applyEffect(source, effectName, spec.effectParams);
     progress({ stage: 'encode', effect: effectName, index, of: outputs.length });
     const output = await renderCutout(styled, spec);
     rendered.push({ ...output, effect: effectName, box: boxInOutput(source.box, output) });
   }
   return rendered;
+}
+
+/** The cut-out in a style (parameters completed with defaults; `color` is the cut-out itself). */
+export async function applyEffect(source: RenderSource, name: string, params: OutputSpec['effectParams']): Promise<RenderSource> {
+  if (name === 'color') return source;
+  const styled = await getEffect(name).apply(source, resolveParams(name, params ?? {}), contextFor(source));
+  return { ...source, rgb: styled.rgb, alpha: styled.alpha, width: styled.width, height: styled.height };
 }
 
 /**

@@ -1,0 +1,81 @@
+import sharp from 'sharp';
+import type { EffectContext, EffectImage } from './types.js';
+
+/**
+ * Shared tools for effects: the context (seed, scale), a seeded PRNG, and
+ * conversions between effect images and sharp pipelines.
+ */
+export const REFERENCE_SIDE = 1024;
+
+/** FNV-1a over a sparse sample of the pixels and the size: cheap, and stable for the same image. */
+export function contextFor(image: EffectImage): EffectContext {
+  let h = 0x811c9dc5 ^ image.width ^ (image.height << 16);
+  const step = Math.max(1, Math.floor(image.rgb.length / 65_536));
+  for (let i = 0; i < image.rgb.length; i += step) {
+    h ^= image.rgb[i]!;
+    h = Math.imul(h, 0x01000193);
+  }
+  return { seed: h >>> 0, scale: Math.max(image.width, image.height) / REFERENCE_SIDE };
+}
+
+/** mulberry32: a small, fast, seeded PRNG giving floats in [0, 1). */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** The RGB plane as a sharp pipeline (3 channels, raw). */
+export function rgbPipeline(image: EffectImage): sharp.Sharp {
+  return sharp(image.rgb, { raw: { width: image.width, height: image.height, channels: 3 } });
+}
+
+/** A single-channel plane as a sharp pipeline. */
+export function planePipeline(plane: Uint8Array, width: number, height: number): sharp.Sharp {
+  return sharp(Buffer.from(plane.buffer, plane.byteOffset, plane.byteLength), { raw: { width, height, channels: 1 } });
+}
+
+/** Raw bytes out of a pipeline with a known channel count. */
+export async function rawOf(pipeline: sharp.Sharp): Promise<Buffer> {
+  return pipeline.raw().toBuffer();
+}
+
+/** Rec. 601 luma as floats 0..1 (one pass, typed array). */
+export function lumaOf(rgb: Buffer, weights: readonly [number, number, number] = [0.299, 0.587, 0.114]): Float32Array {
+  const n = rgb.length / 3;
+  const out = new Float32Array(n);
+  const [wr, wg, wb] = weights;
+  for (let i = 0, j = 0; i < n; i++, j += 3) out[i] = (wr * rgb[j]! + wg * rgb[j + 1]! + wb * rgb[j + 2]!) / 255;
+  return out;
+}
+
+/** Grey 0..1 floats to an RGB buffer with the same value in all three channels. */
+export function greyToRgb(grey: Float32Array): Buffer {
+  const out = Buffer.allocUnsafe(grey.length * 3);
+  for (let i = 0, j = 0; i < grey.length; i++, j += 3) {
+    const v = Math.max(0, Math.min(255, Math.round(grey[i]! * 255)));
+    out[j] = v;
+    out[j + 1] = v;
+    out[j + 2] = v;
+  }
+  return out;
+}
+
+/** Gaussian blur of a 0..1 float plane through libvips (8-bit precision is enough for looks; 16-bit kept). */
+export async function blurPlane(plane: Float32Array, width: number, height: number, sigma: number): Promise<Float32Array> {
+  if (sigma < 0.3) return plane.slice();
+  const u16 = new Uint16Array(plane.length);
+  for (let i = 0; i < plane.length; i++) u16[i] = Math.max(0, Math.min(65535, Math.round(plane[i]! * 65535)));
+  // A Uint16Array input makes sharp read 16-bit samples.
+  // (without toColourspace('grey16') libvips hands back 8-bit sRGB)
+  const blurred = await sharp(u16, { raw: { width, height, channels: 1 } }).blur(sigma).toColourspace('grey16').raw({ depth: 'ushort' }).toBuffer();
+  const view = new Uint16Array(blurred.buffer, blurred.byteOffset, blurred.byteLength / 2);
+  const out = new Float32Array(plane.length);
+  for (let i = 0; i < out.length; i++) out[i] = view[i]! / 65535;
+  return out;
+}
