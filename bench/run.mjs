@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // petcut benchmark: `npm run bench [-- section...]` (never part of `npm test`).
 // Sections: stages, fixtures, throughput, cold, models, peer, quality, service
-// (HTTP overhead and cache hits), load (20 clients against the service process)
-// (default: all of these), soak (200 images in a row; on demand). Results: bench/results/latest.json.
+// (HTTP overhead and cache hits), load (20 clients against the service process),
+// effects (each style at 1024x1024 and 4000x3000) (default: all of these), soak
+// (200 images in a row; on demand). Results: bench/results/latest.json.
 // Reads ../shared when present; makes the 12 MP photo itself by upscaling a fixture.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -22,7 +23,7 @@ const work = join(root, '.cache', 'bench');
 mkdirSync(work, { recursive: true });
 mkdirSync(join(root, 'bench', 'results'), { recursive: true });
 
-const all = ['stages', 'fixtures', 'throughput', 'cold', 'models', 'peer', 'quality', 'service', 'load'];
+const all = ['stages', 'fixtures', 'throughput', 'cold', 'models', 'peer', 'quality', 'service', 'load', 'effects'];
 const asked = process.argv.slice(2);
 const sections = new Set(asked.length ? asked : all);
 const report = { date: new Date().toISOString(), machine: { cores: (await import('node:os')).availableParallelism(), node: process.version } };
@@ -157,6 +158,11 @@ if (sections.has('service')) {
 if (sections.has('load')) {
   report.load = JSON.parse(execFileSync(process.execPath, [join(root, 'bench', 'load.mjs'), phone], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }));
   log('load (20 clients, 12 MP uploads):', JSON.stringify(report.load));
+}
+
+if (sections.has('effects')) {
+  report.effects = JSON.parse(execFileSync(process.execPath, ['--expose-gc', join(root, 'bench', 'effects.mjs'), phone], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }));
+  log('effects, one thread (ms; RSS growth MB at 4000x3000):', JSON.stringify(report.effects));
 }
 
 if (sections.has('soak')) {

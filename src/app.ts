@@ -13,6 +13,8 @@ import { createResultCache } from './service/cache.js';
 import type { ResultCache } from './service/cache.js';
 import { createCapacity, OverloadError } from './service/capacity.js';
 import type { Capacity } from './service/capacity.js';
+import { createEffectPreviews } from './service/effectPreviews.js';
+import type { EffectPreviews } from './service/effectPreviews.js';
 import { createEngineHandle } from './service/engineHandle.js';
 import type { EngineHandle } from './service/engineHandle.js';
 import { createJobs } from './service/jobs.js';
@@ -51,6 +53,7 @@ export interface AppContext {
   readonly jobs: Jobs;
   readonly sessions: Sessions;
   readonly warmup: Warmup;
+  readonly effectPreviews: EffectPreviews;
   readonly startedAt: number;
   /** Event-loop delay since start (ns): the service's own responsiveness. */
   readonly eventLoop: IntervalHistogram;
@@ -91,7 +94,7 @@ export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<P
   eventLoop.enable();
 
   const context: AppContext = {
-    config, engine, store: deps.store, cache, capacity, processing, jobs, sessions, warmup, startedAt: Date.now(), eventLoop,
+    config, engine, store: deps.store, cache, capacity, processing, jobs, sessions, warmup, effectPreviews: createEffectPreviews(engine), startedAt: Date.now(), eventLoop,
     url: (request, path) => `${config.publicUrl ?? `${request.protocol}://${request.host}`}${path}`,
     isShuttingDown: () => shuttingDown,
   };

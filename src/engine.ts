@@ -13,7 +13,7 @@ import type { RunControl } from './pipeline/pool.js';
 import type { CutoutSummary, OutputSpec, ProcessOptions, ProcessSummary, SegmentSummary } from './pipeline/protocol.js';
 import type { SegmentOptions } from './segment.js';
 
-export type CutoutOptions = SegmentOptions & RenderOptions;
+export type CutoutOptions = SegmentOptions & RenderOptions & Pick<OutputSpec, 'effect' | 'effectParams'>;
 export type CutoutResult = CutoutSummary;
 export type SegmentResult = SegmentSummary;
 export type ProcessResult = ProcessSummary;

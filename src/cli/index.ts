@@ -4,6 +4,7 @@ import { loadEngineConfig } from '../config.js';
 import { createEngine } from '../engine.js';
 import { isPetcutError } from '../errors.js';
 import { MODELS } from '../inference/models.js';
+import { EFFECTS } from '../effects/registry.js';
 import { resolveModelFile } from '../inference/modelCache.js';
 import { describeModel } from '../engine.js';
 import { removeBackgrounds } from './remove.js';
@@ -34,6 +35,8 @@ program.command('remove')
   .option('-c, --crop [margin]', 'crop to the subject, with a margin as a share of its size (default 0.05)')
   .option('-m, --mask', 'write the alpha mask only')
   .option('-s, --size <full|preview|px>', 'output size: full, preview (1024 px) or a long side in px')
+  .option('-e, --effect <name>', `print style: ${Object.keys(EFFECTS).join(', ')}`)
+  .option('--effect-param <name=value...>', 'a parameter of the effect (repeatable), e.g. --effect-param levels=4')
   .option('--hint <x,y>', 'a point on the pet (image pixels) that picks the subject')
   .option('--no-subject', 'keep every salient object, not just the main subject')
   .option('--no-refine', 'plain bilinear mask upscale instead of edge-aware refinement')

@@ -2,6 +2,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { SingleBar, Presets } from 'cli-progress';
 import type { CutoutOptions, Engine } from '../engine.js';
+import { parseEffectList, resolveParams } from '../effects/registry.js';
 import { invalidOption, isPetcutError } from '../errors.js';
 import { FORMATS, isFormatName } from '../image/formats.js';
 import { expandInputs, writeAtomic } from './files.js';
@@ -20,6 +21,9 @@ export interface RemoveFlags {
   refine?: boolean;
   concurrency?: string;
   progress?: boolean;
+  effect?: string;
+  /** `name=value` pairs for the effect's parameters. */
+  effectParam?: string[];
 }
 
 export interface RemoveReport { done: number; failed: number; missing: number }
@@ -45,14 +49,25 @@ export async function optionsFromFlags(flags: RemoveFlags): Promise<CutoutOption
     if (!Number.isFinite(x) || !Number.isFinite(y)) throw invalidOption('hint', `must be "x,y" in image pixels, got "${flags.hint}"`);
     options.hint = { x: x!, y: y! };
   }
+  if (flags.effect !== undefined) {
+    const [effect] = parseEffectList(flags.effect.split(',')[0]!);
+    const given = Object.fromEntries((flags.effectParam ?? []).map((pair) => {
+      const at = pair.indexOf('=');
+      if (at <= 0) throw invalidOption('effect-param', `must be name=value, got "${pair}"`);
+      return [pair.slice(0, at), pair.slice(at + 1)];
+    }));
+    options.effect = effect;
+    options.effectParams = resolveParams(effect!, given);
+  }
   if (flags.subject === false) options.subject = false;
   if (flags.refine === false) options.refine = false;
   return options;
 }
 
-export function outputName(file: string, format: string, mask: boolean): string {
+export function outputName(file: string, format: string, mask: boolean, effect?: string): string {
   const stem = basename(file, extname(file));
-  return `${stem}${mask ? '.mask' : ''}.${FORMATS[format as keyof typeof FORMATS].extension}`;
+  const style = effect && effect !== 'color' && !mask ? `.${effect}` : '';
+  return `${stem}${mask ? '.mask' : ''}${style}.${FORMATS[format as keyof typeof FORMATS].extension}`;
 }
 
 /** Cuts out every file; one failure is reported and the others go on. */
@@ -72,9 +87,9 @@ export async function removeBackgrounds(engine: Engine, inputs: string[], flags:
       const file = files[next++]!;
       try {
         const result = await engine.cutout(await readFile(file), options);
-        await writeAtomic(join(flags.output, outputName(file, result.format, options.maskOnly === true)), result.data);
+        await writeAtomic(join(flags.output, outputName(file, result.format, options.maskOnly === true, options.effect)), result.data);
         done++;
-        if (!bar) log(`${file} -> ${outputName(file, result.format, options.maskOnly === true)} (${result.width}x${result.height}, ${Math.round(result.times.total)} ms)`);
+        if (!bar) log(`${file} -> ${outputName(file, result.format, options.maskOnly === true, options.effect)} (${result.width}x${result.height}, ${Math.round(result.times.total)} ms)`);
       } catch (error) {
         failed++;
         const reason = isPetcutError(error) ? `${error.message} (${error.code})` : `unexpected error: ${(error as Error).message}`;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseEffectList } from '../effects/registry.js';
+import { parseEffectList, resolveParams } from '../effects/registry.js';
 import { invalidOption, PetcutError } from '../errors.js';
 import { parseColour } from '../image/render.js';
 import type { OutputSpec } from '../pipeline/protocol.js';
@@ -32,13 +32,19 @@ export const OPTION_PROPERTIES = {
   crop: { type: 'string', enum: ['true', 'false', '1', '0', ''], description: 'Crop to the pet with a margin.' },
   cropMargin: { type: 'number', minimum: 0, maximum: 1, default: 0.05, description: 'Margin around the pet when cropping, as a share of its longer side.' },
   mask: { type: 'string', enum: ['true', 'false', '1', '0', ''], description: 'Return the alpha mask alone (grey image).' },
-  effects: { type: 'string', description: 'Comma-separated print styles (GET /v1/effects); one output per effect. Default "color".' },
+  effects: { type: 'string', description: 'Comma-separated print styles (GET /v1/effects); one output per effect. Default "color". Effect parameters as `<effect>.<parameter>=value`, e.g. `popart.levels=4`.' },
 } as const;
 
 export type OptionFields = Record<string, string | undefined>;
 
+/** `<effect>.<parameter>` fields, e.g. `popart.levels=4`. */
+const EFFECT_PARAM = /^([a-z0-9]+)\.([A-Za-z0-9]+)$/;
+export const EFFECT_PARAM_PATTERN = EFFECT_PARAM.source;
+
 export function parseOutputOptions(fields: OptionFields): OutputSpec[] {
-  const parsed = OptionsSchema.safeParse(Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)));
+  const given = Object.entries(fields).filter((entry): entry is [string, string] => entry[1] !== undefined);
+  const effectFields = given.filter(([key]) => EFFECT_PARAM.test(key));
+  const parsed = OptionsSchema.safeParse(Object.fromEntries(given.filter(([key]) => !EFFECT_PARAM.test(key))));
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     if (issue.code === 'unrecognized_keys') throw new PetcutError('PETCUT_E_UNKNOWN_FIELD', `Unknown option "${issue.keys.join('", "')}": use ${Object.keys(OPTION_PROPERTIES).join(', ')}.`);
@@ -55,5 +61,16 @@ export function parseOutputOptions(fields: OptionFields): OutputSpec[] {
     crop: o.crop, cropMargin: o.cropMargin, maskOnly: o.mask,
   };
   const clean = Object.fromEntries(Object.entries(base).filter(([, v]) => v !== undefined)) as OutputSpec;
-  return parseEffectList(o.effects).map((effect) => ({ ...clean, effect }));
+  const effects = parseEffectList(o.effects);
+  const paramsByEffect = new Map<string, Record<string, string>>();
+  for (const [key, value] of effectFields) {
+    const [, effect, name] = EFFECT_PARAM.exec(key)!;
+    if (!effects.includes(effect!)) throw invalidOption(key, `sets a parameter of "${effect}", which is not among the asked effects (${effects.join(', ')})`);
+    paramsByEffect.set(effect!, { ...paramsByEffect.get(effect!), [name!]: value });
+  }
+  return effects.map((effect) => {
+    // Completed with defaults: the same look asked two ways shares one cache key.
+    const effectParams = resolveParams(effect, paramsByEffect.get(effect));
+    return Object.keys(effectParams).length ? { ...clean, effect, effectParams } : { ...clean, effect };
+  });
 }

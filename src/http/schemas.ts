@@ -1,5 +1,5 @@
 import { ERROR_SCHEMA } from './errors.js';
-import { OPTION_PROPERTIES } from './options.js';
+import { EFFECT_PARAM_PATTERN, OPTION_PROPERTIES } from './options.js';
 
 /** Schemas shared by several routes (also what the OpenAPI document shows). */
 export { ERROR_SCHEMA };
@@ -11,6 +11,8 @@ export const CUTOUT_QUERY = {
   type: 'object',
   additionalProperties: false,
   properties: OPTION_PROPERTIES,
+  // Effect parameters: `<effect>.<parameter>` (checked against the effect's declaration).
+  patternProperties: { [EFFECT_PARAM_PATTERN]: { type: 'string' } },
 } as const;
 
 export const IMAGE_UPLOAD_BODY = {

@@ -11,16 +11,16 @@ import type { OutputSpec, ProgressEvent, RenderedOutput } from './protocol.js';
 
 /** Runs in a pipeline worker: effects and encoders for each asked output. */
 export async function renderOutputs(source: RenderSource, outputs: readonly OutputSpec[], progress: (event: ProgressEvent) => void): Promise<RenderedOutput[]> {
-  const rendered: RenderedOutput[] = [];
-  for (const [index, spec] of outputs.entries()) {
+  // Styles of one upload share its segmentation and run side by side: their libvips
+  // stages overlap on the cores while another style's typed-array loop runs here.
+  return Promise.all(outputs.map(async (spec, index) => {
     const effectName = spec.effect ?? 'color';
     progress({ stage: 'effect', effect: effectName, index, of: outputs.length });
     const styled = await applyEffect(source, effectName, spec.effectParams);
     progress({ stage: 'encode', effect: effectName, index, of: outputs.length });
     const output = await renderCutout(styled, spec);
-    rendered.push({ ...output, effect: effectName, box: boxInOutput(source.box, output) });
-  }
-  return rendered;
+    return { ...output, effect: effectName, box: boxInOutput(source.box, output) };
+  }));
 }
 
 /** The cut-out in a style (parameters completed with defaults; `color` is the cut-out itself). */

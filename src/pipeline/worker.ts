@@ -7,13 +7,12 @@ import { parentPort, workerData } from 'node:worker_threads';
 import sharp from 'sharp';
 import { isPetcutError } from '../errors.js';
 import { renderCutout } from '../image/render.js';
-import type { RenderOptions } from '../image/render.js';
 import { createInferenceClient } from '../inference/client.js';
 import { segmentImage } from '../segment.js';
 import { yieldToMainThread } from '../workerPriority.js';
 import type { SegmentOptions } from '../segment.js';
-import { boxInOutput, decodeMaster, encodeMaster, isMasterLike, renderOutputs } from './outputs.js';
-import type { PipelineInit, PipelineReply, PipelineRequest, ProcessOptions, ProcessSummary, ProgressEvent, RenderRequestOptions } from './protocol.js';
+import { applyEffect, boxInOutput, decodeMaster, encodeMaster, isMasterLike, renderOutputs } from './outputs.js';
+import type { OutputSpec, PipelineInit, PipelineReply, PipelineRequest, ProcessOptions, ProcessSummary, ProgressEvent, RenderRequestOptions } from './protocol.js';
 
 const init = workerData as PipelineInit;
 yieldToMainThread();
@@ -38,14 +37,14 @@ async function handle(request: PipelineRequest): Promise<Handled> {
   if (request.kind === 'process') return processImage(request.id, input, request.options as ProcessOptions, progress);
   if (request.kind === 'render') return renderFromMaster(request.id, input, request.options as RenderRequestOptions, progress);
   const started = performance.now();
-  const options = request.options as SegmentOptions & RenderOptions;
+  const options = request.options as SegmentOptions & OutputSpec;
   const segmentation = await segmentImage(input, inference, init.model, init.maxPixels, options);
   if (request.kind === 'segment') {
     const { width, height, alpha, box, confidence, zoomed, times } = segmentation;
     return { reply: { id: request.id, ok: true, kind: 'segment', result: { width, height, alpha, box, confidence, zoomed, times } }, transfer: [alpha.buffer as ArrayBuffer] };
   }
   const encodeStarted = performance.now();
-  const rendered = await renderCutout(segmentation, options);
+  const rendered = await renderCutout(await applyEffect(segmentation, options.effect ?? 'color', options.effectParams), options);
   const transfer: ArrayBuffer[] = [];
   const now = performance.now();
   const result = {

@@ -37,6 +37,8 @@ export function createProgressTracker(concurrency: () => number): ProgressTracke
     estimate: (files) => round(files * perImageS),
     start(jobId, file, of, outputs) {
       const began = performance.now();
+      // Styles run side by side, so their stages interleave: the reported share only grows.
+      let reached = 0;
       const fraction = (event: StageEvent): number => {
         const base = STAGE_START[event.stage] ?? 0;
         if ((event.stage === 'effect' || event.stage === 'encode') && 'index' in event) {
@@ -46,7 +48,7 @@ export function createProgressTracker(concurrency: () => number): ProgressTracke
       };
       return {
         stage(event) {
-          const within = fraction(event);
+          const within = (reached = Math.max(reached, fraction(event)));
           const percent = Math.min(99, Math.round(((file + within) / of) * 100));
           const waiting = event.stage === 'queued' ? event.position * perImageS / Math.max(1, concurrency()) : 0;
           const eta = round(waiting + (of - file - within) * perImageS);

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AppContext } from '../../app.js';
-import { EFFECTS, parseEffectList } from '../../effects/registry.js';
+import { EFFECTS, parseEffectList, resolveParams } from '../../effects/registry.js';
 import { PetcutError } from '../../errors.js';
 import { createProgressTracker } from '../../service/progress.js';
 import { OverloadError } from '../../service/capacity.js';
@@ -82,7 +82,7 @@ function registerProcessing(app: FastifyInstance, ctx: AppContext, progress: Eve
     const tracker = createProgressTracker(() => ctx.config.concurrency).start(sessionId ?? '', 0, 1, names.length);
     const outcome = await ctx.processing.process({
       input: upload.files[0]!.data,
-      outputs: names.map((effect) => ({ effect, format: 'png' as const })),
+      outputs: names.map((effect) => ({ effect, effectParams: resolveParams(effect), format: 'png' as const })),
       signal: abortOnClose(reply),
       onStage: (stage) => {
         if (!sessionId) return;
@@ -133,7 +133,7 @@ function registerProcessing(app: FastifyInstance, ctx: AppContext, progress: Eve
     success: true,
     effects: Object.keys(EFFECTS),
     default: 'color',
-    details: Object.fromEntries(Object.values(EFFECTS).map((e) => [e.name, { description: e.description, parameters: e.parameters }])),
+    details: Object.fromEntries(Object.values(EFFECTS).map((e) => [e.name, { label: e.label, description: e.description, parameters: e.parameters }])),
   }));
 }
 

@@ -24,14 +24,40 @@ export function registerResultRoutes(app: FastifyInstance, ctx: AppContext): voi
 
   app.get('/v1/effects', {
     schema: {
-      summary: 'The print styles, with their parameters and defaults',
+      summary: 'The print styles: label, description, parameters (type, range, default) and a preview image URL',
       tags: ['effects'],
       response: {
         200: {
           type: 'object',
-          properties: { effects: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, description: { type: 'string' }, parameters: { type: 'object', additionalProperties: true } } } } },
+          properties: {
+            effects: {
+              type: 'array',
+              items: {
+                type: 'object',
+                properties: { name: { type: 'string' }, label: { type: 'string' }, description: { type: 'string' }, previewUrl: { type: 'string' }, parameters: { type: 'object', additionalProperties: true } },
+              },
+            },
+          },
         },
       },
     },
-  }, async () => ({ effects: Object.values(EFFECTS).map(({ name, description, parameters }) => ({ name, description, parameters })) }));
+  }, async (request) => ({
+    effects: Object.values(EFFECTS).map(({ name, label, description, parameters }) => ({
+      name, label, description, parameters, previewUrl: ctx.url(request, `/v1/effects/${name}/preview.png`),
+    })),
+  }));
+
+  app.get('/v1/effects/:name/preview.png', {
+    schema: {
+      summary: 'A 256 px preview of a style on the built-in sample pet (for the style picker)',
+      tags: ['effects'],
+      params: { type: 'object', required: ['name'], properties: { name: { type: 'string', maxLength: 64 } } },
+      'x-responses': { 200: { description: 'PNG with transparency.', content: { 'image/png': { schema: { type: 'string', format: 'binary' } } } } },
+      response: errors(400, 503),
+    },
+  }, async (request, reply) => {
+    const { name } = request.params as { name: string };
+    const png = await ctx.effectPreviews.get(name);
+    return reply.type('image/png').header('Cache-Control', 'public, max-age=86400').send(png);
+  });
 }
