@@ -1,10 +1,14 @@
 import { invalidOption, PetcutError } from '../errors.js';
 import { colorEffect } from './color.js';
+import { popArtEffect } from './popArt.js';
+import { retro8bitEffect } from './retro8bit.js';
 import type { Effect, EffectParameter, EffectParams, ParamValue } from './types.js';
 
 /** Every print style, by name. Adding one: a file in src/effects/ and a line here (see CONTRIBUTING.md). */
 export const EFFECTS: Readonly<Record<string, Effect>> = Object.fromEntries([
   colorEffect,
+  popArtEffect,
+  retro8bitEffect,
 ].map((effect) => [effect.name, effect]));
 
 export const DEFAULT_EFFECT = 'color';

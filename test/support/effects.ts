@@ -78,6 +78,7 @@ export function meanAbsDiff(a: Buffer, b: Buffer): number {
 /** The same cut-out at another size (for preview/full consistency): resized RGB and alpha. */
 export async function resized(image: EffectImage, width: number, height: number): Promise<EffectImage> {
   const rgb = await sharp(image.rgb, { raw: { width: image.width, height: image.height, channels: 3 } }).resize(width, height, { fit: 'fill' }).raw().toBuffer();
-  const alpha = await sharp(Buffer.from(image.alpha), { raw: { width: image.width, height: image.height, channels: 1 } }).resize(width, height, { fit: 'fill' }).raw().toBuffer();
+  // extractChannel: sharp hands a resized 1-channel raw image back as 3 channels.
+  const alpha = await sharp(Buffer.from(image.alpha), { raw: { width: image.width, height: image.height, channels: 1 } }).resize(width, height, { fit: 'fill' }).extractChannel(0).raw().toBuffer();
   return { width, height, rgb, alpha: new Uint8Array(alpha.buffer, alpha.byteOffset, alpha.byteLength) };
 }
