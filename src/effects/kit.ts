@@ -35,9 +35,9 @@ export function rgbPipeline(image: EffectImage): sharp.Sharp {
   return sharp(image.rgb, { raw: { width: image.width, height: image.height, channels: 3 } });
 }
 
-/** A single-channel plane as a sharp pipeline. */
+/** A single-channel plane as a sharp pipeline (its output stays one band: libvips would otherwise hand back sRGB). */
 export function planePipeline(plane: Uint8Array, width: number, height: number): sharp.Sharp {
-  return sharp(Buffer.from(plane.buffer, plane.byteOffset, plane.byteLength), { raw: { width, height, channels: 1 } });
+  return sharp(Buffer.from(plane.buffer, plane.byteOffset, plane.byteLength), { raw: { width, height, channels: 1 } }).toColourspace('b-w');
 }
 
 /** Raw bytes out of a pipeline with a known channel count. */

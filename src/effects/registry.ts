@@ -1,5 +1,7 @@
 import { invalidOption, PetcutError } from '../errors.js';
 import { colorEffect } from './color.js';
+import { ditheringEffect } from './dithering.js';
+import { enhancedBlackWhiteEffect } from './enhancedBlackWhite.js';
 import { popArtEffect } from './popArt.js';
 import { retro8bitEffect } from './retro8bit.js';
 import type { Effect, EffectParameter, EffectParams, ParamValue } from './types.js';
@@ -7,7 +9,9 @@ import type { Effect, EffectParameter, EffectParams, ParamValue } from './types.
 /** Every print style, by name. Adding one: a file in src/effects/ and a line here (see CONTRIBUTING.md). */
 export const EFFECTS: Readonly<Record<string, Effect>> = Object.fromEntries([
   colorEffect,
+  enhancedBlackWhiteEffect,
   popArtEffect,
+  ditheringEffect,
   retro8bitEffect,
 ].map((effect) => [effect.name, effect]));
 
