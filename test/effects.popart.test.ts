@@ -56,8 +56,9 @@ describe('popart effect', () => {
   });
 
   it('paints grey by luminance band: dark -> black, light -> the lightest colour', async () => {
-    const dark = await runEffect(popArtEffect, solid(16, 16, [60, 60, 60]));
-    const light = await runEffect(popArtEffect, solid(16, 16, [210, 210, 210]));
+    // With the first version's fixed mid-grey pivot (adaptive off).
+    const dark = await runEffect(popArtEffect, solid(16, 16, [60, 60, 60]), { adaptive: false });
+    const light = await runEffect(popArtEffect, solid(16, 16, [210, 210, 210]), { adaptive: false });
     expect([...opaqueColours(dark)]).toEqual([0x000000]);
     expect([...opaqueColours(light)]).toEqual([0x00ff7f]);
   });
@@ -88,5 +89,23 @@ describe('popart effect', () => {
     // other levels or the unstyled cut-out measure 10 and 21, so 4 still tells them apart.
     expect(await compare()).toBeLessThan(4);
     expect(await compare({ levels: 5 })).toBeGreaterThan(4);
+  });
+
+  it('adaptive centring keeps a dark coat in colour bands instead of a black silhouette', async () => {
+    const dark = petCutout(320, 240);
+    const darker = { ...dark, rgb: Buffer.from(dark.rgb.map((v) => Math.round(v * 0.35))) };
+    const black = (image: { rgb: Buffer; alpha: Uint8Array }): number => {
+      let n = 0, opaque = 0;
+      for (let i = 0; i < image.alpha.length; i++) {
+        if (image.alpha[i]! < 250) continue;
+        opaque++;
+        if (image.rgb[i * 3] === 0 && image.rgb[i * 3 + 1] === 0 && image.rgb[i * 3 + 2] === 0) n++;
+      }
+      return n / opaque;
+    };
+    const fixed = black(await runEffect(popArtEffect, darker, { adaptive: false }));
+    const adaptive = black(await runEffect(popArtEffect, darker));
+    expect(fixed).toBeGreaterThan(0.7);
+    expect(adaptive).toBeLessThan(0.5);
   });
 });

@@ -34,6 +34,7 @@ export const popArtEffect: Effect = {
     saturation: { type: 'number', default: 2, min: 0, max: 4, description: 'Saturation gain: more pixels are painted by hue.' },
     levels: { type: 'integer', default: 3, min: 2, max: 6, description: 'Number of luminance bands (the darkest is black).' },
     palette: { type: 'string', default: 'classic', values: Object.keys(PALETTES), description: 'The colour set: classic, warhol, comic or neon.' },
+    adaptive: { type: 'boolean', default: true, description: 'Centre the contrast on the pet\'s own median brightness (else on mid-grey, as the first version did): dark and light coats keep their bands instead of turning into a black or pale silhouette.' },
   },
   apply: (image, params, context) => applyPopArt(image, params, context),
 };
@@ -50,8 +51,27 @@ async function applyPopArt(image: EffectImage, params: EffectParams, context: Ef
   const smooth = sigma < 0.3 ? image.rgb : await rgbPipeline(image).blur(sigma).raw().toBuffer();
   const tables = mappingTables(popArtPalette(String(params.palette)), Number(params.levels));
   const rgb = Buffer.allocUnsafe(width * height * 3);
-  paintPopArt(smooth, alpha, rgb, Number(params.contrast), Number(params.saturation), tables);
+  const pivot = params.adaptive === true ? medianLuma(smooth, alpha) : 128;
+  paintPopArt(smooth, alpha, rgb, Number(params.contrast), Number(params.saturation), tables, pivot);
   return { width, height, rgb, alpha };
+}
+
+/** Median luma of the opaque pixels (a 256-bin histogram), kept within 40..216 so a near-black or near-white coat is not stretched into noise. */
+function medianLuma(rgb: Buffer, alpha: Uint8Array): number {
+  const histogram = new Uint32Array(256);
+  let count = 0;
+  for (let i = 0, j = 0; i < alpha.length; i++, j += 3) {
+    if (alpha[i]! < 128) continue;
+    histogram[(77 * rgb[j]! + 150 * rgb[j + 1]! + 29 * rgb[j + 2]!) >> 8]!++;
+    count++;
+  }
+  if (count === 0) return 128;
+  let seen = 0;
+  for (let v = 0; v < 256; v++) {
+    seen += histogram[v]!;
+    if (seen * 2 >= count) return Math.max(40, Math.min(216, v));
+  }
+  return 128;
 }
 
 interface MappingTables {
@@ -108,12 +128,12 @@ function hueTable(candidates: { index: number; rgb: [number, number, number] }[]
 }
 
 /** One pass: contrast, saturation, then band or hue -> palette colour. Transparent pixels become 0. */
-function paintPopArt(src: Buffer, alpha: Uint8Array, out: Buffer, contrast: number, saturation: number, tables: MappingTables): void {
+function paintPopArt(src: Buffer, alpha: Uint8Array, out: Buffer, contrast: number, saturation: number, tables: MappingTables, pivot: number): void {
   const { colours, bands, hues } = tables;
   const levels = bands.length;
-  // Contrast around 128 as a table: one lookup a channel.
+  // Contrast as a table (one lookup a channel), moving the pivot to mid-grey.
   const gain = new Uint8Array(256);
-  for (let v = 0; v < 256; v++) gain[v] = Math.max(0, Math.min(255, Math.round(128 + contrast * (v - 128))));
+  for (let v = 0; v < 256; v++) gain[v] = Math.max(0, Math.min(255, Math.round(128 + contrast * (v - pivot))));
   for (let i = 0, j = 0; i < alpha.length; i++, j += 3) {
     if (alpha[i] === 0) { out[j] = 0; out[j + 1] = 0; out[j + 2] = 0; continue; }
     let r = gain[src[j]!]!, g = gain[src[j + 1]!]!, b = gain[src[j + 2]!]!;
