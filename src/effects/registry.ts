@@ -1,6 +1,9 @@
 import { invalidOption, PetcutError } from '../errors.js';
 import { colorEffect } from './color.js';
 import { ditheringEffect } from './dithering.js';
+import { duotoneEffect } from './duotone.js';
+import { halftoneEffect } from './halftone.js';
+import { pencilSketchEffect } from './pencilSketch.js';
 import { enhancedBlackWhiteEffect } from './enhancedBlackWhite.js';
 import { popArtEffect } from './popArt.js';
 import { retro8bitEffect } from './retro8bit.js';
@@ -13,6 +16,9 @@ export const EFFECTS: Readonly<Record<string, Effect>> = Object.fromEntries([
   popArtEffect,
   ditheringEffect,
   retro8bitEffect,
+  pencilSketchEffect,
+  halftoneEffect,
+  duotoneEffect,
 ].map((effect) => [effect.name, effect]));
 
 export const DEFAULT_EFFECT = 'color';
