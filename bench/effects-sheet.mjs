@@ -29,7 +29,7 @@ for (const [row, file] of photos.entries()) {
 await engine.close();
 const width = names.length * CELL, height = LABEL + photos.length * CELL;
 const labels = Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${LABEL}">${names.map((n, i) =>
-  `<text x="${i * CELL + CELL / 2}" y="20" font-family="sans-serif" font-size="16" text-anchor="middle">${EFFECTS[n].label}</text>`).join('')}</svg>`);
+  `<text x="${i * CELL + CELL / 2}" y="20" font-family="sans-serif" font-size="16" text-anchor="middle">${EFFECTS[n].label.replace(/&/g, '&amp;').replace(/</g, '&lt;')}</text>`).join('')}</svg>`);
 // A light checkerboard shows where the cut-outs are transparent.
 const tile = await sharp(Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16"><rect width="16" height="16" fill="#eeeeee"/><rect width="8" height="8" fill="#d8d8d8"/><rect x="8" y="8" width="8" height="8" fill="#d8d8d8"/></svg>')).png().toBuffer();
 mkdirSync(join(root, 'out'), { recursive: true });

@@ -33,6 +33,27 @@ afterAll(async () => {
 });
 
 describe('petcut remove', () => {
+  it('--effect applies a print style (file named after it); a bad --effect-param names the parameter', async () => {
+    const out = join(dir, 'styled');
+    const styled = await petcut('remove', join(dir, 'in', 'pet.jpg'), '-o', out, '--effect', 'enhancedblackwhite', '--no-progress');
+    expect(styled.code, styled.stderr).toBe(0);
+    const { data, info } = await sharp(join(out, 'pet.enhancedblackwhite.png')).raw().toBuffer({ resolveWithObject: true });
+    expect(info.channels).toBe(4);
+    let opaque = 0;
+    for (let i = 0; i < data.length; i += 4) {
+      if (data[i + 3]! < 250) continue;
+      opaque++;
+      expect(data[i]).toBe(data[i + 1]);
+      expect(data[i + 1]).toBe(data[i + 2]);
+    }
+    expect(opaque).toBeGreaterThan(1000);
+    const bad = await petcut('remove', join(dir, 'in', 'pet.jpg'), '-o', out, '--effect', 'popart', '--effect-param', 'nonsense=3');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/popart\.nonsense.*PETCUT_E_INVALID_OPTION/);
+    const unknown = await petcut('remove', join(dir, 'in', 'pet.jpg'), '-o', out, '--effect', 'sepia-noir');
+    expect(unknown.stderr).toMatch(/PETCUT_E_UNKNOWN_EFFECT/);
+  });
+
   it('cuts out what it can, names each failure, exits non-zero, leaves no partial file', async () => {
     const out = join(dir, 'out');
     const result = await petcut('remove', join(dir, 'in'), '-o', out, '--format', 'webp', '--crop', '0.1');
