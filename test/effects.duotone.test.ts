@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { duotoneEffect as duotone, hexToRgb } from '../src/effects/duotone.js';
+import { duotoneEffect as duotone } from '../src/effects/duotone.js';
+import { hexToRgb } from '../src/effects/kit.js';
 import type { EffectImage } from '../src/effects/types.js';
 import { downscale, meanAbsDiff, petCutout, resized, runEffect } from './support/effects.js';
 

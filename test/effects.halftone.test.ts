@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { hexToRgb } from '../src/effects/duotone.js';
+import { hexToRgb } from '../src/effects/kit.js';
 import { halftoneEffect as halftone } from '../src/effects/halftone.js';
 import type { EffectImage } from '../src/effects/types.js';
 import { downscale, meanAbsDiff, opaqueColours, petCutout, resized, runEffect } from './support/effects.js';

@@ -1,3 +1,4 @@
+import { hexToRgb } from './kit.js';
 import type { Effect, EffectImage, EffectParams } from './types.js';
 
 /**
@@ -84,10 +85,3 @@ function sCurve(t: number, k: number): number {
   return a + b === 0 ? t : a / (a + b);
 }
 
-/** '#rgb' or '#rrggbb' (the registry has checked the form) to [r, g, b]. */
-export function hexToRgb(hex: string): [number, number, number] {
-  let h = hex.replace('#', '');
-  if (h.length === 3) h = [...h].map((c) => c + c).join('');
-  const v = parseInt(h, 16);
-  return [(v >> 16) & 255, (v >> 8) & 255, v & 255];
-}

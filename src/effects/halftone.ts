@@ -1,7 +1,5 @@
 import sharp from 'sharp';
-import { hexToRgb } from './duotone.js';
-// Shared with the sketch until kit.ts grows them: grey over paper, 8-bit libvips blur.
-import { blurGrey, greyOnPaper } from './pencilSketch.js';
+import { blurGrey, greyOnPaper, hexToRgb } from './kit.js';
 import type { Effect, EffectContext, EffectImage, EffectParams } from './types.js';
 
 /**

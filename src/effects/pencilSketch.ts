@@ -1,5 +1,5 @@
 import sharp from 'sharp';
-import { seededRandom } from './kit.js';
+import { blurGrey, greyOnPaper, seededRandom } from './kit.js';
 import type { Effect, EffectContext, EffectImage, EffectParams } from './types.js';
 
 /**
@@ -87,25 +87,7 @@ export async function applyPencilSketch(image: EffectImage, params: EffectParams
   return { width, height, rgb: out, alpha };
 }
 
-/** 8-bit grey (Rec. 601) of the cut-out over white paper: the silhouette itself becomes an edge to draw. */
-export function greyOnPaper(image: EffectImage): Uint8Array {
-  const { rgb, alpha } = image;
-  const grey = new Uint8Array(alpha.length);
-  for (let i = 0, j = 0; i < grey.length; i++, j += 3) {
-    const a = alpha[i]!;
-    const g = (rgb[j]! * 77 + rgb[j + 1]! * 150 + rgb[j + 2]! * 29) >> 8;
-    grey[i] = (g * a + 255 * (255 - a) + 127) / 255 | 0;
-  }
-  return grey;
-}
 
-/** Gaussian blur of an 8-bit plane in libvips (8-bit in, 8-bit out: the fast path). */
-export async function blurGrey(grey: Uint8Array, width: number, height: number, sigma: number): Promise<Uint8Array> {
-  if (sigma < 0.3) return grey; // below libvips' smallest blur: already as sharp as the pixels
-  // toColourspace('b-w'): without it libvips hands a one-band raw input back as three-band sRGB.
-  const out = await sharp(grey, { raw: { width, height, channels: 1 } }).blur(sigma).toColourspace('b-w').raw().toBuffer();
-  return asBytes(out);
-}
 
 /**
  * Seeded textures on the 1024 px reference grid (at most the image's own
