@@ -58,27 +58,27 @@ export function createCapacity(options: CapacityOptions): Capacity {
   void refresh().catch(() => undefined);
 
   const underPressure = (): boolean => memory !== undefined && memory.usedBytes > memory.limitBytes * options.memoryPressure;
+  const admit = (images = 1): (() => void) => {
+    const limit = options.concurrency + options.queueMax;
+    if (reserved + images > limit) {
+      throw new OverloadError('PETCUT_E_OVERLOADED', options.retryAfterS,
+        `The service is busy (${reserved} images in progress, room for ${limit}): retry after ${options.retryAfterS} s.`);
+    }
+    if (underPressure()) {
+      throw new OverloadError('PETCUT_E_MEMORY_PRESSURE', options.retryAfterS);
+    }
+    reserved += images;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      reserved -= images;
+    };
+  };
+
   return {
-    admit(images = 1) {
-      const limit = options.concurrency + options.queueMax;
-      if (reserved + images > limit) {
-        throw new OverloadError('PETCUT_E_OVERLOADED', options.retryAfterS,
-          `The service is busy (${reserved} images in progress, room for ${limit}): retry after ${options.retryAfterS} s.`);
-      }
-      if (underPressure()) {
-        throw new OverloadError('PETCUT_E_MEMORY_PRESSURE', options.retryAfterS);
-      }
-      reserved += images;
-      let released = false;
-      return () => {
-        if (released) return;
-        released = true;
-        reserved -= images;
-      };
-    },
-    check(images = 1) {
-      this.admit(images)();
-    },
+    admit,
+    check: (images = 1) => admit(images)(),
     status() {
       const inFlight = reserved;
       return {
