@@ -28,6 +28,7 @@ import type { Sessions } from './service/sessions.js';
 import { createWarmup } from './service/warmup.js';
 import type { Warmup } from './service/warmup.js';
 import type { ServiceConfig } from './serviceConfig.js';
+import type { UploadPolicy } from './security/imageCheck.js';
 import type { ObjectStore } from './storage/store.js';
 import { describeModel } from './engine.js';
 
@@ -54,6 +55,8 @@ export interface AppContext {
   readonly sessions: Sessions;
   readonly warmup: Warmup;
   readonly effectPreviews: EffectPreviews;
+  /** What an upload may be (checked before any decoding). */
+  readonly uploadPolicy: UploadPolicy;
   readonly startedAt: number;
   /** Event-loop delay since start (ns): the service's own responsiveness. */
   readonly eventLoop: IntervalHistogram;
@@ -94,7 +97,9 @@ export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<P
   eventLoop.enable();
 
   const context: AppContext = {
-    config, engine, store: deps.store, cache, capacity, processing, jobs, sessions, warmup, effectPreviews: createEffectPreviews(engine), startedAt: Date.now(), eventLoop,
+    config, engine, store: deps.store, cache, capacity, processing, jobs, sessions, warmup, effectPreviews: createEffectPreviews(engine),
+    uploadPolicy: Object.freeze({ maxBytes: config.bodyLimitBytes, maxPixels: config.engine.maxPixels, ...config.security.upload }),
+    startedAt: Date.now(), eventLoop,
     url: (request, path) => `${config.publicUrl ?? `${request.protocol}://${request.host}`}${path}`,
     isShuttingDown: () => shuttingDown,
   };

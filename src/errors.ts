@@ -8,6 +8,10 @@ export const ERRORS = {
   PETCUT_E_UNSUPPORTED_FORMAT: { status: 415, message: 'Unsupported image format: use JPEG, PNG or WebP.' },
   PETCUT_E_CORRUPT_IMAGE: { status: 422, message: 'The image could not be decoded: the file is damaged or truncated.' },
   PETCUT_E_TOO_MANY_PIXELS: { status: 413, message: 'The image has too many pixels.' },
+  PETCUT_E_DIMENSIONS_TOO_LARGE: { status: 413, message: 'The image is larger than 4096 x 4096 pixels: resize it and upload it again.' },
+  PETCUT_E_HEIC_UNSUPPORTED: { status: 415, message: 'HEIC/HEIF photos are not supported: on an iPhone choose Settings > Camera > Formats > Most Compatible, or share the photo as JPEG.' },
+  PETCUT_E_ANIMATED_IMAGE: { status: 422, message: 'Animated or multi-page images are not accepted: upload a single still photo.' },
+  PETCUT_E_SUSPICIOUS_CONTENT: { status: 422, message: 'The file carries data that is not part of the image: save the photo again (or take a screenshot) and upload that.' },
   PETCUT_E_INVALID_OPTION: { status: 400, message: 'Invalid option.' },
   PETCUT_E_INVALID_CONFIG: { status: 500, message: 'Invalid configuration.' },
   PETCUT_E_MODEL_UNAVAILABLE: { status: 503, message: 'The segmentation model is not available.' },
@@ -25,6 +29,16 @@ export const ERRORS = {
   PETCUT_E_IMAGE_NOT_FOUND: { status: 404, message: 'Unknown image.' },
   PETCUT_E_RESULT_NOT_FOUND: { status: 404, message: 'Unknown or expired result.' },
   PETCUT_E_UNKNOWN_EFFECT: { status: 400, message: 'Unknown effect.' },
+  PETCUT_E_REQUEST_TIMEOUT: { status: 408, message: 'The upload took too long: check the connection and try again.' },
+  PETCUT_E_RATE_LIMITED: { status: 429, message: 'Too many requests: wait for the time in Retry-After and try again.' },
+  PETCUT_E_UNAUTHORIZED: { status: 401, message: 'Authentication required: send a storefront token, a Shopify session token or an App Proxy signature.' },
+  PETCUT_E_INVALID_TOKEN: { status: 401, message: 'The token is not valid.' },
+  PETCUT_E_TOKEN_EXPIRED: { status: 401, message: 'The token has expired: get a new one.' },
+  PETCUT_E_INVALID_SIGNATURE: { status: 401, message: 'The request signature is not valid.' },
+  PETCUT_E_STALE_REQUEST: { status: 401, message: 'The signed request is too old (or its clock is wrong).' },
+  PETCUT_E_FORBIDDEN: { status: 403, message: 'These credentials do not allow this request.' },
+  PETCUT_E_OPERATOR_ONLY: { status: 403, message: 'This route is for operators: send an operator API key.' },
+  PETCUT_E_ORIGIN_NOT_ALLOWED: { status: 403, message: 'This origin is not allowed to call the API.' },
   PETCUT_E_OVERLOADED: { status: 503, message: 'The service is busy: retry after the time in Retry-After.' },
   PETCUT_E_MEMORY_PRESSURE: { status: 503, message: 'The service is short of memory: retry after the time in Retry-After.' },
   PETCUT_E_NOT_READY: { status: 503, message: 'The model is still loading: retry after the time in Retry-After.' },
@@ -39,12 +53,15 @@ export type ErrorCode = keyof typeof ERRORS;
 export class PetcutError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
+  /** Seconds the caller should wait before retrying (sent as Retry-After), when it is known. */
+  readonly retryAfterS?: number;
 
-  constructor(code: ErrorCode, message?: string, options?: { cause?: unknown }) {
+  constructor(code: ErrorCode, message?: string, options?: { cause?: unknown; retryAfterS?: number }) {
     super(message ?? ERRORS[code].message, options);
     this.name = 'PetcutError';
     this.code = code;
     this.status = ERRORS[code].status;
+    if (options?.retryAfterS !== undefined) this.retryAfterS = options.retryAfterS;
   }
 }
 

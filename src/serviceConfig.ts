@@ -4,6 +4,8 @@ import { z } from 'zod';
 import { loadEngineConfig, parseEnv } from './config.js';
 import type { EngineConfig } from './config.js';
 import { PetcutError } from './errors.js';
+import { loadSecurityConfig } from './security/config.js';
+import type { SecurityConfig } from './security/config.js';
 import type { StorageConfig } from './storage/index.js';
 
 /**
@@ -81,6 +83,7 @@ export interface ServiceConfig {
   readonly cacheMemoryBytes: number;
   readonly sweepIntervalMs: number;
   readonly engine: EngineConfig;
+  readonly security: SecurityConfig;
 }
 
 export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<ServiceConfig> = {}): ServiceConfig {
@@ -131,6 +134,7 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env, override
     cacheMemoryBytes: e.PETCUT_CACHE_MEMORY_MB * 1024 * 1024,
     sweepIntervalMs: e.PETCUT_SWEEP_INTERVAL_S * 1000,
     engine: loadEngineConfig(env),
+    security: loadSecurityConfig(env),
     ...overrides,
   });
 }

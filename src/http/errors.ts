@@ -1,6 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import { isPetcutError, PetcutError } from '../errors.js';
-import { OverloadError } from '../service/capacity.js';
 import { translateFrameworkError } from './upload.js';
 
 /**
@@ -28,7 +27,7 @@ export function toPetcutError(error: unknown): PetcutError | undefined {
 }
 
 export function sendError(reply: FastifyReply, error: PetcutError, retryAfterS: number): FastifyReply {
-  if (error.status === 503) reply.header('Retry-After', String(error instanceof OverloadError ? error.retryAfterS : retryAfterS));
+  if (error.retryAfterS !== undefined || error.status === 503) reply.header('Retry-After', String(error.retryAfterS ?? retryAfterS));
   return reply.status(error.status).type('application/json').send({ error: { code: error.code, message: error.message }, requestId: reply.request.id });
 }
 

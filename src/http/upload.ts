@@ -1,5 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { PetcutError } from '../errors.js';
+import { checkImageBytes } from '../security/imageCheck.js';
+import type { UploadPolicy } from '../security/imageCheck.js';
 import type { FileInput } from '../service/jobs.js';
 
 /**
@@ -14,10 +16,13 @@ export interface Upload {
   readonly fields: Record<string, string>;
 }
 
-export async function readUpload(request: FastifyRequest, options: { maxFiles: number; allowedFields?: ReadonlySet<string> }): Promise<Upload> {
+export async function readUpload(request: FastifyRequest, options: { maxFiles: number; allowedFields?: ReadonlySet<string>; policy: UploadPolicy }): Promise<Upload> {
   if (!request.isMultipart()) {
     const body = request.body;
-    if (Buffer.isBuffer(body) && body.length > 0) return { files: [{ data: body }], fields: {} };
+    if (Buffer.isBuffer(body) && body.length > 0) {
+      checkImageBytes(body, options.policy);
+      return { files: [{ data: body }], fields: {} };
+    }
     throw new PetcutError('PETCUT_E_MISSING_FILE');
   }
   const files: FileInput[] = [];
@@ -33,7 +38,10 @@ export async function readUpload(request: FastifyRequest, options: { maxFiles: n
         throw new PetcutError('PETCUT_E_BAD_REQUEST', `Too many files: at most ${options.maxFiles} in one request.`);
       }
       const data = await part.toBuffer();
-      if (data.length > 0) files.push({ data, name: part.filename?.slice(0, 200) });
+      if (data.length > 0) {
+        checkImageBytes(data, options.policy);
+        files.push({ data, name: part.filename?.slice(0, 200) });
+      }
     } else {
       if (options.allowedFields && !options.allowedFields.has(part.fieldname)) {
         throw new PetcutError('PETCUT_E_UNKNOWN_FIELD', `Unknown field "${part.fieldname}".`);

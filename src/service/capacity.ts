@@ -42,10 +42,9 @@ export interface Capacity {
 }
 
 export class OverloadError extends PetcutError {
-  readonly retryAfterS: number;
+  declare readonly retryAfterS: number;
   constructor(code: 'PETCUT_E_OVERLOADED' | 'PETCUT_E_MEMORY_PRESSURE' | 'PETCUT_E_NOT_READY' | 'PETCUT_E_SHUTTING_DOWN', retryAfterS: number, message?: string) {
-    super(code, message);
-    this.retryAfterS = retryAfterS;
+    super(code, message, { retryAfterS });
   }
 }
 

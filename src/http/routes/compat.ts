@@ -4,7 +4,6 @@ import type { AppContext } from '../../app.js';
 import { EFFECTS, parseEffectList, resolveParams } from '../../effects/registry.js';
 import { PetcutError } from '../../errors.js';
 import { createProgressTracker } from '../../service/progress.js';
-import { OverloadError } from '../../service/capacity.js';
 import { toPetcutError } from '../errors.js';
 import { parseOutputOptions } from '../options.js';
 import { superviseSocket } from '../socket.js';
@@ -12,6 +11,7 @@ import { readUpload } from '../upload.js';
 import { describeOutcome, refuseEarly } from './cutouts.js';
 import { imageView } from './sessions.js';
 import { abortOnClose, sessionFrom } from './shared.js';
+import { publicRoute, storefront } from '../../security/routePolicy.js';
 
 /**
  * The shop's current storefront routes (SPEC.md "Compatibility"), kept so the
@@ -34,7 +34,7 @@ export function registerCompatRoutes(app: FastifyInstance, ctx: AppContext): voi
       const session = (request.query as Record<string, string> | undefined)?.session_id;
       if (session) progress.emit(session, { type: 'error', code: coded.code, message: coded.message });
       if (reply.raw.destroyed) return;
-      if (coded.status === 503) reply.header('Retry-After', String(retryAfterOf(coded, ctx.config.retryAfterS)));
+      if (coded.retryAfterS !== undefined || coded.status === 503) reply.header('Retry-After', String(coded.retryAfterS ?? ctx.config.retryAfterS));
       return reply.status(coded.status).send({ success: false, error: coded.message, code: coded.code, requestId: request.id });
     });
     registerProcessing(scope, ctx, progress);
@@ -44,12 +44,9 @@ export function registerCompatRoutes(app: FastifyInstance, ctx: AppContext): voi
   });
 }
 
-function retryAfterOf(error: PetcutError, fallback: number): number {
-  return error instanceof OverloadError ? error.retryAfterS : fallback;
-}
-
 function registerProcessing(app: FastifyInstance, ctx: AppContext, progress: EventEmitter): void {
   app.post('/api/v2/process-with-effects', {
+    config: storefront('upload'),
     schema: {
       summary: 'Compat: cut out and apply print styles; every style as a base64 PNG',
       tags: COMPAT,
@@ -76,7 +73,7 @@ function registerProcessing(app: FastifyInstance, ctx: AppContext, progress: Eve
     const query = request.query as { effects?: string; return_all_effects?: string; session_id?: string };
     const names = query.return_all_effects === 'true' || query.return_all_effects === '1' ? Object.keys(EFFECTS) : parseEffectList(query.effects);
     refuseEarly(ctx);
-    const upload = await readUpload(request, { maxFiles: 1, allowedFields: new Set(['session_id']) });
+    const upload = await readUpload(request, { maxFiles: 1, allowedFields: new Set(['session_id']), policy: ctx.uploadPolicy });
     const sessionId = query.session_id ?? upload.fields.session_id;
     if (sessionId) ctx.sessions.checkSessionId(sessionId);
     const tracker = createProgressTracker(() => ctx.config.concurrency).start(sessionId ?? '', 0, 1, names.length);
@@ -105,6 +102,7 @@ function registerProcessing(app: FastifyInstance, ctx: AppContext, progress: Eve
   });
 
   app.post('/remove-background', {
+    config: storefront('upload'),
     schema: {
       summary: 'Compat: the cut-out as an image (output_format and quality are honoured)',
       tags: COMPAT,
@@ -119,7 +117,7 @@ function registerProcessing(app: FastifyInstance, ctx: AppContext, progress: Eve
   }, async (request, reply) => {
     const query = request.query as { output_format?: string; quality?: number };
     refuseEarly(ctx);
-    const upload = await readUpload(request, { maxFiles: 1, allowedFields: new Set(['output_format', 'quality', 'session_id']) });
+    const upload = await readUpload(request, { maxFiles: 1, allowedFields: new Set(['output_format', 'quality', 'session_id']), policy: ctx.uploadPolicy });
     const outputs = parseOutputOptions({ format: query.output_format ?? upload.fields.output_format, quality: (query.quality ?? upload.fields.quality)?.toString() });
     const outcome = await ctx.processing.process({ input: upload.files[0]!.data, outputs, signal: abortOnClose(reply) });
     const output = outcome.outputs[0]!;
@@ -128,6 +126,7 @@ function registerProcessing(app: FastifyInstance, ctx: AppContext, progress: Eve
   });
 
   app.get('/api/v2/effects', {
+    config: publicRoute(),
     schema: { summary: 'Compat: effect names and their parameters', tags: COMPAT, response: { 200: { type: 'object', additionalProperties: true } } },
   }, async () => ({
     success: true,
@@ -139,6 +138,7 @@ function registerProcessing(app: FastifyInstance, ctx: AppContext, progress: Eve
 
 function registerStorage(app: FastifyInstance, ctx: AppContext): void {
   app.post('/store-image', {
+    config: storefront('upload'),
     schema: {
       summary: 'Compat: store a customer image in a session (metadata stripped, 7-day tier)',
       tags: COMPAT,
@@ -147,7 +147,7 @@ function registerStorage(app: FastifyInstance, ctx: AppContext): void {
       response: { 200: { type: 'object', additionalProperties: true }, ...failures(400, 413, 415, 422, 503) },
     },
   }, async (request) => {
-    const upload = await readUpload(request, { maxFiles: 1, allowedFields: new Set(['session_id', 'image_type']) });
+    const upload = await readUpload(request, { maxFiles: 1, allowedFields: new Set(['session_id', 'image_type']), policy: ctx.uploadPolicy });
     const sessionId = upload.fields.session_id ? ctx.sessions.checkSessionId(upload.fields.session_id) : sessionFrom(request, ctx, true)!;
     const image = await ctx.sessions.storeOriginal(sessionId, upload.files[0]!.data);
     const view = await imageView(ctx, request, image);
@@ -155,6 +155,7 @@ function registerStorage(app: FastifyInstance, ctx: AppContext): void {
   });
 
   app.get('/session/:sessionId/images', {
+    config: storefront(),
     schema: {
       summary: 'Compat: a session\'s images',
       tags: COMPAT,
@@ -175,6 +176,7 @@ function registerStorage(app: FastifyInstance, ctx: AppContext): void {
 
 function registerProgressSocket(app: FastifyInstance, ctx: AppContext, progress: EventEmitter): void {
   app.get('/ws/progress/:sessionId', {
+    config: publicRoute(),
     websocket: true,
     schema: {
       summary: 'Compat WebSocket: progress of the session\'s process-with-effects calls',
@@ -183,7 +185,7 @@ function registerProgressSocket(app: FastifyInstance, ctx: AppContext, progress:
       params: { type: 'object', required: ['sessionId'], properties: { sessionId: { type: 'string', pattern: '^[A-Za-z0-9_-]{8,64}$' } } },
       'x-responses': { 101: { description: 'Switching to the WebSocket protocol.' } },
     },
-  }, (socket, request: FastifyRequest) => {
+  }, (socket, request) => {
     const { sessionId } = request.params as { sessionId: string };
     const listener = (message: unknown): void => channel.send(message);
     const channel = superviseSocket(socket, { pingMs: ctx.config.wsPingMs, onClose: () => progress.off(sessionId, listener), pong: () => ({ type: 'pong', timestamp: Date.now() }) });

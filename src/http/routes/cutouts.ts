@@ -6,6 +6,7 @@ import { parseOutputOptions } from '../options.js';
 import { CUTOUT_QUERY, errors, IMAGE_UPLOAD_BODY, RESULT, SESSION_HEADER } from '../schemas.js';
 import { readUpload } from '../upload.js';
 import { abandonOriginal, abortOnClose, publishOutputs, sessionFrom, startOriginal } from './shared.js';
+import { storefront } from '../../security/routePolicy.js';
 
 /** Headers the storefront reads; CORS exposes them (#5). */
 export const RESULT_HEADERS = ['X-Processing-Time-Ms', 'X-Cache', 'X-Image-Width', 'X-Image-Height', 'X-Source-Width', 'X-Source-Height',
@@ -25,6 +26,7 @@ const IMAGE_RESPONSE = {
 
 export function registerCutoutRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.post('/v1/cutouts', {
+    config: storefront('upload'),
     schema: {
       summary: 'Cut out the pet in one photo (synchronous)',
       tags: ['cutouts'],
@@ -36,7 +38,7 @@ export function registerCutoutRoutes(app: FastifyInstance, ctx: AppContext): voi
     },
   }, async (request, reply) => {
     refuseEarly(ctx);
-    const upload = await readUpload(request, { maxFiles: 1 });
+    const upload = await readUpload(request, { maxFiles: 1, policy: ctx.uploadPolicy });
     const outputs = parseOutputOptions({ ...(request.query as Record<string, string>), ...upload.fields });
     const sessionId = sessionFrom(request, ctx, false);
     const input = upload.files[0]!.data;

@@ -3,15 +3,18 @@ import type { AppContext } from '../../app.js';
 import { PetcutError } from '../../errors.js';
 import type { OpenApiCollector } from '../openapi.js';
 import { errors } from '../schemas.js';
+import { publicRoute } from '../../security/routePolicy.js';
 
 const MB = 1024 * 1024;
 
 export function registerHealthRoutes(app: FastifyInstance, ctx: AppContext, openapi: OpenApiCollector): void {
   app.get('/healthz', {
+    config: publicRoute('none'),
     schema: { summary: 'Liveness: the process answers (also during inference and model loading)', tags: ['health'], response: { 200: { type: 'object', properties: { status: { type: 'string' } } } } },
   }, async () => ({ status: 'ok' }));
 
   app.get('/readyz', {
+    config: publicRoute('none'),
     schema: {
       summary: 'Readiness: the model is loaded and the instance is not shutting down',
       tags: ['health'],
@@ -24,6 +27,7 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: AppContext, open
   });
 
   app.get('/health', {
+    config: publicRoute(),
     schema: { summary: 'Detail: model, device, load time, memory, queue, cache, storage reachability', tags: ['health'], response: { 200: { type: 'object', additionalProperties: true }, 503: { type: 'object', additionalProperties: true, description: 'Same body: not ready, storage unreachable or shutting down.' } } },
   }, async (request, reply) => {
     const engine = ctx.engine.current();
@@ -52,6 +56,7 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: AppContext, open
   });
 
   app.post('/warmup', {
+    config: publicRoute('warmup'),
     schema: {
       summary: 'Load the model if needed and run one tiny real inference (idempotent; instant when warm)',
       tags: ['health'],
@@ -65,7 +70,7 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: AppContext, open
     }
   });
 
-  app.get('/openapi.json', { schema: { hide: true } as Record<string, unknown> }, async () => openapi.document());
+  app.get('/openapi.json', { config: publicRoute(), schema: { hide: true } as Record<string, unknown> }, async () => openapi.document());
 }
 
 async function probeStorage(ctx: AppContext): Promise<{ kind: string; reachable: boolean; error?: string; latencyMs: number }> {

@@ -9,9 +9,11 @@ import { readUpload } from '../upload.js';
 import { refuseEarly } from './cutouts.js';
 import type { SessionImage } from '../../service/sessions.js';
 import { abandonOriginal, publishOutputs, sessionFrom, startOriginal } from './shared.js';
+import { publicRoute, storefront } from '../../security/routePolicy.js';
 
 export function registerJobRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.post('/v1/jobs', {
+    config: storefront('upload'),
     schema: {
       summary: 'Start a cut-out job for one or several photos',
       description: 'Returns 202 at once; follow progress on the events WebSocket or poll the job. Results are stored in the session (X-Session-ID, created when absent).',
@@ -24,7 +26,7 @@ export function registerJobRoutes(app: FastifyInstance, ctx: AppContext): void {
   }, async (request, reply) => {
     const sessionId = sessionFrom(request, ctx, true)!;
     refuseEarly(ctx);
-    const upload = await readUpload(request, { maxFiles: ctx.config.filesPerJob });
+    const upload = await readUpload(request, { maxFiles: ctx.config.filesPerJob, policy: ctx.uploadPolicy });
     const outputs = parseOutputOptions({ ...(request.query as Record<string, string>), ...upload.fields });
     // Room for every file is reserved before the 202, so an accepted job is never refused later.
     const reservations: Array<() => void> = [];
@@ -50,10 +52,12 @@ export function registerJobRoutes(app: FastifyInstance, ctx: AppContext): void {
   });
 
   app.get('/v1/jobs/:jobId', {
+    config: publicRoute(),
     schema: { summary: 'A job\'s status, progress and result URLs', tags: ['jobs'], params: JOB_PARAMS, response: { 200: JOB, ...errors(404) } },
   }, async (request) => jobView(ctx, request, findJob(ctx, request)));
 
   app.get('/v1/jobs/:jobId/events', {
+    config: publicRoute(),
     websocket: true,
     schema: {
       summary: 'WebSocket: the job\'s progress events',

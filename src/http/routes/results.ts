@@ -3,9 +3,11 @@ import type { AppContext } from '../../app.js';
 import { PetcutError } from '../../errors.js';
 import { EFFECTS } from '../../effects/registry.js';
 import { errors } from '../schemas.js';
+import { publicRoute } from '../../security/routePolicy.js';
 
 export function registerResultRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.get('/v1/results/:key', {
+    config: publicRoute(),
     schema: {
       summary: 'A cached render by its content key (URLs in JSON responses point here)',
       description: 'Content-addressed: the bytes behind a key never change, so responses are cacheable; keys expire with the cache.',
@@ -23,6 +25,7 @@ export function registerResultRoutes(app: FastifyInstance, ctx: AppContext): voi
   });
 
   app.get('/v1/effects', {
+    config: publicRoute(),
     schema: {
       summary: 'The print styles: label, description, parameters (type, range, default) and a preview image URL',
       tags: ['effects'],
@@ -48,6 +51,7 @@ export function registerResultRoutes(app: FastifyInstance, ctx: AppContext): voi
   }));
 
   app.get('/v1/effects/:name/preview.png', {
+    config: publicRoute(),
     schema: {
       summary: 'A 256 px preview of a style on the built-in sample pet (for the style picker)',
       tags: ['effects'],

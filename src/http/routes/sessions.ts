@@ -5,11 +5,13 @@ import type { SessionImage } from '../../service/sessions.js';
 import { errors, IMAGE_UPLOAD_BODY, SESSION_IMAGE, SESSION_PARAMS } from '../schemas.js';
 import { readUpload } from '../upload.js';
 import { imageUrl } from './shared.js';
+import { publicRoute, storefront } from '../../security/routePolicy.js';
 
 const ORDER_STATES = { pending: 'order_pending', completed: 'order_completed', archived: 'archived' } as const;
 
 export function registerSessionRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.post('/v1/sessions/:sessionId/images', {
+    config: storefront('upload'),
     schema: {
       summary: 'Store a customer photo in the session',
       description: 'Re-encoded in its own format with EXIF orientation applied and all metadata (GPS included) removed; kept 7 days unless an order moves it.',
@@ -20,12 +22,13 @@ export function registerSessionRoutes(app: FastifyInstance, ctx: AppContext): vo
     },
   }, async (request, reply) => {
     const { sessionId } = request.params as { sessionId: string };
-    const upload = await readUpload(request, { maxFiles: 1, allowedFields: new Set() });
+    const upload = await readUpload(request, { maxFiles: 1, allowedFields: new Set(), policy: ctx.uploadPolicy });
     const image = await ctx.sessions.storeOriginal(sessionId, upload.files[0]!.data);
     return reply.status(201).header('Location', imageUrl(ctx, request, image)).send(await imageView(ctx, request, image));
   });
 
   app.get('/v1/sessions/:sessionId/images', {
+    config: storefront(),
     schema: {
       summary: 'List a session\'s images (originals and cut-outs) with their tier and expiry',
       tags: ['sessions'],
@@ -43,6 +46,7 @@ export function registerSessionRoutes(app: FastifyInstance, ctx: AppContext): vo
   });
 
   app.get('/v1/sessions/:sessionId/images/:imageId', {
+    config: publicRoute(),
     schema: {
       summary: 'One session image (stable URL: it survives tier moves)',
       tags: ['sessions'],
@@ -57,6 +61,7 @@ export function registerSessionRoutes(app: FastifyInstance, ctx: AppContext): vo
   });
 
   app.post('/v1/sessions/:sessionId/order', {
+    config: storefront(),
     schema: {
       summary: 'Move a session\'s images to an order tier so cart URLs outlive fulfilment',
       description: 'status "completed" (default): order_completed, 180 days; "pending": order_pending, 30 days; "archived": 730 days. Images never move to a shorter-lived tier. Operator or Shopify-webhook action (authentication comes with #5).',
