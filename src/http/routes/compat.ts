@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../../app.js';
 import { EFFECTS, parseEffectList, resolveParams } from '../../effects/registry.js';
 import { PetcutError } from '../../errors.js';
