@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { ServerOptions } from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { IntervalHistogram } from 'node:perf_hooks';
 import fastifyMultipart from '@fastify/multipart';
@@ -7,6 +8,8 @@ import Fastify from 'fastify';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Engine } from './engine.js';
 import { installErrorHandling } from './http/errors.js';
+import { RESULT_HEADERS } from './http/routes/cutouts.js';
+import { clientErrorHandler, installAccessControl, installHeaders } from './http/security.js';
 import { collectOpenApi } from './http/openapi.js';
 import { registerRoutes } from './http/routes/index.js';
 import { createResultCache } from './service/cache.js';
@@ -28,6 +31,7 @@ import type { Sessions } from './service/sessions.js';
 import { createWarmup } from './service/warmup.js';
 import type { Warmup } from './service/warmup.js';
 import type { ServiceConfig } from './serviceConfig.js';
+import { createAuthenticator } from './security/authenticate.js';
 import type { UploadPolicy } from './security/imageCheck.js';
 import type { ObjectStore } from './storage/store.js';
 import { describeModel } from './engine.js';
@@ -58,6 +62,8 @@ export interface AppContext {
   /** What an upload may be (checked before any decoding). */
   readonly uploadPolicy: UploadPolicy;
   readonly startedAt: number;
+  /** Wall clock (tests move it): token times, session expiry. */
+  clock(): Date;
   /** Event-loop delay since start (ns): the service's own responsiveness. */
   readonly eventLoop: IntervalHistogram;
   /** Absolute URL for a path, from PETCUT_PUBLIC_URL or the request's own host. */
@@ -71,12 +77,30 @@ export interface PetcutApp extends FastifyInstance {
   shutdown(): Promise<void>;
 }
 
+/**
+ * Fastify's own hop count trusts nothing (it cannot check the peer), so the
+ * count is a function: the socket's peer and the next hops-1 addresses are
+ * proxies. On Cloud Run the peer is always Google's front end.
+ */
+function trustProxyOf(trust: number | string[]): ((address: string, hop: number) => boolean) | string[] | false {
+  if (typeof trust !== 'number') return trust;
+  return trust > 0 ? (_address, hop) => hop < trust : false;
+}
+
+/** Credentials never reach the logs, whatever a log line includes. */
+const REDACTED = ['req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers.cookie', 'headers.authorization', 'headers["x-api-key"]'];
+
 export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<PetcutApp> {
+  const security = config.security;
   const app = Fastify({
-    logger: deps.logger ?? { level: config.logLevel },
+    logger: deps.logger ?? { level: config.logLevel, redact: { paths: REDACTED, censor: '[redacted]' } },
     bodyLimit: config.bodyLimitBytes,
-    // Cloud Run's front end sets X-Forwarded-For/Proto; #5 narrows which hops are trusted.
-    trustProxy: true,
+    // X-Forwarded-For/Proto are believed only through the configured proxies (Cloud Run's front end: 1 hop).
+    trustProxy: trustProxyOf(security.trustProxy),
+    // Slow-loris uploads are cut off; Node checks its timers every second instead of every 30 s.
+    requestTimeout: security.timeouts.requestMs,
+    http: { headersTimeout: security.timeouts.headersMs, maxHeaderSize: security.timeouts.maxHeaderBytes, connectionsCheckingInterval: 1000 } as ServerOptions,
+    clientErrorHandler,
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: true, allErrors: false } },
@@ -99,6 +123,7 @@ export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<P
   const context: AppContext = {
     config, engine, store: deps.store, cache, capacity, processing, jobs, sessions, warmup, effectPreviews: createEffectPreviews(engine),
     uploadPolicy: Object.freeze({ maxBytes: config.bodyLimitBytes, maxPixels: config.engine.maxPixels, ...config.security.upload }),
+    clock: deps.clock ?? (() => new Date()),
     startedAt: Date.now(), eventLoop,
     url: (request, path) => `${config.publicUrl ?? `${request.protocol}://${request.host}`}${path}`,
     isShuttingDown: () => shuttingDown,
@@ -112,6 +137,11 @@ export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<P
   // Raw uploads: the body is the image (any declared image type; the bytes decide).
   app.addContentTypeParser(/^(image\/.+|application\/octet-stream)$/, { parseAs: 'buffer', bodyLimit: config.bodyLimitBytes }, (_request, body, done) => done(null, body));
   installErrorHandling(app, config.retryAfterS);
+  await installHeaders(app, security, RESULT_HEADERS);
+  installAccessControl(app, security, createAuthenticator(security, deps.clock));
+  if (!security.authRequired) {
+    app.log.warn('No authentication configured (PETCUT_SHOPIFY_API_SECRET, PETCUT_JWT_SECRET or PETCUT_ALLOWED_IPS): cut-out, job and session routes are open to anyone, limited only by the rate limits.');
+  }
   // While draining, new work goes to another instance; reads (status, images, health) still answer.
   app.addHook('onRequest', async (request) => {
     if (shuttingDown && request.method !== 'GET' && request.method !== 'HEAD') {

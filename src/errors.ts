@@ -30,6 +30,8 @@ export const ERRORS = {
   PETCUT_E_RESULT_NOT_FOUND: { status: 404, message: 'Unknown or expired result.' },
   PETCUT_E_UNKNOWN_EFFECT: { status: 400, message: 'Unknown effect.' },
   PETCUT_E_REQUEST_TIMEOUT: { status: 408, message: 'The upload took too long: check the connection and try again.' },
+  PETCUT_E_HEADERS_TOO_LARGE: { status: 431, message: 'The request headers are too large.' },
+  PETCUT_E_NOT_CONFIGURED: { status: 501, message: 'This feature is not configured on this service.' },
   PETCUT_E_RATE_LIMITED: { status: 429, message: 'Too many requests: wait for the time in Retry-After and try again.' },
   PETCUT_E_UNAUTHORIZED: { status: 401, message: 'Authentication required: send a storefront token, a Shopify session token or an App Proxy signature.' },
   PETCUT_E_INVALID_TOKEN: { status: 401, message: 'The token is not valid.' },

@@ -7,7 +7,7 @@ import { loadServiceConfig } from '../src/serviceConfig.js';
 import { createGcsStore } from '../src/storage/gcsStore.js';
 import { createS3Store } from '../src/storage/s3Store.js';
 import type { ObjectStore } from '../src/storage/store.js';
-import { form, photo, sniff, startEngine } from './support/app.js';
+import { form, OPERATOR, OPERATOR_KEYS, photo, sniff, startEngine } from './support/app.js';
 import { startGcsServer } from './support/gcsServer.js';
 import { startS3Server } from './support/s3Server.js';
 
@@ -31,7 +31,7 @@ afterAll(async () => {
 });
 
 async function appOn(store: ObjectStore): Promise<PetcutApp> {
-  const config = loadServiceConfig({ PETCUT_LOG_LEVEL: 'silent', PETCUT_SWEEP_INTERVAL_S: '0' });
+  const config = loadServiceConfig({ PETCUT_LOG_LEVEL: 'silent', PETCUT_SWEEP_INTERVAL_S: '0', PETCUT_OPERATOR_KEYS: OPERATOR_KEYS });
   const app = await createApp(config, { engine, store, logger: false });
   closers.push(() => app.close());
   return app;
@@ -65,7 +65,7 @@ describe.each(backends)('service on %s storage', (_name, makeStore) => {
     const before = await store.list(`sessions/temporary/${session}/`);
     expect(before.map((o) => o.metadata.kind).sort()).toEqual(['cutout', 'original']);
 
-    const order = await app.inject({ method: 'POST', url: `/v1/sessions/${session}/order`, payload: { status: 'completed' } });
+    const order = await app.inject({ method: 'POST', url: `/v1/sessions/${session}/order`, headers: OPERATOR, payload: { status: 'completed' } });
     expect(order.statusCode).toBe(200);
     expect(order.json<{ moved: number }>().moved).toBe(2);
     expect(await store.list(`sessions/temporary/${session}/`)).toHaveLength(0);

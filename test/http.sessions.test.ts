@@ -5,7 +5,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { PetcutApp } from '../src/app.js';
 import type { ObjectStore } from '../src/storage/index.js';
-import { buildApp, DAY_MS, expectError, form, pathOf, photo, startEngine } from './support/app.js';
+import { buildApp, DAY_MS, expectError, form, OPERATOR, pathOf, photo, startEngine } from './support/app.js';
 
 let app: PetcutApp;
 let dir: string;
@@ -32,8 +32,9 @@ const list = async (sessionId: string): Promise<ImageView[]> => {
   expect(response.statusCode, response.body).toBe(200);
   return response.json<{ sessionId: string; images: ImageView[] }>().images;
 };
+/** Order completion is an operator's (or Shopify's webhook's) decision: these calls carry the operator key. */
 const order = (sessionId: string, body?: Record<string, unknown>) =>
-  app.inject({ method: 'POST', url: `/v1/sessions/${sessionId}/order`, ...(body ? { payload: body } : {}) });
+  app.inject({ method: 'POST', url: `/v1/sessions/${sessionId}/order`, headers: OPERATOR, ...(body ? { payload: body } : {}) });
 const lifetimeDays = (image: ImageView): number => (Date.parse(image.expiresAt) - Date.parse(image.createdAt)) / DAY_MS;
 const onDisk = async (tier: string, sessionId: string): Promise<string[]> =>
   (await readdir(join(dir, 'sessions', tier, sessionId)).catch(() => [] as string[])).filter((name) => !name.startsWith('.'));

@@ -114,6 +114,28 @@ program.command('storage')
     log(`lifecycle: ${await createStore(config.storage).ensureLifecycle(rules)}`);
   });
 
+program.command('auth')
+  .description('operator API keys: `hash-key <name>` makes a new key and prints it once with the PETCUT_OPERATOR_KEYS entry (name:sha256); `hash-key <name> --key <key>` hashes an existing one (or pipe it on stdin with --stdin)')
+  .argument('<action>', 'hash-key')
+  .argument('<name>', 'a name for the key (shown in logs)')
+  .option('--key <key>', 'hash this key instead of making a new one')
+  .option('--stdin', 'read the key from stdin (keeps it out of the shell history)')
+  .action(async (action: string, name: string, flags: { key?: string; stdin?: boolean }) => {
+    if (action !== 'hash-key') throw new Error(`unknown action "${action}": use hash-key`);
+    if (!/^[\w.-]{1,64}$/.test(name)) throw new Error('the name may use letters, digits, ".", "-" and "_" (at most 64)');
+    const { generateOperatorKey, hashOperatorKey } = await import('../security/apiKeys.js');
+    const given = flags.stdin ? (await readStdin()).trim() : flags.key;
+    const key = given ?? generateOperatorKey();
+    if (!given) process.stdout.write(`key (give it to the operator; it is not stored anywhere): ${key}\n`);
+    process.stdout.write(`PETCUT_OPERATOR_KEYS entry: ${name}:${hashOperatorKey(key)}\n`);
+  });
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
 program.parseAsync(process.argv).catch((error: unknown) => {
   log(`petcut: ${isPetcutError(error) ? `${error.message} (${error.code})` : (error as Error).message}`);
   process.exitCode = 1;

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +25,11 @@ export const startEngine = (): Promise<Engine> => createEngine({ pipelines: 2 })
 
 export const DAY_MS = 86_400_000;
 
+/** An operator key every test app accepts (PETCUT_OPERATOR_KEYS holds only its hash). */
+export const OPERATOR_KEY = 'pk_test-operator-key-for-petcut-tests';
+export const OPERATOR = { 'x-api-key': OPERATOR_KEY } as const;
+export const OPERATOR_KEYS = `tests:${createHash('sha256').update(OPERATOR_KEY).digest('hex')}`;
+
 export interface TestApp {
   readonly app: PetcutApp;
   readonly dir: string;
@@ -37,14 +43,16 @@ export interface BuildOptions {
   readonly wrapStore?: (store: ObjectStore) => ObjectStore;
   readonly clock?: AppDeps['clock'];
   readonly memoryProbe?: AppDeps['memoryProbe'];
+  /** pino options (e.g. a stream to read the logs); silent by default. */
+  readonly logger?: AppDeps['logger'];
 }
 
 export async function buildApp(engine: Engine | Promise<Engine>, options: BuildOptions = {}): Promise<TestApp> {
   const dir = await mkdtemp(join(tmpdir(), 'petcut-http-'));
-  const config = loadServiceConfig({ ...process.env, PETCUT_DATA_DIR: dir, PETCUT_SWEEP_INTERVAL_S: '0', PETCUT_LOG_LEVEL: 'silent', ...options.env });
+  const config = loadServiceConfig({ ...process.env, PETCUT_DATA_DIR: dir, PETCUT_SWEEP_INTERVAL_S: '0', PETCUT_LOG_LEVEL: 'silent', PETCUT_OPERATOR_KEYS: OPERATOR_KEYS, ...options.env });
   const fsStore = createStore({ kind: 'fs', root: dir });
   const store = options.wrapStore ? options.wrapStore(fsStore) : fsStore;
-  const app = await createApp(config, { engine, store, logger: false, clock: options.clock, memoryProbe: options.memoryProbe });
+  const app = await createApp(config, { engine, store, logger: options.logger ?? false, clock: options.clock, memoryProbe: options.memoryProbe });
   app.addHook('onClose', async () => rm(dir, { recursive: true, force: true }));
   return { app, dir, store };
 }

@@ -1,12 +1,15 @@
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../../app.js';
 import type { OpenApiCollector } from '../openapi.js';
+import { registerAdminRoutes } from './admin.js';
+import { registerAuthRoutes } from './auth.js';
 import { registerCompatRoutes } from './compat.js';
 import { registerCutoutRoutes } from './cutouts.js';
 import { registerHealthRoutes } from './health.js';
 import { registerJobRoutes } from './jobs.js';
 import { registerResultRoutes } from './results.js';
 import { registerSessionRoutes } from './sessions.js';
+import { registerWebhookRoutes } from './webhooks.js';
 
 export function registerRoutes(app: FastifyInstance, ctx: AppContext, openapi: OpenApiCollector): void {
   registerHealthRoutes(app, ctx, openapi);
@@ -15,4 +18,7 @@ export function registerRoutes(app: FastifyInstance, ctx: AppContext, openapi: O
   registerSessionRoutes(app, ctx);
   registerResultRoutes(app, ctx);
   registerCompatRoutes(app, ctx);
+  registerAuthRoutes(app, ctx);
+  registerWebhookRoutes(app, ctx);
+  registerAdminRoutes(app, ctx);
 }

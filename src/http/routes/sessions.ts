@@ -64,19 +64,23 @@ export function registerSessionRoutes(app: FastifyInstance, ctx: AppContext): vo
     config: storefront(),
     schema: {
       summary: 'Move a session\'s images to an order tier so cart URLs outlive fulfilment',
-      description: 'status "completed" (default): order_completed, 180 days; "pending": order_pending, 30 days; "archived": 730 days. Images never move to a shorter-lived tier. Operator or Shopify-webhook action (authentication comes with #5).',
+      description: 'status "completed" (default): order_completed, 180 days; "pending": order_pending, 30 days; "archived": 730 days. Images never move to a shorter-lived tier. "pending" is open to the session\'s own storefront caller; "completed" and "archived" need an operator key (Shopify\'s order webhooks do the same at /v1/webhooks/shopify).',
       tags: ['sessions'],
       params: SESSION_PARAMS,
       body: { type: ['object', 'null'], additionalProperties: false, properties: { status: { type: 'string', enum: Object.keys(ORDER_STATES), default: 'completed' }, orderId: { type: 'string', maxLength: 128 } } },
       response: {
         200: { type: 'object', required: ['sessionId', 'tier', 'moved', 'images'], properties: { sessionId: { type: 'string' }, tier: { type: 'string' }, moved: { type: 'integer' }, images: { type: 'array', items: SESSION_IMAGE } } },
-        ...errors(400, 404, 503),
+        ...errors(400, 401, 403, 404, 503),
       },
     },
   }, async (request) => {
     const { sessionId } = request.params as { sessionId: string };
     const status = ((request.body ?? {}) as { status?: keyof typeof ORDER_STATES }).status ?? 'completed';
     const tier = ORDER_STATES[status];
+    // Completing an order keeps images 180 days (storage paid by the shop): never an anonymous decision.
+    if (status !== 'pending' && request.principal?.kind !== 'operator') {
+      throw new PetcutError('PETCUT_E_OPERATOR_ONLY', `Marking an order ${status} needs an operator key (or Shopify's order webhook).`);
+    }
     const { moved, images } = await ctx.sessions.moveTo(sessionId, tier);
     request.log.info({ sessionId, tier, moved }, 'session moved to order tier');
     return { sessionId, tier, moved, images: await Promise.all(images.map((image) => imageView(ctx, request, image))) };

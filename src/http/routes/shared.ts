@@ -18,7 +18,8 @@ export function abortOnClose(reply: FastifyReply): AbortSignal {
 export function sessionFrom(request: FastifyRequest, ctx: AppContext, create: boolean): string | undefined {
   const header = request.headers['x-session-id'];
   const query = (request.query as Record<string, string | undefined> | undefined)?.session_id;
-  const given = (Array.isArray(header) ? header[0] : header) ?? query;
+  // A storefront token carries its session; the access hook has already refused any other.
+  const given = (Array.isArray(header) ? header[0] : header) ?? query ?? request.principal?.sessionId;
   if (given) return ctx.sessions.checkSessionId(given);
   return create ? ctx.sessions.newSessionId() : undefined;
 }
