@@ -1,4 +1,5 @@
 import type { FastifyInstance, RouteOptions } from 'fastify';
+import { securityOf } from '../security/routePolicy.js';
 
 /**
  * The OpenAPI 3.1 document, built from the routes' own schemas as they are
@@ -42,10 +43,30 @@ export function collectOpenApi(app: FastifyInstance): OpenApiCollector {
     document: () => ({
       openapi: '3.1.0',
       info: { title: 'petcut', version: '1.0.0', description: 'Pet photo background removal for print-on-demand shops.' },
-      components: { schemas: {} },
+      components: { schemas: {}, securitySchemes: SECURITY_SCHEMES },
       paths,
     }),
   };
+}
+
+/** How callers prove who they are (SECURITY.md). */
+const SECURITY_SCHEMES = {
+  storefrontToken: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'Our storefront token from POST /v1/auth/token (1 hour, one shop and session), or a Shopify App Bridge session token.' },
+  operatorKey: { type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'Operator API key (also accepted as Authorization: Bearer pk_...).' },
+  appProxySignature: { type: 'apiKey', in: 'query', name: 'signature', description: 'Shopify App Proxy signature over the query (shop, timestamp, ...), added by Shopify.' },
+  shopifyWebhookHmac: { type: 'apiKey', in: 'header', name: 'X-Shopify-Hmac-Sha256', description: 'Base64 HMAC-SHA256 of the raw body with the app secret.' },
+};
+
+/**
+ * Storefront routes list their credentials with an empty alternative: they
+ * are open until the service is configured to check credentials.
+ */
+function securityFor(route: RouteOptions): Json[] {
+  const { access } = securityOf(route.config as Parameters<typeof securityOf>[0]);
+  if (access === 'operator') return [{ operatorKey: [] }];
+  if (access === 'webhook') return [{ shopifyWebhookHmac: [] }];
+  if (access === 'storefront') return [{ storefrontToken: [] }, { appProxySignature: [] }, { operatorKey: [] }, {}];
+  return [];
 }
 
 function operation(schema: RouteSchema, route: RouteOptions): Json {
@@ -67,6 +88,7 @@ function operation(schema: RouteSchema, route: RouteOptions): Json {
     ...(schema.tags ? { tags: schema.tags } : {}),
     ...(parameters.length ? { parameters } : {}),
     ...(requestBody ? { requestBody } : {}),
+    security: securityFor(route),
     responses,
   };
 }
