@@ -9,7 +9,8 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Engine } from './engine.js';
 import { installErrorHandling } from './http/errors.js';
 import { RESULT_HEADERS } from './http/routes/cutouts.js';
-import { clientErrorHandler, installAccessControl, installHeaders } from './http/security.js';
+import { installRateLimits } from './http/rateLimits.js';
+import { clientAddress, clientErrorHandler, installAccessControl, installHeaders, sessionNamed } from './http/security.js';
 import { collectOpenApi } from './http/openapi.js';
 import { registerRoutes } from './http/routes/index.js';
 import { createResultCache } from './service/cache.js';
@@ -33,6 +34,7 @@ import type { Warmup } from './service/warmup.js';
 import type { ServiceConfig } from './serviceConfig.js';
 import { createAuthenticator } from './security/authenticate.js';
 import type { UploadPolicy } from './security/imageCheck.js';
+import { createRateLimiter } from './security/rateLimit/index.js';
 import type { ObjectStore } from './storage/store.js';
 import { describeModel } from './engine.js';
 
@@ -138,6 +140,9 @@ export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<P
   app.addContentTypeParser(/^(image\/.+|application\/octet-stream)$/, { parseAs: 'buffer', bodyLimit: config.bodyLimitBytes }, (_request, body, done) => done(null, body));
   installErrorHandling(app, config.retryAfterS);
   await installHeaders(app, security, RESULT_HEADERS);
+  // After the CORS headers (a 429 the browser cannot read is useless), before credentials are checked.
+  const limiter = createRateLimiter(security.rateLimit, { log: app.log });
+  installRateLimits(app, { limiter, ipOf: (request) => clientAddress(request, security, deps.clock), sessionOf: (request) => sessionNamed(request) ?? request.principal?.sessionId });
   installAccessControl(app, security, createAuthenticator(security, deps.clock));
   if (!security.authRequired) {
     app.log.warn('No authentication configured (PETCUT_SHOPIFY_API_SECRET, PETCUT_JWT_SECRET or PETCUT_ALLOWED_IPS): cut-out, job and session routes are open to anyone, limited only by the rate limits.');
@@ -170,6 +175,7 @@ export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<P
     capacity.close();
     eventLoop.disable();
     await app.close();
+    await limiter.close();
     await engine.current()?.close();
   })());
 

@@ -35,8 +35,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await open?.close();
-  await locked?.close();
+  if (open) await closeApp(open);
+  if (locked) await closeApp(locked);
   await engine?.close();
 });
 
@@ -53,6 +53,12 @@ async function tokenFor(sessionId: string): Promise<string> {
   return response.json<{ token: string }>().token;
 }
 
+/** Background cache writes finish before the app's data directory is removed. */
+async function closeApp(app: PetcutApp): Promise<void> {
+  await app.petcut.processing.drain();
+  await app.close();
+}
+
 const cutout = (app: PetcutApp, url: string, headers: Record<string, string> = {}) =>
   app.inject({ method: 'POST', url, headers: { 'content-type': 'image/jpeg', ...headers }, payload: image });
 
@@ -62,7 +68,7 @@ describe('embedded defaults (no auth configured)', () => {
     const closed = (await buildApp(engine, { env: { PETCUT_OPERATOR_KEYS: '' } })).app;
     expectError(await closed.inject({ method: 'GET', url: '/v1/admin/whoami', headers: OPERATOR }), 403, 'PETCUT_E_OPERATOR_ONLY');
     expectError(await closed.inject({ method: 'POST', url: '/v1/admin/sweep' }), 403, 'PETCUT_E_OPERATOR_ONLY');
-    await closed.close();
+    await closeApp(closed);
   });
 
   it('order completion is never anonymous; "pending" is', async () => {
@@ -252,8 +258,8 @@ describe('hardening', () => {
     expect((await from(oneHop, '198.51.100.7')).statusCode).toBe(200);
     // A client cannot claim an allowed address by adding its own entry on the left.
     expectError(await from(oneHop, '198.51.100.7, 203.0.113.9'), 401, 'PETCUT_E_UNAUTHORIZED');
-    await direct.close();
-    await oneHop.close();
+    await closeApp(direct);
+    await closeApp(oneHop);
   });
 
   it('a slow upload is cut off with 408 and other clients are served meanwhile', async () => {
@@ -280,7 +286,7 @@ describe('hardening', () => {
       expect(result.text).toContain('PETCUT_E_REQUEST_TIMEOUT');
       expect(result.ms).toBeLessThan(5000);
     }
-    await app.close();
+    await closeApp(app);
   });
 
   it('oversized headers get 431 with a code', async () => {
@@ -296,6 +302,65 @@ describe('hardening', () => {
     });
     expect(text).toMatch(/^HTTP\/1\.1 431/);
     expect(text).toContain('PETCUT_E_HEADERS_TOO_LARGE');
-    await app.close();
+    await closeApp(app);
+  });
+});
+
+describe('rate limits in the service', () => {
+  const rate = (app: PetcutApp, url: string, headers: Record<string, string> = {}) => app.inject({ method: 'GET', url, headers });
+
+  it('per client IP: 429 with Retry-After, RateLimit-* and CORS headers; health probes are never limited', async () => {
+    const app = (await buildApp(engine, { env: { PETCUT_RATE_LIMIT_IP_PER_MIN: '6', PETCUT_RATE_LIMIT_BURST: '1' } })).app;
+    const origin = { origin: 'https://pet-prints.myshopify.com' };
+    const first = await rate(app, '/v1/effects', origin);
+    expect(first.statusCode).toBe(200);
+    expect(first.headers).toMatchObject({ 'ratelimit-limit': '6', 'ratelimit-remaining': '1', 'ratelimit-policy': '6;w=60;burst=1' });
+    expect((await rate(app, '/v1/effects', origin)).statusCode).toBe(200);
+    const refused = await rate(app, '/v1/effects', origin);
+    expectError(refused, 429, 'PETCUT_E_RATE_LIMITED');
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect(refused.headers['access-control-allow-origin']).toBe(origin.origin);
+    // Other routes share the address's budget; the platform's probes do not.
+    expectError(await cutout(app, '/v1/cutouts'), 429, 'PETCUT_E_RATE_LIMITED');
+    for (let i = 0; i < 10; i++) expect((await rate(app, '/healthz')).statusCode).toBe(200);
+    expect(app.rateLimiter?.stats().rejected).toEqual({ ip: 2 });
+    await closeApp(app);
+  });
+
+  it('per session: uploads in one session are limited before any work, other sessions are not', async () => {
+    const app = (await buildApp(engine, { env: { PETCUT_RATE_LIMIT_SESSION_PER_MIN: '1', PETCUT_RATE_LIMIT_BURST: '0', PETCUT_RATE_LIMIT_IP_PER_MIN: '0' } })).app;
+    expect((await cutout(app, '/v1/cutouts?size=48', { 'x-session-id': 'limited-session-1' })).statusCode).toBe(200);
+    const refused = await cutout(app, '/v1/cutouts?size=48', { 'x-session-id': 'limited-session-1' });
+    expectError(refused, 429, 'PETCUT_E_RATE_LIMITED');
+    expect(refused.json<{ error: { message: string } }>().error.message).toMatch(/in this session/);
+    expect(refused.headers['x-processing-time-ms']).toBeUndefined();
+    expect((await cutout(app, '/v1/cutouts?size=48', { 'x-session-id': 'limited-session-2' })).statusCode).toBe(200);
+    // Reads of the session are not uploads.
+    expect((await rate(app, '/v1/sessions/limited-session-1/images')).statusCode).toBe(200);
+    await closeApp(app);
+  });
+
+  it('cold warm-ups spend a service-wide budget; a warm service answers for free', async () => {
+    const app = (await buildApp(engine, { env: { PETCUT_RATE_LIMIT_WARMUP_PER_HOUR: '1' } })).app;
+    const [first, second] = await Promise.all([app.inject({ method: 'POST', url: '/warmup' }), app.inject({ method: 'POST', url: '/warmup' })]);
+    expect(first.statusCode).toBe(200);
+    expectError(second, 429, 'PETCUT_E_RATE_LIMITED');
+    for (let i = 0; i < 3; i++) expect((await app.inject({ method: 'POST', url: '/warmup' })).json()).toMatchObject({ warm: true, alreadyWarm: true });
+    await closeApp(app);
+  });
+
+  it('through the App Proxy each shopper has an own budget; unsigned requests cannot pick their address', async () => {
+    const app = (await buildApp(engine, {
+      clock: () => now,
+      env: { PETCUT_SHOPIFY_API_SECRET: SHOPIFY_SECRET, PETCUT_TRUSTED_PROXIES: '1', PETCUT_RATE_LIMIT_IP_PER_MIN: '1', PETCUT_RATE_LIMIT_BURST: '0' },
+    })).app;
+    const via = (shopper: string, signed: boolean) => rate(app, signed ? proxied('/v1/effects') : '/v1/effects', { 'x-forwarded-for': `${shopper}, 23.227.38.65` });
+    expect((await via('198.51.100.1', true)).statusCode).toBe(200);
+    expect((await via('198.51.100.2', true)).statusCode).toBe(200);
+    expect((await via('198.51.100.1', true)).statusCode).toBe(429);
+    // Unsigned: the address is Shopify's (the one trusted hop), whatever the client wrote on the left.
+    expect((await via('198.51.100.3', false)).statusCode).toBe(200);
+    expect((await via('198.51.100.4', false)).statusCode).toBe(429);
+    await closeApp(app);
   });
 });

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { isIP } from 'node:net';
 import type { Socket } from 'node:net';
 import fastifyCors from '@fastify/cors';
 import fastifyHelmet from '@fastify/helmet';
@@ -8,6 +9,7 @@ import type { ErrorCode } from '../errors.js';
 import type { Authenticator, Principal } from '../security/authenticate.js';
 import type { SecurityConfig } from '../security/config.js';
 import { securityOf } from '../security/routePolicy.js';
+import { verifyAppProxy } from '../security/shopify.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -130,6 +132,30 @@ export function sessionNamed(request: FastifyRequest): string | undefined {
   const param = (request.params as Record<string, unknown> | undefined)?.sessionId;
   const value = (Array.isArray(header) ? header[0] : header) ?? query ?? param;
   return typeof value === 'string' ? value : undefined;
+}
+
+/**
+ * The client address to rate-limit. Through Shopify's App Proxy every shopper
+ * arrives from Shopify's servers, so request.ip (one trusted hop: Cloud Run)
+ * is Shopify's: for a request whose App Proxy signature verifies, the next
+ * X-Forwarded-For entry (the shopper's address, as Shopify reports it) is
+ * used. An unsigned request never gets that extra hop, so it cannot choose
+ * its own address.
+ */
+export function clientAddress(request: FastifyRequest, config: SecurityConfig, clock: () => Date = () => new Date()): string {
+  const query = request.query as Record<string, string | string[] | undefined> | undefined;
+  const secret = config.shopify.apiSecret;
+  if (!secret || query?.signature === undefined) return request.ip;
+  try {
+    verifyAppProxy(query, { secret, maxAgeS: config.shopify.proxyMaxAgeS, shops: config.shopify.shops, nowS: Math.floor(clock().getTime() / 1000) });
+  } catch {
+    return request.ip;
+  }
+  const forwarded = request.headers['x-forwarded-for'];
+  const entries = (Array.isArray(forwarded) ? forwarded.join(',') : forwarded ?? '').split(',').map((entry) => entry.trim());
+  // request.ips is [peer, ...trusted hops, request.ip]; the shopper is the entry left of request.ip.
+  const shopper = entries[entries.length - (request.ips?.length ?? 1)];
+  return shopper && isIP(shopper) ? shopper : request.ip;
 }
 
 function challenge(reply: FastifyReply): void {

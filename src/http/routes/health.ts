@@ -3,6 +3,7 @@ import type { AppContext } from '../../app.js';
 import { PetcutError } from '../../errors.js';
 import type { OpenApiCollector } from '../openapi.js';
 import { errors } from '../schemas.js';
+import { chargeWarmup } from '../rateLimits.js';
 import { publicRoute } from '../../security/routePolicy.js';
 
 const MB = 1024 * 1024;
@@ -60,9 +61,11 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: AppContext, open
     schema: {
       summary: 'Load the model if needed and run one tiny real inference (idempotent; instant when warm)',
       tags: ['health'],
-      response: { 200: { type: 'object', properties: { warm: { type: 'boolean' }, alreadyWarm: { type: 'boolean' }, ms: { type: 'number' } } }, ...errors(503) },
+      description: 'A cold warm-up (model not yet run) is charged to a budget for the whole service (PETCUT_RATE_LIMIT_WARMUP_PER_HOUR); once warm, calls are free.',
+      response: { 200: { type: 'object', properties: { warm: { type: 'boolean' }, alreadyWarm: { type: 'boolean' }, ms: { type: 'number' } } }, ...errors(429, 503) },
     },
-  }, async () => {
+  }, async (request, reply) => {
+    if (!ctx.warmup.isWarm()) await chargeWarmup(request, reply);
     try {
       return await ctx.warmup.run();
     } catch (error) {
