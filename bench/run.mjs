@@ -2,8 +2,10 @@
 // petcut benchmark: `npm run bench [-- section...]` (never part of `npm test`).
 // Sections: stages, fixtures, throughput, cold, models, peer, quality, service
 // (HTTP overhead and cache hits), load (20 clients against the service process),
-// effects (each style at 1024x1024 and 4000x3000) (default: all of these), soak
-// (200 images in a row; on demand). Results: bench/results/latest.json.
+// effects (each style at 1024x1024 and 4000x3000), badinput (the bad-upload
+// corpus through the API: codes, rejection times vs sharp's own header read),
+// ratelimit (Redis + two service processes: allowed vs budget) (default: all of
+// these), soak (200 images in a row; on demand). Results: bench/results/latest.json.
 // Reads ../shared when present; makes the 12 MP photo itself by upscaling a fixture.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -23,7 +25,7 @@ const work = join(root, '.cache', 'bench');
 mkdirSync(work, { recursive: true });
 mkdirSync(join(root, 'bench', 'results'), { recursive: true });
 
-const all = ['stages', 'fixtures', 'throughput', 'cold', 'models', 'peer', 'quality', 'service', 'load', 'effects'];
+const all = ['stages', 'fixtures', 'throughput', 'cold', 'models', 'peer', 'quality', 'service', 'load', 'effects', 'badinput', 'ratelimit'];
 const asked = process.argv.slice(2);
 const sections = new Set(asked.length ? asked : all);
 const report = { date: new Date().toISOString(), machine: { cores: (await import('node:os')).availableParallelism(), node: process.version } };
@@ -163,6 +165,16 @@ if (sections.has('load')) {
 if (sections.has('effects')) {
   report.effects = JSON.parse(execFileSync(process.execPath, ['--expose-gc', join(root, 'bench', 'effects.mjs'), phone], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }));
   log('effects, one thread (ms; RSS growth MB at 4000x3000):', JSON.stringify(report.effects));
+}
+
+if (sections.has('badinput')) {
+  report.badinput = JSON.parse(execFileSync(process.execPath, [join(root, 'bench', 'badinput.mjs')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 * 1024 * 1024 }));
+  log('bad-input corpus through the API:', JSON.stringify(report.badinput));
+}
+
+if (sections.has('ratelimit')) {
+  report.ratelimit = JSON.parse(execFileSync(process.execPath, [join(root, 'bench', 'ratelimit.mjs')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 * 1024 * 1024 }));
+  log('rate limits (Redis, two processes):', JSON.stringify(report.ratelimit));
 }
 
 if (sections.has('soak')) {

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { PetcutApp } from '../src/app.js';
+import { checkImageBytes } from '../src/security/imageCheck.js';
+import type { UploadPolicy } from '../src/security/imageCheck.js';
 import type { ObjectStore } from '../src/storage/index.js';
 import { buildApp, DAY_MS, expectError, form, OPERATOR, pathOf, photo, startEngine } from './support/app.js';
 
@@ -11,6 +13,7 @@ let app: PetcutApp;
 let dir: string;
 let store: ObjectStore;
 let offsetMs = 0; // the sessions' clock runs this far ahead of real time
+const POLICY: UploadPolicy = { maxBytes: 30 * 1024 * 1024, maxDimension: 4096, maxPixels: 4096 * 4096, animated: 'first-frame', trailingData: 'strip' };
 
 beforeAll(async () => {
   const engine = await startEngine();
@@ -63,6 +66,18 @@ describe('storing customer photos', () => {
     expect([meta.width, meta.height]).toEqual([240, 320]);
     expect(stored.rawPayload.includes('PetPhone')).toBe(false);
     expect(image.size).toBe(stored.rawPayload.length);
+  });
+
+  it('drops what followed the image (a motion-photo video) along with the EXIF: the original is re-encoded', async () => {
+    const base = await sharp(await photo(160, 120, 'jpeg')).withExif({ IFD3: { GPSLatitudeRef: 'N', GPSLatitude: '51/1 30/1 0/1' } }).jpeg().toBuffer();
+    const video = Buffer.concat([Buffer.from([0, 0, 0, 0x18]), Buffer.from('ftypmp42isomPETCUT-MOTION-PHOTO-PAYLOAD', 'latin1'), Buffer.alloc(4000, 0x2a)]);
+    const input = Buffer.concat([base, video]);
+    expect(checkImageBytes(input, { ...POLICY, trailingData: 'strip' }).trailingBytes).toBe(video.length);
+    const image = await upload('motion-session-01', input);
+    const stored = (await app.inject({ method: 'GET', url: pathOf(image.url) })).rawPayload;
+    expect(stored.includes('PETCUT-MOTION-PHOTO-PAYLOAD')).toBe(false);
+    expect(checkImageBytes(stored, { ...POLICY, trailingData: 'reject' })).toMatchObject({ format: 'jpeg', width: 160, height: 120, trailingBytes: 0 });
+    expect((await sharp(stored).metadata()).exif).toBeUndefined();
   });
 
   it('two uploads in the same millisecond get different ids and both are kept', async () => {

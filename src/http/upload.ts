@@ -16,13 +16,19 @@ export interface Upload {
   readonly fields: Record<string, string>;
 }
 
-export async function readUpload(request: FastifyRequest, options: { maxFiles: number; allowedFields?: ReadonlySet<string>; policy: UploadPolicy }): Promise<Upload> {
+export interface UploadOptions {
+  readonly maxFiles: number;
+  readonly allowedFields?: ReadonlySet<string>;
+  /** The upload gate (checked on each file's bytes before anything else). */
+  readonly policy: UploadPolicy;
+  /** Batches (jobs): a refused file is returned with its error instead of failing the request. */
+  readonly keepRejected?: boolean;
+}
+
+export async function readUpload(request: FastifyRequest, options: UploadOptions): Promise<Upload> {
   if (!request.isMultipart()) {
     const body = request.body;
-    if (Buffer.isBuffer(body) && body.length > 0) {
-      checkImageBytes(body, options.policy);
-      return { files: [{ data: body }], fields: {} };
-    }
+    if (Buffer.isBuffer(body) && body.length > 0) return { files: [gate({ data: body }, options)], fields: {} };
     throw new PetcutError('PETCUT_E_MISSING_FILE');
   }
   const files: FileInput[] = [];
@@ -38,10 +44,7 @@ export async function readUpload(request: FastifyRequest, options: { maxFiles: n
         throw new PetcutError('PETCUT_E_BAD_REQUEST', `Too many files: at most ${options.maxFiles} in one request.`);
       }
       const data = await part.toBuffer();
-      if (data.length > 0) {
-        checkImageBytes(data, options.policy);
-        files.push({ data, name: part.filename?.slice(0, 200) });
-      }
+      if (data.length > 0) files.push(gate({ data, name: part.filename?.slice(0, 200) }, options));
     } else {
       if (options.allowedFields && !options.allowedFields.has(part.fieldname)) {
         throw new PetcutError('PETCUT_E_UNKNOWN_FIELD', `Unknown field "${part.fieldname}".`);
@@ -51,6 +54,16 @@ export async function readUpload(request: FastifyRequest, options: { maxFiles: n
   }
   if (files.length === 0) throw new PetcutError('PETCUT_E_MISSING_FILE');
   return { files, fields };
+}
+
+function gate(file: FileInput, options: UploadOptions): FileInput {
+  try {
+    checkImageBytes(file.data, options.policy);
+    return file;
+  } catch (error) {
+    if (options.keepRejected && error instanceof PetcutError) return { ...file, rejected: error };
+    throw error;
+  }
 }
 
 /** Maps the framework's own errors (multipart limits, body limit, aborted uploads) onto our codes. */

@@ -4,6 +4,8 @@ import { PetcutError } from '../errors.js';
 /** Formats the pipeline accepts, decided by sharp from the magic number, never from a file name. */
 const ACCEPTED = new Set(['jpeg', 'png', 'webp']);
 
+const UPLOAD_AGAIN = 'upload it again (if that fails too, open the photo on your device, save or export it again, and upload the new copy).';
+
 export interface DecodedImage {
   /** Oriented sRGB pixels, 3 bytes a pixel (transparent input flattened onto white). */
   readonly rgb: Buffer;
@@ -43,7 +45,7 @@ export async function inspectImage(input: Buffer, options: DecodeOptions): Promi
   try {
     meta = await sharp(input, { limitInputPixels: false }).metadata();
   } catch (error) {
-    if (sniffFormat(input)) throw new PetcutError('PETCUT_E_CORRUPT_IMAGE', `The ${sniffFormat(input)} file is damaged or truncated.`, { cause: error });
+    if (sniffFormat(input)) throw new PetcutError('PETCUT_E_CORRUPT_IMAGE', `The ${sniffFormat(input)} file is damaged or only partly uploaded: ${UPLOAD_AGAIN}`, { cause: error });
     throw new PetcutError('PETCUT_E_UNSUPPORTED_FORMAT', 'The file is not a readable image: use JPEG, PNG or WebP.', { cause: error });
   }
   if (!meta.format || !ACCEPTED.has(meta.format)) {
@@ -79,9 +81,10 @@ export async function decodeImage(input: Buffer, options: DecodeOptions, inspect
   }
 }
 
+/** libvips' own words stay in the cause (for the log): the shopper is told what to do. */
 function decodeError(error: unknown): PetcutError {
   if (error instanceof PetcutError) return error;
-  return new PetcutError('PETCUT_E_CORRUPT_IMAGE', `The image could not be decoded: ${String((error as Error).message ?? error).split('\n')[0]}`, { cause: error });
+  return new PetcutError('PETCUT_E_CORRUPT_IMAGE', `The image could not be decoded: the file is damaged or only partly uploaded: ${UPLOAD_AGAIN}`, { cause: error });
 }
 
 /**

@@ -31,6 +31,6 @@ export async function sanitizeOriginal(input: Buffer, maxPixels: number): Promis
     const spec = FORMATS[format];
     return { data, format, contentType: spec.contentType, extension: spec.extension, width: info.width, height: info.height };
   } catch (error) {
-    throw new PetcutError('PETCUT_E_CORRUPT_IMAGE', 'The image could not be decoded: the file is damaged or truncated.', { cause: error });
+    throw new PetcutError('PETCUT_E_CORRUPT_IMAGE', 'The image could not be decoded: the file is damaged or only partly uploaded: upload it again.', { cause: error });
   }
 }

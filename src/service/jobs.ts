@@ -53,6 +53,8 @@ export interface Job {
 export interface FileInput {
   readonly data: Buffer;
   readonly name?: string;
+  /** The upload gate's refusal: the file fails at once, the rest of its batch goes on. */
+  readonly rejected?: PetcutError;
 }
 
 /** What the job does with each file's outputs once made (store in the session, build URLs). */
@@ -114,6 +116,11 @@ export function createJobs(deps: { processing: Processing; ttlMs: number; maxJob
     const entry = job.files[index]!;
     entry.status = 'running';
     const progress = tracker.start(job.id, index, request.files.length, request.outputs.length);
+    if (file.rejected) {
+      request.reservations[index]?.();
+      fail(job, request, index, file.rejected);
+      return;
+    }
     request.hooks?.begin(file, index);
     try {
       const outcome = await deps.processing.process({
@@ -128,10 +135,15 @@ export function createJobs(deps: { processing: Processing; ttlMs: number; maxJob
       const coded = isPetcutError(error) ? error : new PetcutError('PETCUT_E_INTERNAL');
       if (!isPetcutError(error)) deps.log('job file failed', error);
       await request.hooks?.abandon(index);
-      entry.status = 'failed';
-      entry.error = { code: coded.code, message: coded.message };
-      emit(job, { type: 'error', jobId: job.id, file: index, of: request.files.length, code: coded.code, message: coded.message });
+      fail(job, request, index, coded);
     }
+  };
+
+  const fail = (job: Job, request: CreateJob, index: number, error: PetcutError): void => {
+    const entry = job.files[index]!;
+    entry.status = 'failed';
+    entry.error = { code: error.code, message: error.message };
+    emit(job, { type: 'error', jobId: job.id, file: index, of: request.files.length, code: error.code, message: error.message });
   };
 
   const run = async (job: Job, request: CreateJob): Promise<void> => {

@@ -26,7 +26,7 @@ export function registerJobRoutes(app: FastifyInstance, ctx: AppContext): void {
   }, async (request, reply) => {
     const sessionId = sessionFrom(request, ctx, true)!;
     refuseEarly(ctx);
-    const upload = await readUpload(request, { maxFiles: ctx.config.filesPerJob, policy: ctx.uploadPolicy });
+    const upload = await readUpload(request, { maxFiles: ctx.config.filesPerJob, policy: ctx.uploadPolicy, keepRejected: true });
     const outputs = parseOutputOptions({ ...(request.query as Record<string, string>), ...upload.fields });
     // Room for every file is reserved before the 202, so an accepted job is never refused later.
     const reservations: Array<() => void> = [];

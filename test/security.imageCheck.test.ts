@@ -1,0 +1,322 @@
+import { deflateSync } from 'node:zlib';
+import sharp from 'sharp';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { decodeImage } from '../src/image/decode.js';
+import { checkImageBytes } from '../src/security/imageCheck.js';
+import type { UploadPolicy } from '../src/security/imageCheck.js';
+import {
+  apng, isoBmff, jpegDeclaring, jpegSegments, multiPictureJpeg, pngChunk, pngDeclaring, scene, sources, webpDeclaring,
+  withJpegSegment, withPngChunk, zipOf,
+} from './support/craft.js';
+import type { Sources } from './support/craft.js';
+
+const POLICY: UploadPolicy = { maxBytes: 30 * 1024 * 1024, maxDimension: 4096, maxPixels: 4096 * 4096, animated: 'first-frame', trailingData: 'strip' };
+const STRICT: UploadPolicy = { ...POLICY, animated: 'reject', trailingData: 'reject' };
+
+let src: Sources;
+beforeAll(async () => {
+  src = await sources();
+});
+
+const check = (data: Buffer, policy = POLICY) => checkImageBytes(data, policy);
+/** The coded error checkImageBytes throws (fails the test when it throws none). */
+function refusal(data: Buffer, policy = POLICY): { code: string; message: string; status: number } {
+  try {
+    checkImageBytes(data, policy);
+  } catch (error) {
+    return error as { code: string; message: string; status: number };
+  }
+  throw new Error('the file was accepted');
+}
+const text = (s: string) => Buffer.from(s, 'latin1');
+
+describe('accepted photos: the size, frames and end come from the headers', () => {
+  it.each([
+    ['baseline JPEG', () => src.jpeg, 'jpeg'],
+    ['progressive JPEG', () => src.progressive, 'jpeg'],
+    ['PNG', () => src.png, 'png'],
+    ['lossy WebP (VP8)', () => src.webp, 'webp'],
+    ['lossless WebP (VP8L)', () => src.lossless, 'webp'],
+  ] as const)('%s', (_name, make, format) => {
+    expect(check(make())).toEqual({ format, width: 64, height: 48, frames: 1, trailingBytes: 0 });
+  });
+
+  it.each([
+    ['greyscale JPEG', (s: sharp.Sharp) => s.greyscale().jpeg(), 'jpeg'],
+    ['CMYK JPEG', (s: sharp.Sharp) => s.toColourspace('cmyk').jpeg(), 'jpeg'],
+    ['16-bit PNG', (s: sharp.Sharp) => s.toColourspace('rgb16').png(), 'png'],
+    ['greyscale PNG', (s: sharp.Sharp) => s.greyscale().png(), 'png'],
+    ['palette PNG', (s: sharp.Sharp) => s.png({ palette: true }), 'png'],
+    ['WebP with alpha (VP8X)', (s: sharp.Sharp) => s.ensureAlpha(0.5).webp(), 'webp'],
+  ] as const)('%s', async (_name, encode, format) => {
+    const data = await encode(scene(80, 30)).toBuffer();
+    expect(check(data)).toMatchObject({ format, width: 80, height: 30, frames: 1, trailingBytes: 0 });
+  });
+
+  it.each(['jpeg', 'png', 'webp'] as const)('1x1 %s', async (format) => {
+    const data = await sharp({ create: { width: 1, height: 1, channels: 3, background: '#808080' } }).toFormat(format).toBuffer();
+    expect(check(data)).toMatchObject({ format, width: 1, height: 1 });
+  });
+
+  it('an EXIF thumbnail (a whole JPEG inside APP1) is skipped by its length', async () => {
+    const thumbnail = await scene(16, 12).jpeg().toBuffer();
+    const data = withJpegSegment(src.jpeg, 0xe1, Buffer.concat([text('Exif\0\0'), thumbnail]));
+    expect(check(data)).toMatchObject({ width: 64, height: 48, trailingBytes: 0 });
+  });
+
+  it('a DHT (FFC4) before the frame header is not read as one', () => {
+    const segments = jpegSegments(src.jpeg);
+    const sof = segments.find((s) => s.marker === 0xc0)!;
+    const dht = segments.find((s) => s.marker === 0xc4 && s.at > sof.at)!;
+    const dhtEnd = dht.at + 2 + src.jpeg.readUInt16BE(dht.at + 2);
+    const reordered = Buffer.concat([src.jpeg.subarray(0, sof.at), src.jpeg.subarray(dht.at, dhtEnd), src.jpeg.subarray(sof.at, dht.at), src.jpeg.subarray(dhtEnd)]);
+    expect(reordered.length).toBe(src.jpeg.length);
+    expect(check(reordered)).toMatchObject({ width: 64, height: 48, trailingBytes: 0 });
+  });
+
+  it('exactly 4096 x 4096 is allowed; one more pixel on a side is not', () => {
+    expect(check(pngDeclaring(4096, 4096))).toMatchObject({ width: 4096, height: 4096 });
+    expect(refusal(pngDeclaring(4097, 4096)).code).toBe('PETCUT_E_DIMENSIONS_TOO_LARGE');
+  });
+});
+
+describe('the magic number decides, and other formats are named', () => {
+  it('an empty file and a file over the size limit', () => {
+    expect(refusal(Buffer.alloc(0))).toMatchObject({ code: 'PETCUT_E_EMPTY_INPUT', status: 400 });
+    expect(refusal(src.jpeg, { ...POLICY, maxBytes: 1000 })).toMatchObject({ code: 'PETCUT_E_PAYLOAD_TOO_LARGE', status: 413, message: expect.stringMatching(/limit/) });
+  });
+
+  it('HEIC (by its ftyp brands) gets the iPhone settings to change', () => {
+    for (const [major, compatible] of [['heic', ['mif1', 'heic']], ['heix', []], ['mif1', ['heic']], ['msf1', ['hevc']]] as const) {
+      const error = refusal(isoBmff(major, [...compatible]));
+      expect(error).toMatchObject({ code: 'PETCUT_E_HEIC_UNSUPPORTED', status: 415 });
+      expect(error.message).toMatch(/Settings > Camera > Formats > Most Compatible/);
+    }
+  });
+
+  it.each([
+    ['GIF', () => scene().gif().toBuffer(), /GIF/],
+    ['TIFF', () => scene().tiff().toBuffer(), /TIFF/],
+    ['AVIF (sharp\'s own, with the mif1 brand too)', () => scene().avif().toBuffer(), /AVIF.*export the photo as JPEG/],
+    ['PDF', async () => text('%PDF-1.7\n%%EOF'), /PDF/],
+    ['SVG after a BOM and whitespace', async () => Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), text('\r\n <svg/>')]), /SVG/],
+    ['HTML', async () => text('<!doctype html><p>hi'), /HTML/],
+    ['ZIP', async () => zipOf('pet.jpg', src.jpeg), /ZIP.*unzip/],
+    ['BMP', async () => Buffer.concat([text('BM'), Buffer.alloc(60)]), /BMP/],
+    ['PSD', async () => Buffer.concat([text('8BPS'), Buffer.alloc(60)]), /Photoshop/],
+    ['JPEG XL', async () => Buffer.concat([Buffer.from([0xff, 0x0a]), Buffer.alloc(30)]), /JPEG XL/],
+    ['an MP4 video', async () => isoBmff('isom', ['mp41']), /video/],
+    ['unknown bytes', async () => Buffer.from(Array.from({ length: 300 }, (_, i) => (i * 37 + 11) & 0xff)), /not a photo/],
+    ['a JPEG named by a broken magic number', async () => Buffer.concat([Buffer.from([0xff, 0xd8, 0x00]), src.jpeg.subarray(3)]), /not a photo/],
+  ] as const)('%s', async (_name, make, message) => {
+    const error = refusal(await make());
+    expect(error).toMatchObject({ code: 'PETCUT_E_UNSUPPORTED_FORMAT', status: 415 });
+    expect(error.message).toMatch(message);
+    expect(error.message).toMatch(/JPEG/);
+  });
+});
+
+describe('sizes from the header, before any decoding', () => {
+  it.each([
+    ['PNG', () => pngDeclaring(100_000, 100_000)],
+    ['JPEG', () => jpegDeclaring(src.jpeg, 65_535, 65_535)],
+    ['WebP VP8X', () => webpDeclaring(100_000, 100_000, 'vp8x')],
+    ['WebP VP8L', () => webpDeclaring(16_384, 9000, 'vp8l')],
+    ['WebP VP8', () => webpDeclaring(16_383, 5000, 'vp8')],
+  ] as const)('%s declaring a huge image: 413 with the size and what to do', (_name, make) => {
+    const error = refusal(make());
+    expect(error).toMatchObject({ code: 'PETCUT_E_DIMENSIONS_TOO_LARGE', status: 413 });
+    expect(error.message).toMatch(/^The photo is \d+x\d+ pixels; the limit is 4096 x 4096: resize it/);
+  });
+
+  it('a tiny PNG declaring 100000x100000 with garbage after its header is still refused for its size', () => {
+    const bomb = Buffer.concat([pngDeclaring(100_000, 100_000).subarray(0, 33), Buffer.alloc(20, 0xee)]);
+    expect(refusal(bomb).message).toContain('100000x100000');
+  });
+
+  it('the pixel limit applies on its own (a lower PETCUT_MAX_PIXELS)', () => {
+    const error = refusal(src.jpeg, { ...POLICY, maxPixels: 3000 });
+    expect(error).toMatchObject({ code: 'PETCUT_E_TOO_MANY_PIXELS', status: 413 });
+    expect(error.message).toContain('64x48');
+    expect(check(src.jpeg, { ...POLICY, maxPixels: 64 * 48 })).toMatchObject({ width: 64 });
+  });
+
+  it.each([
+    ['PNG 0x10', () => pngDeclaring(0, 10)],
+    ['JPEG 64x0 (DNL, which libjpeg does not support)', () => jpegDeclaring(src.jpeg, 64, 0)],
+    ['WebP VP8 0x0', () => webpDeclaring(0, 0, 'vp8')],
+  ] as const)('no pixels at all (%s) is a damaged file', (_name, make) => {
+    expect(refusal(make())).toMatchObject({ code: 'PETCUT_E_CORRUPT_IMAGE', status: 422 });
+  });
+});
+
+describe('JPEG structure', () => {
+  it('a header without image data, and a segment running past the end, are damaged', () => {
+    for (const cut of [4, 20, 150, jpegSegments(src.jpeg).find((s) => s.marker === 0xda)!.at + 6]) {
+      const error = refusal(src.jpeg.subarray(0, cut));
+      expect(error.code).toBe('PETCUT_E_CORRUPT_IMAGE');
+      expect(error.message).toMatch(/upload it again/);
+    }
+  });
+
+  it('image data before the frame header, and two frame headers, are damaged', () => {
+    const sof = jpegSegments(src.jpeg).find((s) => s.marker === 0xc0)!;
+    const sofEnd = sof.at + 2 + src.jpeg.readUInt16BE(sof.at + 2);
+    expect(refusal(Buffer.concat([src.jpeg.subarray(0, sof.at), src.jpeg.subarray(sofEnd)])).code).toBe('PETCUT_E_CORRUPT_IMAGE');
+    expect(refusal(Buffer.concat([src.jpeg.subarray(0, sofEnd), src.jpeg.subarray(sof.at)])).code).toBe('PETCUT_E_CORRUPT_IMAGE');
+  });
+
+  it.each([
+    ['inside its image data', 0.7],
+    ['just before its EOI (a complete scan)', 1],
+  ] as const)('a JPEG cut %s is refused by the header check, as the decoder refuses it (422 either way)', async (_name, share) => {
+    const cut = src.jpeg.subarray(0, share === 1 ? src.jpeg.length - 2 : Math.floor(src.jpeg.length * share));
+    expect(refusal(cut)).toMatchObject({ code: 'PETCUT_E_CORRUPT_IMAGE', status: 422 });
+    await expect(decodeImage(cut, { maxPixels: POLICY.maxPixels })).rejects.toMatchObject({ code: 'PETCUT_E_CORRUPT_IMAGE', message: expect.stringMatching(/upload it again/) });
+  });
+
+  it('stuffed bytes (FF00) and restart markers (FFD0-D7) inside the scan do not end it', async () => {
+    const big = await scene(640, 480).jpeg({ quality: 100 }).toBuffer();
+    const sos = jpegSegments(big).find((s) => s.marker === 0xda)!;
+    const dataStart = sos.at + 2 + big.readUInt16BE(sos.at + 2);
+    expect(big.indexOf(Buffer.from([0xff, 0x00]), dataStart)).toBeGreaterThan(0);
+    const middle = (dataStart + big.length) >> 1;
+    const restarts = Buffer.concat([big.subarray(0, middle), Buffer.from([0xff, 0xd3]), big.subarray(middle, middle + 10), Buffer.from([0xff, 0xff, 0xd4]), big.subarray(middle + 10)]);
+    expect(check(Buffer.concat([restarts, text('tail')]))).toMatchObject({ width: 640, height: 480, trailingBytes: 4 });
+  });
+
+  it('the end of a progressive JPEG is found after its last scan', () => {
+    expect(jpegSegments(src.progressive).some((s) => s.marker === 0xc2)).toBe(true);
+    expect(check(Buffer.concat([src.progressive, Buffer.alloc(10, 0x41)]))).toMatchObject({ trailingBytes: 10 });
+  });
+
+  it('MPF secondary images (phone gain maps) are part of the photo, not trailing data', () => {
+    expect(check(multiPictureJpeg(src.jpeg, src.progressive), STRICT)).toMatchObject({ frames: 1, trailingBytes: 0 });
+    // The same bytes without the MPF segment: a second image appended is trailing data.
+    expect(check(Buffer.concat([src.jpeg, src.progressive]))).toMatchObject({ trailingBytes: src.progressive.length });
+  });
+});
+
+describe('PNG and WebP structure', () => {
+  it('PNG: wrong IHDR checksum, invalid depth, no IEND, a chunk past the end, no IDAT', () => {
+    const badCrc = Buffer.from(src.png);
+    badCrc[30] = badCrc[30]! ^ 0xff;
+    const badDepth = Buffer.from(src.png);
+    badDepth.set(pngChunk('IHDR', Buffer.from([0, 0, 0, 64, 0, 0, 0, 48, 16, 3, 0, 0, 0])), 8); // 16-bit palette
+    const noIdat = Buffer.concat([src.png.subarray(0, 33), pngChunk('IEND', Buffer.alloc(0))]);
+    for (const data of [badCrc, badDepth, src.png.subarray(0, src.png.length - 12), src.png.subarray(0, src.png.length - 20), noIdat]) {
+      expect(refusal(data).code).toBe('PETCUT_E_CORRUPT_IMAGE');
+    }
+  });
+
+  it('WebP: a RIFF size past the end is a cut upload; bytes past it are trailing data', () => {
+    expect(refusal(src.webp.subarray(0, src.webp.length - 5)).code).toBe('PETCUT_E_CORRUPT_IMAGE');
+    expect(check(Buffer.concat([src.webp, Buffer.alloc(7, 1)]))).toMatchObject({ trailingBytes: 7 });
+  });
+
+  it('WebP: a canvas that does not match its image is damaged', () => {
+    expect(refusal(webpDeclaring(300, 200, 'vp8x')).code).toBe('PETCUT_E_CORRUPT_IMAGE');
+  });
+});
+
+describe('animations: first frame by default, refused when configured', () => {
+  it.each([
+    ['animated WebP', () => src.animated, 'webp'],
+    ['APNG', () => apng(64, 48), 'png'],
+  ] as const)('%s', async (_name, make, format) => {
+    expect(check(make())).toMatchObject({ format, frames: 2, width: 64, height: 48 });
+    expect(refusal(make(), STRICT)).toMatchObject({ code: 'PETCUT_E_ANIMATED_IMAGE', status: 422, message: expect.stringMatching(/2 frames.*still photo/) });
+    // What the engine then decodes is the first frame (red), not the second (blue).
+    const decoded = await decodeImage(make(), { maxPixels: POLICY.maxPixels });
+    expect([decoded.width, decoded.height]).toEqual([64, 48]);
+    expect(decoded.rgb[0]).toBeGreaterThan(240);
+    expect(decoded.rgb[2]).toBeLessThan(15);
+  });
+});
+
+describe('trailing data and polyglots', () => {
+  const video = () => isoBmff('mp42', ['isom'], 5000);
+
+  it('a motion-photo video after the JPEG: allowed with strip, refused with reject', () => {
+    const motion = Buffer.concat([src.jpeg, video()]);
+    expect(check(motion)).toMatchObject({ width: 64, trailingBytes: video().length });
+    expect(refusal(motion, STRICT)).toMatchObject({ code: 'PETCUT_E_SUSPICIOUS_CONTENT', message: expect.stringMatching(/extra data after the photo/) });
+    expect(refusal(Buffer.concat([src.png, video()]), STRICT).code).toBe('PETCUT_E_SUSPICIOUS_CONTENT');
+  });
+
+  it('zero padding after the end is not data, even with reject', () => {
+    expect(check(Buffer.concat([src.jpeg, Buffer.alloc(256)]), STRICT)).toMatchObject({ trailingBytes: 256 });
+  });
+
+  it.each([
+    ['JPEG + ZIP', () => Buffer.concat([src.jpeg, zipOf('x.js', text('alert(1)'))])],
+    ['JPEG + junk + ZIP (unzip reads from the end)', () => Buffer.concat([src.jpeg, Buffer.alloc(99, 7), zipOf('x.txt', text('x'))])],
+    ['JPEG + <script>', () => Buffer.concat([src.jpeg, text('<ScRiPt>alert(1)</script>')])],
+    ['JPEG + %PDF', () => Buffer.concat([src.jpeg, text('%PDF-1.4')])],
+    ['JPEG + MZ', () => Buffer.concat([src.jpeg, text('MZ\x90\0')])],
+    ['JPEG + ELF', () => Buffer.concat([src.jpeg, text('\x7fELF\x02')])],
+    ['JPEG + #!', () => Buffer.concat([src.jpeg, text('#!/bin/sh\n')])],
+    ['JPEG COM <?php', () => withJpegSegment(src.jpeg, 0xfe, text('<?php system($_GET[1]); ?>'))],
+    ['JPEG APP13 <!DOCTYPE html>', () => withJpegSegment(src.jpeg, 0xed, text('<!DOCTYPE html>'))],
+    ['JPEG COM javascript: URL', () => withJpegSegment(src.jpeg, 0xfe, text('JAVASCRIPT:alert(1)'))],
+    ['PNG tEXt <?php', () => withPngChunk(src.png, 'tEXt', text('Comment\0<?php echo 1; ?>'))],
+    ['PNG iTXt <iframe', () => withPngChunk(src.png, 'iTXt', text('XML\0\0\0\0\0<iframe src=x>'))],
+    ['PNG zTXt (compressed) <svg', () => withPngChunk(src.png, 'zTXt', Buffer.concat([text('Comment\0\0'), deflateSync(text('<svg onload=alert(1)>'))]))],
+    ['PNG compressed iTXt <html', () => withPngChunk(src.png, 'iTXt', Buffer.concat([text('XML\0\x01\0en\0\0'), deflateSync(text('<html>'))]))],
+    ['PNG + <html> after IEND', () => Buffer.concat([src.png, text('<html>')])],
+    ['WebP + ZIP after the RIFF size', () => Buffer.concat([src.webp, zipOf('x.txt', text('x'))])],
+  ] as const)('%s is refused whatever the trailing-data policy', (_name, make) => {
+    expect(refusal(make())).toMatchObject({ code: 'PETCUT_E_SUSPICIOUS_CONTENT', status: 422, message: expect.stringMatching(/save the photo again/) });
+  });
+
+  it('a WebP EXIF chunk with a script is refused', async () => {
+    const withExif = await scene().withExif({ IFD0: { ImageDescription: '<script>alert(1)</script>' } }).webp().toBuffer();
+    expect(withExif.includes('EXIF')).toBe(true);
+    expect(refusal(withExif).code).toBe('PETCUT_E_SUSPICIOUS_CONTENT');
+  });
+
+  it('ordinary metadata and look-alikes are not flagged', async () => {
+    const xmp = '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description dc:title="My dog, svg-ish &lt;html&gt;"/></rdf:RDF></x:xmpmeta>';
+    const jpeg = await scene().withExif({ IFD0: { Make: 'PetPhone', ImageDescription: 'javascript course notes' } }).withXmp(xmp).jpeg().toBuffer();
+    expect(check(jpeg)).toMatchObject({ width: 64 });
+    expect(check(withJpegSegment(src.jpeg, 0xfe, text('<svgfoo> <scripted> <htmlx')))).toMatchObject({ width: 64 });
+    expect(check(withPngChunk(src.png, 'tEXt', text('Comment\0a <b>bold</b> pet')))).toMatchObject({ width: 64 });
+  });
+});
+
+describe('hostile structures are refused on a budget, not walked for seconds', () => {
+  const repeat = (unit: readonly number[], bytes: number) => Buffer.alloc(bytes, Buffer.from(unit));
+  const scanStart = () => {
+    const sos = jpegSegments(src.jpeg).find((s) => s.marker === 0xda)!;
+    return src.jpeg.subarray(0, sos.at + 2 + src.jpeg.readUInt16BE(sos.at + 2));
+  };
+  it.each([
+    ['a scan of stuffed FF00 pairs', () => Buffer.concat([scanStart(), repeat([0xff, 0x00], 3 << 20), Buffer.from([0xff, 0xd9])]), 'PETCUT_E_CORRUPT_IMAGE'],
+    ['a scan of restart markers', () => Buffer.concat([scanStart(), repeat([0xff, 0xd0], 3 << 20), Buffer.from([0xff, 0xd9])]), 'PETCUT_E_CORRUPT_IMAGE'],
+    ['thousands of empty JPEG comments', () => Buffer.concat([src.jpeg.subarray(0, 2), repeat([0xff, 0xfe, 0, 2], 40_000), src.jpeg.subarray(2)]), 'PETCUT_E_CORRUPT_IMAGE'],
+    ['a million empty PNG chunks', () => Buffer.concat([src.png.subarray(0, 33), repeat([...pngChunk('abCd', Buffer.alloc(0))], 12 << 20), src.png.subarray(33)]), 'PETCUT_E_CORRUPT_IMAGE'],
+    ['a trailing region made of "<s"', () => Buffer.concat([src.jpeg, repeat([0x3c, 0x73], 2 << 20)]), 'PETCUT_E_SUSPICIOUS_CONTENT'],
+  ] as const)('%s', (_name, make, code) => {
+    const data = make();
+    const started = performance.now();
+    expect(refusal(data).code).toBe(code);
+    expect(performance.now() - started).toBeLessThan(1000); // a guard against a walk per byte, not a benchmark
+  });
+
+  it('thousands of broken compressed PNG texts: only the first few are inflated', () => {
+    const data = Buffer.concat([src.png.subarray(0, 33), repeat([...pngChunk('zTXt', text('a\0\0'))], 15 * 30_000), src.png.subarray(33)]);
+    const started = performance.now();
+    expect(check(data)).toMatchObject({ width: 64 });
+    expect(performance.now() - started).toBeLessThan(1000);
+  });
+});
+
+describe('cost', () => {
+  it('a 30 MB upload (a photo plus a long video) is checked without touching its pixels', () => {
+    const big = Buffer.concat([src.jpeg, isoBmff('mp42', ['isom'], 30 * 1024 * 1024 - src.jpeg.length - 100)]);
+    const started = performance.now();
+    expect(check(big)).toMatchObject({ trailingBytes: big.length - src.jpeg.length });
+    // A guard against an accidental per-byte loop, not a benchmark (bench/badinput.mjs measures).
+    expect(performance.now() - started).toBeLessThan(1000);
+  });
+});
