@@ -23,7 +23,9 @@ const pct = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Mat
 
 const spawned = performance.now();
 const child = spawn(process.execPath, [...(process.env.PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PROFILE_DIR}`] : []), ...(process.env.TRACE_GC ? ['--trace-gc'] : []), join(root, 'dist', 'main.js')], {
-  env: { ...process.env, PORT: String(port), PETCUT_HOST: '127.0.0.1', PETCUT_DATA_DIR: dir, PETCUT_LOG_LEVEL: 'warn', PETCUT_MEMORY_LIMIT_MB: String(memoryLimitMb), MALLOC_ARENA_MAX: '2' },
+  env: { ...process.env, PORT: String(port), PETCUT_HOST: '127.0.0.1', PETCUT_DATA_DIR: dir, PETCUT_LOG_LEVEL: 'warn', PETCUT_MEMORY_LIMIT_MB: String(memoryLimitMb), MALLOC_ARENA_MAX: '2',
+    // 20 clients share one address here; the test is about capacity, not rate limits (bench/ratelimit.mjs).
+    PETCUT_RATE_LIMIT_IP_PER_MIN: '1000000', PETCUT_RATE_LIMIT_SESSION_PER_MIN: '1000000' },
   stdio: ['ignore', process.env.TRACE_GC ? 'inherit' : 'ignore', 'inherit'],
 });
 const base = `http://127.0.0.1:${port}`;
