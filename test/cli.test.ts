@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -104,5 +105,23 @@ describe('petcut eval', () => {
     expect(cells[0]).toBe('a.jpg');
     expect(Number(cells[2])).toBeGreaterThan(0.95);
     expect(Number(cells[3])).toBeGreaterThan(0.9);
+  });
+});
+
+describe('petcut auth hash-key', () => {
+  it('makes a key, shows it once, and prints the hash entry the service accepts', async () => {
+    const result = await petcut('auth', 'hash-key', 'ops-alice');
+    expect(result.code).toBe(0);
+    const key = /key \(.*\): (pk_[A-Za-z0-9_-]{43})/.exec(result.stdout)?.[1];
+    const hash = /PETCUT_OPERATOR_KEYS entry: ops-alice:([0-9a-f]{64})/.exec(result.stdout)?.[1];
+    expect(key).toBeDefined();
+    expect(hash).toBe(createHash('sha256').update(key!).digest('hex'));
+    const { loadSecurityConfig } = await import('../src/security/config.js');
+    const { matchOperatorKey } = await import('../src/security/apiKeys.js');
+    expect(matchOperatorKey(key!, loadSecurityConfig({ PETCUT_OPERATOR_KEYS: `ops-alice:${hash}` }).operatorKeys)).toBe('ops-alice');
+    const given = await petcut('auth', 'hash-key', 'bob', '--key', 'pk_given');
+    expect(given.stdout).not.toContain('it is not stored');
+    expect(given.stdout).toContain(`bob:${createHash('sha256').update('pk_given').digest('hex')}`);
+    expect((await petcut('auth', 'hash-key', 'bad name!')).code).not.toBe(0);
   });
 });

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PetcutApp } from '../src/app.js';
 import type { Engine } from '../src/engine.js';
 import { appProxySignature } from '../src/security/shopify.js';
-import { buildApp, expectError, listen, OPERATOR, photo, startEngine } from './support/app.js';
+import { buildApp, expectError, form, listen, OPERATOR, photo, startEngine } from './support/app.js';
 
 /**
  * Access rules, CORS, security headers and server timeouts over the real
@@ -150,6 +150,11 @@ describe('auth configured', () => {
     expect((await locked.inject({ method: 'GET', url: '/v1/sessions/token-session-01/images', headers: bearer })).json<{ images: unknown[] }>().images).toHaveLength(2);
     expectError(await locked.inject({ method: 'GET', url: '/v1/sessions/other-session-01/images', headers: bearer }), 403, 'PETCUT_E_FORBIDDEN');
     expectError(await cutout(locked, '/v1/cutouts', { ...bearer, 'x-session-id': 'other-session-01' }), 403, 'PETCUT_E_FORBIDDEN');
+    // The first version's routes name the session in a form field: checked there too.
+    const compat = await locked.inject({ method: 'POST', url: '/store-image', headers: bearer, payload: form([{ data: image, field: 'file' }], { session_id: 'other-session-01' }) });
+    expect(compat.statusCode).toBe(403);
+    expect(compat.json()).toMatchObject({ success: false, code: 'PETCUT_E_FORBIDDEN' });
+    expect((await locked.inject({ method: 'POST', url: '/store-image', headers: bearer, payload: form([{ data: image, field: 'file' }], { session_id: 'token-session-01' }) })).statusCode).toBe(200);
     expect((await locked.inject({ method: 'POST', url: '/v1/sessions/token-session-01/order', headers: bearer, payload: { status: 'pending' } })).statusCode).toBe(200);
     expectError(await locked.inject({ method: 'POST', url: '/v1/sessions/token-session-01/order', headers: bearer, payload: { status: 'completed' } }), 403, 'PETCUT_E_OPERATOR_ONLY');
     expectError(await locked.inject({ method: 'GET', url: '/v1/admin/whoami', headers: bearer }), 403, 'PETCUT_E_OPERATOR_ONLY');

@@ -10,7 +10,7 @@ import { superviseSocket } from '../socket.js';
 import { readUpload } from '../upload.js';
 import { describeOutcome, refuseEarly } from './cutouts.js';
 import { imageView } from './sessions.js';
-import { abortOnClose, sessionFrom } from './shared.js';
+import { abortOnClose, ownSession, sessionFrom } from './shared.js';
 import { publicRoute, storefront } from '../../security/routePolicy.js';
 
 /**
@@ -75,7 +75,7 @@ function registerProcessing(app: FastifyInstance, ctx: AppContext, progress: Eve
     refuseEarly(ctx);
     const upload = await readUpload(request, { maxFiles: 1, allowedFields: new Set(['session_id']), policy: ctx.uploadPolicy });
     const sessionId = query.session_id ?? upload.fields.session_id;
-    if (sessionId) ctx.sessions.checkSessionId(sessionId);
+    if (sessionId) ownSession(request, ctx, sessionId);
     const tracker = createProgressTracker(() => ctx.config.concurrency).start(sessionId ?? '', 0, 1, names.length);
     const outcome = await ctx.processing.process({
       input: upload.files[0]!.data,
@@ -148,7 +148,7 @@ function registerStorage(app: FastifyInstance, ctx: AppContext): void {
     },
   }, async (request) => {
     const upload = await readUpload(request, { maxFiles: 1, allowedFields: new Set(['session_id', 'image_type']), policy: ctx.uploadPolicy });
-    const sessionId = upload.fields.session_id ? ctx.sessions.checkSessionId(upload.fields.session_id) : sessionFrom(request, ctx, true)!;
+    const sessionId = upload.fields.session_id ? ownSession(request, ctx, upload.fields.session_id) : sessionFrom(request, ctx, true)!;
     const image = await ctx.sessions.storeOriginal(sessionId, upload.files[0]!.data);
     const view = await imageView(ctx, request, image);
     return { success: true, session_id: sessionId, image_id: image.id, url: view.url, signed_url: view.signedUrl, tier: image.tier, expires_at: view.expiresAt, content_type: image.contentType };

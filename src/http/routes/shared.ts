@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../../app.js';
+import { PetcutError } from '../../errors.js';
 import { FORMATS } from '../../image/formats.js';
 import type { JobResult } from '../../service/jobs.js';
 import type { ProcessedOutput } from '../../service/processing.js';
@@ -22,6 +23,16 @@ export function sessionFrom(request: FastifyRequest, ctx: AppContext, create: bo
   const given = (Array.isArray(header) ? header[0] : header) ?? query ?? request.principal?.sessionId;
   if (given) return ctx.sessions.checkSessionId(given);
   return create ? ctx.sessions.newSessionId() : undefined;
+}
+
+/**
+ * A session named in a form field (the first version's routes) is checked
+ * here: the access hook only sees headers, query and path.
+ */
+export function ownSession(request: FastifyRequest, ctx: AppContext, sessionId: string): string {
+  const principal = request.principal;
+  if (principal?.kind === 'storefront-token' && principal.sessionId !== sessionId) throw new PetcutError('PETCUT_E_FORBIDDEN', 'This token is for another session.');
+  return ctx.sessions.checkSessionId(sessionId);
 }
 
 export function imageUrl(ctx: AppContext, request: FastifyRequest, image: SessionImage): string {
