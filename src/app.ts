@@ -9,7 +9,11 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Engine } from './engine.js';
 import { installErrorHandling } from './http/errors.js';
 import { RESULT_HEADERS } from './http/routes/cutouts.js';
+import { countingStore, installMetrics } from './http/metrics.js';
 import { installRateLimits } from './http/rateLimits.js';
+import { createMetrics } from './observability/metrics.js';
+import type { Metrics } from './observability/metrics.js';
+import { processObserver } from './observability/processObserver.js';
 import { clientAddress, clientErrorHandler, installAccessControl, installHeaders, sessionNamed } from './http/security.js';
 import { collectOpenApi } from './http/openapi.js';
 import { registerRoutes } from './http/routes/index.js';
@@ -54,6 +58,7 @@ export interface AppContext {
   readonly config: ServiceConfig;
   readonly engine: EngineHandle;
   readonly store: ObjectStore;
+  readonly metrics: Metrics;
   readonly cache: ResultCache;
   readonly capacity: Capacity;
   readonly processing: Processing;
@@ -107,23 +112,25 @@ export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<P
     genReqId: () => randomUUID(),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: true, allErrors: false } },
   });
+  const metrics = createMetrics();
+  const store = countingStore(deps.store, metrics);
   const engine = createEngineHandle(deps.engine, config.retryAfterS);
   const model = describeModel(config.engine);
   const memoryProbe = deps.memoryProbe ?? createMemoryProbe(config.memoryLimitBytes);
   const concurrency = config.concurrency;
   const capacity = createCapacity({ concurrency, queueMax: config.queueMax, memoryPressure: config.memoryPressure, retryAfterS: config.retryAfterS, probe: memoryProbe });
-  const cache = createResultCache(deps.store, model, { days: config.cacheDays, memoryBytes: config.cacheMemoryBytes });
+  const cache = createResultCache(store, model, { days: config.cacheDays, memoryBytes: config.cacheMemoryBytes });
   const log = (msg: string, err?: unknown): void => app.log.error({ err }, msg);
-  const processing = createProcessing({ engine, cache, capacity, log });
+  const processing = createProcessing({ engine, cache, capacity, log, observer: processObserver(metrics, () => warmup.isWarm()) });
   const jobs = createJobs({ processing, ttlMs: config.jobTtlMs, maxJobs: config.jobsMax, concurrency: () => engine.current()?.concurrency ?? concurrency, log });
-  const sessions = createSessions(deps.store, { maxPixels: config.engine.maxPixels, cacheDays: config.cacheDays, clock: deps.clock });
+  const sessions = createSessions(store, { maxPixels: config.engine.maxPixels, cacheDays: config.cacheDays, clock: deps.clock });
   const warmup = createWarmup(engine);
   let shuttingDown = false;
   const eventLoop = monitorEventLoopDelay({ resolution: 10 });
   eventLoop.enable();
 
   const context: AppContext = {
-    config, engine, store: deps.store, cache, capacity, processing, jobs, sessions, warmup, effectPreviews: createEffectPreviews(engine),
+    config, engine, store, cache, metrics, capacity, processing, jobs, sessions, warmup, effectPreviews: createEffectPreviews(engine),
     uploadPolicy: Object.freeze({ maxBytes: config.bodyLimitBytes, maxPixels: config.engine.maxPixels, ...config.security.upload }),
     clock: deps.clock ?? (() => new Date()),
     startedAt: Date.now(), eventLoop,
@@ -139,6 +146,7 @@ export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<P
   // Raw uploads: the body is the image (any declared image type; the bytes decide).
   app.addContentTypeParser(/^(image\/.+|application\/octet-stream)$/, { parseAs: 'buffer', bodyLimit: config.bodyLimitBytes }, (_request, body, done) => done(null, body));
   installErrorHandling(app, config.retryAfterS);
+  installMetrics(app, metrics);
   await installHeaders(app, security, RESULT_HEADERS);
   // After the CORS headers (a 429 the browser cannot read is useless), before credentials are checked.
   const limiter = createRateLimiter(security.rateLimit, { log: app.log });
@@ -153,6 +161,17 @@ export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<P
       throw new OverloadError('PETCUT_E_SHUTTING_DOWN', config.retryAfterS);
     }
   });
+  metrics.bind({
+    queue: () => capacity.status(),
+    jobsActive: () => jobs.active(),
+    memory: () => capacity.status().memory,
+    model: () => { const info = engine.current()?.runtime; return info ? { model: info.model, device: info.device } : undefined; },
+    rateLimits: () => { const stats = limiter.stats(); return { rejected: stats.rejected, backend: limiter.kind !== 'memory' && stats.backend === 'memory' ? 'memory-fallback' : stats.backend }; },
+  });
+  void engine.ready.then(() => {
+    metrics.coldStartSeconds.set(process.uptime());
+    metrics.coldStarts.inc();
+  }, () => undefined);
   const openapi = collectOpenApi(app);
   await app.register((scope, _opts, done) => {
     registerRoutes(scope, context, openapi);

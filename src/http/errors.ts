@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import { isPetcutError, PetcutError } from '../errors.js';
+import { errorCodes } from './metrics.js';
 import { translateFrameworkError } from './upload.js';
 
 /**
@@ -27,6 +28,7 @@ export function toPetcutError(error: unknown): PetcutError | undefined {
 }
 
 export function sendError(reply: FastifyReply, error: PetcutError, retryAfterS: number): FastifyReply {
+  errorCodes.set(reply.request, error.code);
   if (error.retryAfterS !== undefined || error.status === 503) reply.header('Retry-After', String(error.retryAfterS ?? retryAfterS));
   return reply.status(error.status).type('application/json').send({ error: { code: error.code, message: error.message }, requestId: reply.request.id });
 }

@@ -52,7 +52,15 @@ export interface Processing {
   queuePositions(): number;
 }
 
-export function createProcessing(deps: { engine: EngineHandle; cache: ResultCache; capacity: Capacity; log: (msg: string, err?: unknown) => void }): Processing {
+/** Told what each request cost (the metrics); never on the request's path for long. */
+export interface ProcessObserver {
+  done(outcome: ProcessOutcome, seconds: number): void;
+  failed(error: unknown): void;
+  /** Seconds from admission until a pipeline took the image. */
+  waited(seconds: number): void;
+}
+
+export function createProcessing(deps: { engine: EngineHandle; cache: ResultCache; capacity: Capacity; log: (msg: string, err?: unknown) => void; observer?: ProcessObserver }): Processing {
   const { cache, capacity } = deps;
   const background = new Set<Promise<unknown>>();
   const waiting: Array<(position: number) => void> = [];
@@ -75,8 +83,10 @@ export function createProcessing(deps: { engine: EngineHandle; cache: ResultCach
       waiting.forEach((other, i) => other(i + 1));
     };
     let began = false;
+    const admittedAt = performance.now();
     try {
       const running = run(engine, (event) => {
+        if (!began) deps.observer?.waited((performance.now() - admittedAt) / 1000);
         began = true;
         started();
         request.onStage?.(event);
@@ -119,8 +129,14 @@ export function createProcessing(deps: { engine: EngineHandle; cache: ResultCach
 
   return {
     async process(request) {
+      const started = performance.now();
       try {
-        return await processOnce(request);
+        const outcome = await processOnce(request);
+        deps.observer?.done(outcome, (performance.now() - started) / 1000);
+        return outcome;
+      } catch (error) {
+        deps.observer?.failed(error);
+        throw error;
       } finally {
         request.reservation?.();
       }

@@ -10,6 +10,7 @@ import { superviseSocket } from '../socket.js';
 import { readUpload } from '../upload.js';
 import { describeOutcome, refuseEarly } from './cutouts.js';
 import { imageView } from './sessions.js';
+import { errorCodes } from '../metrics.js';
 import { abortOnClose, ownSession, sessionFrom } from './shared.js';
 import { publicRoute, storefront } from '../../security/routePolicy.js';
 
@@ -33,6 +34,7 @@ export function registerCompatRoutes(app: FastifyInstance, ctx: AppContext): voi
       if (coded.code === 'PETCUT_E_INTERNAL') request.log.error({ err: error }, 'unhandled error');
       const session = (request.query as Record<string, string> | undefined)?.session_id;
       if (session) progress.emit(session, { type: 'error', code: coded.code, message: coded.message });
+      errorCodes.set(request, coded.code);
       if (reply.raw.destroyed) return;
       if (coded.retryAfterS !== undefined || coded.status === 503) reply.header('Retry-After', String(coded.retryAfterS ?? ctx.config.retryAfterS));
       return reply.status(coded.status).send({ success: false, error: coded.message, code: coded.code, requestId: request.id });

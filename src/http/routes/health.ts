@@ -65,9 +65,16 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: AppContext, open
       response: { 200: { type: 'object', properties: { warm: { type: 'boolean' }, alreadyWarm: { type: 'boolean' }, ms: { type: 'number' } } }, ...errors(429, 503) },
     },
   }, async (request, reply) => {
-    if (!ctx.warmup.isWarm()) await chargeWarmup(request, reply);
+    if (!ctx.warmup.isWarm()) {
+      await chargeWarmup(request, reply).catch((error: unknown) => {
+        ctx.metrics.warmups.inc({ result: 'refused' });
+        throw error;
+      });
+    }
     try {
-      return await ctx.warmup.run();
+      const result = await ctx.warmup.run();
+      ctx.metrics.warmups.inc({ result: result.alreadyWarm ? 'already_warm' : 'ran' });
+      return result;
     } catch (error) {
       throw error instanceof PetcutError ? error : new PetcutError('PETCUT_E_MODEL_UNAVAILABLE', undefined, { cause: error });
     }

@@ -1,0 +1,81 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/**
+ * The service's Prometheus metrics (prom-client), names per
+ * deploy/prometheus/METRICS.md: the alert rules, SLO rules and dashboards
+ * read exactly these. Units in names, `_total` counters. Nothing here does
+ * I/O at scrape time: gauges read values other parts keep current.
+ */
+
+// The default top bucket (10 s) is shorter than a cold start or a slow 12 MP photo: up to 60 s.
+export const DURATION_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 35, 45, 60];
+
+/** Where the gauges read the service's state at scrape time (all synchronous, no I/O). */
+export interface MetricSources {
+  queue(): { queued: number; inFlight: number };
+  jobsActive(): number;
+  memory(): { usedBytes: number; limitBytes: number } | undefined;
+  model(): { model: string; device: string } | undefined;
+  rateLimits(): { rejected: Readonly<Record<string, number>>; backend: string };
+}
+
+export interface Metrics {
+  readonly registry: Registry;
+  readonly httpRequests: Counter<'route' | 'method' | 'status' | 'code'>;
+  readonly httpDuration: Histogram<'route' | 'method'>;
+  readonly processingDuration: Histogram<'cold'>;
+  readonly stageDuration: Histogram<'stage'>;
+  readonly images: Counter<'outcome'>;
+  readonly cache: Counter<'result'>;
+  readonly coldStartSeconds: Gauge;
+  readonly coldStarts: Counter;
+  readonly coldServed: Counter;
+  readonly warmups: Counter<'result'>;
+  readonly queueWait: Histogram;
+  readonly storageErrors: Counter<'operation'>;
+  /** Connects the scrape-time gauges to the service (once, when the app is built). */
+  bind(sources: MetricSources): void;
+}
+
+export function createMetrics(): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 });
+  let sources: MetricSources | undefined;
+  const gauge = (name: string, help: string, read: (g: Gauge<string>, s: MetricSources) => void, labelNames: string[] = []): void => {
+    new Gauge({ name, help, labelNames, registers: [registry], collect() { if (sources) read(this, sources); } });
+  };
+  gauge('petcut_queue_depth', 'Images waiting for a pipeline.', (g, s) => g.set(s.queue().queued));
+  gauge('petcut_images_in_flight', 'Images being processed now.', (g, s) => g.set(s.queue().inFlight));
+  gauge('petcut_jobs_in_flight', 'Jobs not finished yet.', (g, s) => g.set(s.jobsActive()));
+  gauge('petcut_memory_usage_bytes', 'Memory in use as the container limit counts it (cgroup, less inactive page cache).', (g, s) => { const m = s.memory(); if (m) g.set(m.usedBytes); });
+  gauge('petcut_memory_limit_bytes', 'The memory limit (cgroup, PETCUT_MEMORY_LIMIT_MB, or the host).', (g, s) => { const m = s.memory(); if (m) g.set(m.limitBytes); });
+  gauge('petcut_model_info', 'The model and device in use (value 1).', (g, s) => { const m = s.model(); g.reset(); if (m) g.set(m, 1); }, ['model', 'device']);
+  gauge('petcut_rate_limit_fallback', '1 while the rate limiter runs on its in-memory fall-back because Redis is unreachable.', (g, s) => g.set(s.rateLimits().backend === 'memory-fallback' ? 1 : 0));
+  // Rejections are counted by the limiter itself (it also knows Redis fail-overs): exported as a counter of its totals.
+  new Counter({
+    name: 'petcut_rate_limit_rejections_total', help: 'Requests refused with 429, by rule (ip, session, warmup).', labelNames: ['rule'], registers: [registry],
+    collect() {
+      if (!sources) return;
+      this.reset();
+      for (const [rule, count] of Object.entries(sources.rateLimits().rejected)) this.inc({ rule }, count);
+    },
+  });
+  const counter = <L extends string>(name: string, help: string, labelNames: L[] = []): Counter<L> => new Counter({ name, help, labelNames, registers: [registry] });
+  const histogram = <L extends string>(name: string, help: string, labelNames: L[] = [], buckets = DURATION_BUCKETS): Histogram<L> => new Histogram({ name, help, labelNames, buckets, registers: [registry] });
+  return {
+    registry,
+    httpRequests: counter('petcut_http_requests_total', 'HTTP requests by route, method, status and error code ("" on success).', ['route', 'method', 'status', 'code']),
+    httpDuration: histogram('petcut_http_request_duration_seconds', 'HTTP request time, first byte in to last byte out.', ['route', 'method']),
+    processingDuration: histogram('petcut_processing_duration_seconds', 'Time to produce a cut-out (admission to result); cold="true" before the instance\'s first inference finished.', ['cold']),
+    stageDuration: histogram('petcut_processing_stage_duration_seconds', 'Time in each processing stage (decode, segmentation, refine, effect, encode, store).', ['stage']),
+    images: counter('petcut_images_total', 'Photos processed, by outcome (success, failure).', ['outcome']),
+    cache: counter('petcut_cache_requests_total', 'Cut-out requests by cache result (hit, cutout, miss).', ['result']),
+    coldStartSeconds: new Gauge({ name: 'petcut_cold_start_seconds', help: 'Process start to model ready, seconds.', registers: [registry] }),
+    coldStarts: counter('petcut_cold_starts_total', 'Cold starts (one per process, counted when the model is ready).'),
+    coldServed: counter('petcut_cold_served_requests_total', 'Cut-out requests served before the instance\'s first inference finished.'),
+    warmups: counter('petcut_warmups_total', 'POST /warmup calls by result (ran, already_warm, refused).', ['result']),
+    queueWait: histogram('petcut_queue_wait_seconds', 'Time an image waited for a pipeline.'),
+    storageErrors: counter('petcut_storage_errors_total', 'Storage calls that failed, by operation.', ['operation']),
+    bind: (bound) => void (sources = bound),
+  };
+}

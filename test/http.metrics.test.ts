@@ -1,0 +1,131 @@
+import { spawn } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PetcutApp } from '../src/app.js';
+import type { Engine } from '../src/engine.js';
+import { PetcutError } from '../src/errors.js';
+import type { ObjectStore } from '../src/storage/index.js';
+import { buildApp, photo, startEngine } from './support/app.js';
+
+/**
+ * GET /metrics: the names deploy/prometheus/METRICS.md promises, filled by
+ * real requests, in a format promtool accepts, and a scrape that does not
+ * wait for the work in progress.
+ */
+let engine: Engine;
+let app: PetcutApp;
+let failPuts = false;
+
+beforeAll(async () => {
+  engine = await startEngine();
+  const wrapStore = (store: ObjectStore): ObjectStore => ({
+    ...store,
+    name: store.name,
+    put: async (...args) => {
+      // What the adapters throw on an outage.
+      if (failPuts) throw new PetcutError('PETCUT_E_STORAGE_UNAVAILABLE');
+      return store.put(...args);
+    },
+  });
+  app = (await buildApp(engine, { wrapStore, env: { PETCUT_RATE_LIMIT_WARMUP_PER_HOUR: '1' } })).app;
+});
+
+afterAll(async () => {
+  await app?.petcut.processing.drain();
+  await app?.close();
+  await engine?.close();
+});
+
+const scrape = async (): Promise<string> => {
+  const response = await app.inject({ method: 'GET', url: '/metrics' });
+  expect(response.statusCode).toBe(200);
+  expect(response.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
+  return response.body;
+};
+
+/** The value of one sample, by metric name and exact label set as printed. */
+function sample(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+const upload = (data: Buffer, url = '/v1/cutouts?size=48') => app.inject({ method: 'POST', url, headers: { 'content-type': 'image/jpeg' }, payload: data });
+
+describe('GET /metrics', () => {
+  it('counts requests by route template, status and code, with the processing and cache outcomes', async () => {
+    const image = await photo(96, 72, 'jpeg', 3);
+    expect((await upload(image)).statusCode).toBe(200);
+    expect((await upload(image)).headers['x-cache']).toBe('HIT');
+    expect((await upload(Buffer.from('plain text, not a photo'))).statusCode).toBe(415);
+    expect((await app.inject({ method: 'GET', url: '/v1/jobs/00000000-0000-4000-8000-000000000000' })).statusCode).toBe(404);
+    const text = await scrape();
+    expect(sample(text, 'petcut_http_requests_total{route="/v1/cutouts",method="POST",status="200",code=""}')).toBe(2);
+    expect(sample(text, 'petcut_http_requests_total{route="/v1/cutouts",method="POST",status="415",code="PETCUT_E_UNSUPPORTED_FORMAT"}')).toBe(1);
+    // Route templates, never raw ids: label values stay bounded.
+    expect(sample(text, 'petcut_http_requests_total{route="/v1/jobs/:jobId",method="GET",status="404",code="PETCUT_E_JOB_NOT_FOUND"}')).toBe(1);
+    expect(text).not.toContain('00000000-0000-4000');
+    expect(sample(text, 'petcut_http_request_duration_seconds_bucket{le="60",route="/v1/cutouts",method="POST"}')).toBe(3);
+    expect(sample(text, 'petcut_images_total{outcome="success"}')).toBe(2);
+    expect(sample(text, 'petcut_cache_requests_total{result="miss"}')).toBe(1);
+    expect(sample(text, 'petcut_cache_requests_total{result="hit"}')).toBe(1);
+    // The first inference of the instance is the cold one.
+    expect(sample(text, 'petcut_processing_duration_seconds_count{cold="true"}')).toBe(1);
+    expect(sample(text, 'petcut_processing_duration_seconds_count{cold="false"}')).toBe(1);
+    expect(sample(text, 'petcut_cold_served_requests_total')).toBe(1);
+    expect(sample(text, 'petcut_processing_stage_duration_seconds_count{stage="segmentation"}')).toBe(1);
+    expect(sample(text, 'petcut_queue_wait_seconds_count')).toBeGreaterThanOrEqual(1);
+    expect(sample(text, 'petcut_cold_starts_total')).toBe(1);
+    expect(sample(text, 'petcut_cold_start_seconds')).toBeGreaterThan(0);
+    expect(sample(text, 'petcut_model_info{model="isnet",device="cpu"}')).toBe(1);
+    expect(sample(text, 'petcut_memory_limit_bytes')).toBeGreaterThan(0);
+    expect(sample(text, 'petcut_queue_depth')).toBe(0);
+    expect(sample(text, 'process_resident_memory_bytes')).toBeGreaterThan(0);
+    expect(text).toMatch(/^nodejs_eventloop_lag_p99_seconds /m);
+  });
+
+  it('counts storage errors and warm-ups', async () => {
+    failPuts = true;
+    try {
+      const response = await upload(await photo(96, 72, 'jpeg', 9), '/v1/cutouts?size=48');
+      expect(response.statusCode).toBe(200);
+      const stored = await app.inject({ method: 'POST', url: '/v1/sessions/metrics-session-1/images', headers: { 'content-type': 'image/jpeg' }, payload: await photo(64, 48) });
+      expect(stored.statusCode).toBe(503);
+    } finally {
+      failPuts = false;
+    }
+    await app.petcut.processing.drain();
+    expect((await app.inject({ method: 'POST', url: '/warmup' })).statusCode).toBe(200);
+    const text = await scrape();
+    expect(sample(text, 'petcut_storage_errors_total{operation="put"}')).toBeGreaterThanOrEqual(1);
+    expect(sample(text, 'petcut_http_requests_total{route="/v1/sessions/:sessionId/images",method="POST",status="503",code="PETCUT_E_STORAGE_UNAVAILABLE"}')).toBe(1);
+    expect(sample(text, 'petcut_warmups_total{result="ran"}')).toBe(1);
+  });
+
+  it('answers while an image is being processed (a scrape never waits for work)', async () => {
+    const working = upload(await photo(1600, 1200, 'jpeg', 17), '/v1/cutouts');
+    let finished = false;
+    void working.then(() => (finished = true));
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    const started = performance.now();
+    const text = await scrape();
+    expect(finished).toBe(false);
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(sample(text, 'petcut_images_in_flight')).toBe(1);
+    expect((await working).statusCode).toBe(200);
+  });
+
+  it('passes promtool check metrics (Prometheus naming conventions)', async () => {
+    const text = await scrape();
+    const result = await new Promise<{ code: number | null; output: string }>((resolve, reject) => {
+      const child = spawn('promtool', ['check', 'metrics'], { stdio: ['pipe', 'pipe', 'pipe'] });
+      let output = '';
+      child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      child.on('error', (error) => reject(new Error(`promtool is needed (Debian package prometheus): ${error.message}`)));
+      child.on('close', (code) => resolve({ code, output }));
+      child.stdin.end(text);
+    });
+    // Only our own metrics are judged: prom-client's default process/nodejs metrics are upstream's.
+    const ours = result.output.split('\n').filter((line) => line.startsWith('petcut_'));
+    expect(ours, result.output).toEqual([]);
+  });
+});
