@@ -1,5 +1,4 @@
-import { randomUUID } from 'node:crypto';
-import type { ServerOptions } from 'node:http';
+import type { IncomingMessage, ServerOptions } from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { IntervalHistogram } from 'node:perf_hooks';
 import fastifyMultipart from '@fastify/multipart';
@@ -9,8 +8,9 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Engine } from './engine.js';
 import { installErrorHandling } from './http/errors.js';
 import { RESULT_HEADERS } from './http/routes/cutouts.js';
-import { countingStore, installMetrics } from './http/metrics.js';
+import { countingStore, installMetrics, installRequestLog } from './http/metrics.js';
 import { installRateLimits } from './http/rateLimits.js';
+import { loggerOptions, requestIdOf, traceFields } from './observability/logging.js';
 import { createMetrics } from './observability/metrics.js';
 import type { Metrics } from './observability/metrics.js';
 import { processObserver } from './observability/processObserver.js';
@@ -94,13 +94,13 @@ function trustProxyOf(trust: number | string[]): ((address: string, hop: number)
   return trust > 0 ? (_address, hop) => hop < trust : false;
 }
 
-/** Credentials never reach the logs, whatever a log line includes. */
-const REDACTED = ['req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers.cookie', 'headers.authorization', 'headers["x-api-key"]'];
-
 export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<PetcutApp> {
   const security = config.security;
   const app = Fastify({
-    logger: deps.logger ?? { level: config.logLevel, redact: { paths: REDACTED, censor: '[redacted]' } },
+    logger: deps.logger === false ? false : { ...loggerOptions(config.logLevel), ...(typeof deps.logger === 'object' ? deps.logger : {}) },
+    // One line per request, in Cloud Logging's httpRequest shape (installRequestLog), instead of Fastify's two.
+    disableRequestLogging: true,
+    childLoggerFactory: (logger, bindings, options, raw) => logger.child({ ...bindings, ...traceFields(raw as IncomingMessage, config.gcpProject) }, options),
     bodyLimit: config.bodyLimitBytes,
     // X-Forwarded-For/Proto are believed only through the configured proxies (Cloud Run's front end: 1 hop).
     trustProxy: trustProxyOf(security.trustProxy),
@@ -108,8 +108,8 @@ export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<P
     requestTimeout: security.timeouts.requestMs,
     http: { headersTimeout: security.timeouts.headersMs, maxHeaderSize: security.timeouts.maxHeaderBytes, connectionsCheckingInterval: 1000 } as ServerOptions,
     clientErrorHandler,
-    requestIdHeader: 'x-request-id',
-    genReqId: () => randomUUID(),
+    requestIdHeader: false,
+    genReqId: (raw) => requestIdOf(raw),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: true, allErrors: false } },
   });
   const metrics = createMetrics();
@@ -147,6 +147,7 @@ export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<P
   app.addContentTypeParser(/^(image\/.+|application\/octet-stream)$/, { parseAs: 'buffer', bodyLimit: config.bodyLimitBytes }, (_request, body, done) => done(null, body));
   installErrorHandling(app, config.retryAfterS);
   installMetrics(app, metrics);
+  installRequestLog(app);
   await installHeaders(app, security, RESULT_HEADERS);
   // After the CORS headers (a 429 the browser cannot read is useless), before credentials are checked.
   const limiter = createRateLimiter(security.rateLimit, { log: app.log });

@@ -84,6 +84,8 @@ export interface ServiceConfig {
   readonly sweepIntervalMs: number;
   readonly engine: EngineConfig;
   readonly security: SecurityConfig;
+  /** Google Cloud project for log trace links (GOOGLE_CLOUD_PROJECT, else PETCUT_GCS_PROJECT). */
+  readonly gcpProject?: string;
 }
 
 export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<ServiceConfig> = {}): ServiceConfig {
@@ -135,6 +137,7 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env, override
     sweepIntervalMs: e.PETCUT_SWEEP_INTERVAL_S * 1000,
     engine: loadEngineConfig(env),
     security: loadSecurityConfig(env),
+    gcpProject: env.GOOGLE_CLOUD_PROJECT || e.PETCUT_GCS_PROJECT,
     ...overrides,
   });
 }

@@ -8,9 +8,8 @@ export const errorCodes = new WeakMap<FastifyRequest, string>();
 
 /**
  * Request counts and durations by route template (never the raw URL: ids
- * would make unbounded label values), and GET /metrics. The scrape only
- * serialises what is already in memory: it never waits on the engine or
- * storage.
+ * would make unbounded label values). The scrape only serialises what is
+ * already in memory: it never waits on the engine or storage.
  */
 export function installMetrics(app: FastifyInstance, metrics: Metrics): void {
   app.addHook('onResponse', async (request, reply) => {
@@ -19,10 +18,35 @@ export function installMetrics(app: FastifyInstance, metrics: Metrics): void {
     metrics.httpRequests.inc({ route, method, status: String(reply.statusCode), code: errorCodes.get(request) ?? '' });
     metrics.httpDuration.observe({ route, method }, reply.elapsedTime / 1000);
   });
+}
+
+/** GET /metrics (registered with the routes, so the OpenAPI document lists it). */
+export function registerMetricsRoute(app: FastifyInstance, metrics: Metrics): void {
   app.get('/metrics', {
     config: publicRoute('none'),
     schema: { summary: 'Prometheus metrics (text format); names in deploy/prometheus/METRICS.md', tags: ['health'], 'x-responses': { 200: { description: 'Prometheus text exposition format.', content: { 'text/plain': { schema: { type: 'string' } } } } } } as Record<string, unknown>,
   }, async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
+}
+
+/**
+ * One log line per request, in Cloud Logging's `httpRequest` shape, and the
+ * correlation id echoed as X-Request-ID (error bodies carry it as requestId).
+ */
+export function installRequestLog(app: FastifyInstance): void {
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('X-Request-ID', request.id);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const status = reply.statusCode;
+    const httpRequest = {
+      requestMethod: request.method, requestUrl: request.url.split('?')[0], status, latency: `${(reply.elapsedTime / 1000).toFixed(3)}s`,
+      remoteIp: request.ip, userAgent: request.headers['user-agent'], responseSize: String(reply.getHeader('content-length') ?? ''),
+    };
+    const code = errorCodes.get(request);
+    const line = { httpRequest, ...(code ? { code } : {}) };
+    if (status >= 500) request.log.error(line, 'request failed');
+    else request.log.info(line, 'request');
+  });
 }
 
 /** The store, counting its failures by operation (petcut_storage_errors_total). */

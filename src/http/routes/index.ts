@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../../app.js';
+import { registerMetricsRoute } from '../metrics.js';
 import type { OpenApiCollector } from '../openapi.js';
 import { registerAdminRoutes } from './admin.js';
 import { registerAuthRoutes } from './auth.js';
@@ -13,6 +14,7 @@ import { registerWebhookRoutes } from './webhooks.js';
 
 export function registerRoutes(app: FastifyInstance, ctx: AppContext, openapi: OpenApiCollector): void {
   registerHealthRoutes(app, ctx, openapi);
+  registerMetricsRoute(app, ctx.metrics);
   registerCutoutRoutes(app, ctx);
   registerJobRoutes(app, ctx);
   registerSessionRoutes(app, ctx);
