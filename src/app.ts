@@ -10,6 +10,8 @@ import { installErrorHandling } from './http/errors.js';
 import { RESULT_HEADERS } from './http/routes/cutouts.js';
 import { countingStore, installMetrics, installRequestLog } from './http/metrics.js';
 import { installRateLimits } from './http/rateLimits.js';
+import { createGpuProbe } from './observability/gpu.js';
+import type { GpuProbe } from './observability/gpu.js';
 import { loggerOptions, requestIdOf, traceFields } from './observability/logging.js';
 import { createMetrics } from './observability/metrics.js';
 import type { Metrics } from './observability/metrics.js';
@@ -49,6 +51,8 @@ export interface AppDeps {
   readonly memoryProbe?: MemoryProbe;
   /** The sessions' clock (tests move it to check expiry). */
   readonly clock?: () => Date;
+  /** GPU readings (default: nvidia-smi every 15 s; none without a GPU). */
+  readonly gpuProbe?: GpuProbe;
   /** pino options, or false for silence (tests). */
   readonly logger?: boolean | Record<string, unknown>;
 }
@@ -59,6 +63,7 @@ export interface AppContext {
   readonly engine: EngineHandle;
   readonly store: ObjectStore;
   readonly metrics: Metrics;
+  readonly gpu: GpuProbe;
   readonly cache: ResultCache;
   readonly capacity: Capacity;
   readonly processing: Processing;
@@ -113,6 +118,7 @@ export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<P
     ajv: { customOptions: { removeAdditional: false, coerceTypes: true, allErrors: false } },
   });
   const metrics = createMetrics();
+  const gpu = deps.gpuProbe ?? createGpuProbe();
   const store = countingStore(deps.store, metrics);
   const engine = createEngineHandle(deps.engine, config.retryAfterS);
   const model = describeModel(config.engine);
@@ -130,7 +136,7 @@ export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<P
   eventLoop.enable();
 
   const context: AppContext = {
-    config, engine, store, cache, metrics, capacity, processing, jobs, sessions, warmup, effectPreviews: createEffectPreviews(engine),
+    config, engine, store, cache, metrics, gpu, capacity, processing, jobs, sessions, warmup, effectPreviews: createEffectPreviews(engine),
     uploadPolicy: Object.freeze({ maxBytes: config.bodyLimitBytes, maxPixels: config.engine.maxPixels, ...config.security.upload }),
     clock: deps.clock ?? (() => new Date()),
     startedAt: Date.now(), eventLoop,
@@ -167,6 +173,7 @@ export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<P
     jobsActive: () => jobs.active(),
     memory: () => capacity.status().memory,
     model: () => { const info = engine.current()?.runtime; return info ? { model: info.model, device: info.device } : undefined; },
+    gpus: () => gpu.readings(),
     rateLimits: () => { const stats = limiter.stats(); return { rejected: stats.rejected, backend: limiter.kind !== 'memory' && stats.backend === 'memory' ? 'memory-fallback' : stats.backend }; },
   });
   void engine.ready.then(() => {
@@ -196,6 +203,7 @@ export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<P
     eventLoop.disable();
     await app.close();
     await limiter.close();
+    gpu.close();
     await engine.current()?.close();
   })());
 

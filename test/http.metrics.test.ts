@@ -129,3 +129,25 @@ describe('GET /metrics', () => {
     expect(ours, result.output).toEqual([]);
   });
 });
+
+describe('GPU metrics', () => {
+  it('without nvidia-smi: /health says "no GPU" and no GPU samples are exported', async () => {
+    const health = await app.inject({ method: 'GET', url: '/health' });
+    expect(health.json<{ gpu: { state: string; devices: unknown[] } }>().gpu).toEqual({ state: 'no GPU (nvidia-smi not found)', devices: [] });
+    const text = await scrape();
+    expect(text).not.toMatch(/^petcut_gpu_utilization_ratio\{/m);
+  });
+
+  it('reads nvidia-smi\'s CSV into utilisation and memory per GPU', async () => {
+    const { parseNvidiaSmi, createGpuProbe } = await import('../src/observability/gpu.js');
+    expect(parseNvidiaSmi('0, NVIDIA H200, 37, 1024, 143771\n1, NVIDIA H200, [N/A], 0, 143771\n')).toEqual([
+      { index: '0', name: 'NVIDIA H200', utilization: 0.37, memoryUsedBytes: 1024 * 1024 * 1024, memoryTotalBytes: 143771 * 1024 * 1024 },
+    ]);
+    // A tool that exists but fails is a reading error, not "no GPU".
+    const failing = createGpuProbe({ command: 'false' });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(failing.state()).toMatch(/^no reading: /);
+    expect(failing.readings()).toEqual([]);
+    failing.close();
+  });
+});

@@ -17,6 +17,8 @@ export interface MetricSources {
   memory(): { usedBytes: number; limitBytes: number } | undefined;
   model(): { model: string; device: string } | undefined;
   rateLimits(): { rejected: Readonly<Record<string, number>>; backend: string };
+  /** GPU readings (empty without a GPU: then no GPU samples are exported). */
+  gpus(): ReadonlyArray<{ index: string; name: string; utilization: number; memoryUsedBytes: number; memoryTotalBytes: number }>;
 }
 
 export interface Metrics {
@@ -50,6 +52,13 @@ export function createMetrics(): Metrics {
   gauge('petcut_memory_usage_bytes', 'Memory in use as the container limit counts it (cgroup, less inactive page cache).', (g, s) => { const m = s.memory(); if (m) g.set(m.usedBytes); });
   gauge('petcut_memory_limit_bytes', 'The memory limit (cgroup, PETCUT_MEMORY_LIMIT_MB, or the host).', (g, s) => { const m = s.memory(); if (m) g.set(m.limitBytes); });
   gauge('petcut_model_info', 'The model and device in use (value 1).', (g, s) => { const m = s.model(); g.reset(); if (m) g.set(m, 1); }, ['model', 'device']);
+  const perGpu = (pick: (g: ReturnType<MetricSources['gpus']>[number]) => number) => (g: Gauge<string>, s: MetricSources): void => {
+    g.reset();
+    for (const gpu of s.gpus()) g.set({ gpu: gpu.index, name: gpu.name }, pick(gpu));
+  };
+  gauge('petcut_gpu_utilization_ratio', 'GPU busy share (nvidia-smi), 0-1; absent without a GPU.', perGpu((gpu) => gpu.utilization), ['gpu', 'name']);
+  gauge('petcut_gpu_memory_used_bytes', 'GPU memory in use (nvidia-smi); absent without a GPU.', perGpu((gpu) => gpu.memoryUsedBytes), ['gpu', 'name']);
+  gauge('petcut_gpu_memory_total_bytes', 'GPU memory in all (nvidia-smi); absent without a GPU.', perGpu((gpu) => gpu.memoryTotalBytes), ['gpu', 'name']);
   gauge('petcut_rate_limit_fallback', '1 while the rate limiter runs on its in-memory fall-back because Redis is unreachable.', (g, s) => g.set(s.rateLimits().backend === 'memory-fallback' ? 1 : 0));
   // Rejections are counted by the limiter itself (it also knows Redis fail-overs): exported as a counter of its totals.
   new Counter({

@@ -45,6 +45,7 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: AppContext, open
       model: engine ? { name: engine.model.name, loaded: true, loadMs: Math.round(engine.readyMs), inputSize: engine.model.inputSize, license: engine.model.license } : { loaded: false, error: failure?.message },
       device: engine ? { kind: engine.runtime.device, reason: engine.runtime.deviceReason } : undefined,
       warm: ctx.warmup.isWarm(),
+      gpu: { state: ctx.gpu.state(), devices: ctx.gpu.readings().map((g) => ({ index: g.index, name: g.name, utilization: g.utilization, memoryUsedMb: Math.round(g.memoryUsedBytes / MB), memoryTotalMb: Math.round(g.memoryTotalBytes / MB) })) },
       memory: {
         rssMb: Math.round(memory.rssBytes / MB), usedMb: Math.round(memory.usedBytes / MB), limitMb: Math.round(memory.limitBytes / MB),
         source: memory.source, pressure: status.underPressure, threshold: ctx.config.memoryPressure,
