@@ -37,7 +37,6 @@ export function createGpuProbe(options: { command?: string; intervalMs?: number 
   const command = options.command ?? 'nvidia-smi';
   let readings: GpuReading[] = [];
   let state = 'starting';
-  let timer: NodeJS.Timeout | undefined;
   const poll = (): void => {
     execFile(command, QUERY, { timeout: 5000 }, (error, stdout) => {
       if (error) {
@@ -45,15 +44,15 @@ export function createGpuProbe(options: { command?: string; intervalMs?: number 
         const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
         state = missing ? 'no GPU (nvidia-smi not found)' : `no reading: ${error.message.split('\n')[0]}`;
         // Without the tool there will never be a GPU: stop asking.
-        if (missing && timer) clearInterval(timer);
+        if (missing) clearInterval(timer);
         return;
       }
       readings = parseNvidiaSmi(stdout);
       state = readings.length ? 'ok' : 'no GPU (nvidia-smi lists none)';
     });
   };
-  poll();
-  timer = setInterval(poll, options.intervalMs ?? 15_000);
+  const timer = setInterval(poll, options.intervalMs ?? 15_000);
   timer.unref();
+  poll();
   return { readings: () => readings, state: () => state, close: () => clearInterval(timer) };
 }
