@@ -130,6 +130,16 @@ program.command('auth')
     process.stdout.write(`PETCUT_OPERATOR_KEYS entry: ${name}:${hashOperatorKey(key)}\n`);
   });
 
+program.command('slo')
+  .description('generate the SLO recording and burn-rate alert rules (Prometheus) from the SLO file; --check fails when the committed rule file is stale')
+  .argument('[file]', 'SLO file', 'deploy/slo/petcut.slo.yml')
+  .option('-o, --output <file>', 'write the rules to this file instead of stdout')
+  .option('--check', 'compare with the rule file (-o, default deploy/prometheus/slo.rules.yml) and exit 1 if it differs')
+  .action(async (file: string, flags: { output?: string; check?: boolean }) => {
+    const { runSloCommand } = await import('../slo/command.js');
+    await runSloCommand(file, flags, log);
+  });
+
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
