@@ -3,6 +3,7 @@ import { PetcutError } from '../errors.js';
 import type { RateLimiter, RuleName } from '../security/rateLimit/limiter.js';
 import type { RateDecision, RateRule } from '../security/rateLimit/types.js';
 import { securityOf } from '../security/routePolicy.js';
+import { sessionNamed } from './security.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -35,7 +36,7 @@ const shown = new WeakMap<FastifyRequest, Shown>();
  */
 export function installRateLimits(app: FastifyInstance, options: RateLimitHooksOptions): void {
   const { limiter } = options;
-  const sessionOf = options.sessionOf ?? sessionIdOf;
+  const sessionOf = options.sessionOf ?? sessionNamed;
   const ipOf = options.ipOf ?? ((request: FastifyRequest) => request.ip);
   app.decorate('rateLimiter', limiter);
   app.addHook('onRequest', async (request, reply) => {
@@ -92,12 +93,4 @@ function refusalMessage(rule: RateRule, decision: RateDecision): string {
   const window = rule.windowS === 60 ? 'minute' : rule.windowS === 3600 ? 'hour' : `${rule.windowS} s`;
   const subject = SUBJECTS[rule.name] ?? `under the ${rule.name} limit`;
   return `Too many requests ${subject}: ${rule.limit} per ${window} (bursts of ${rule.burst + 1}). Retry in ${decision.retryAfterS} s.`;
-}
-
-function sessionIdOf(request: FastifyRequest): string | undefined {
-  const header = request.headers['x-session-id'];
-  const query = (request.query as Record<string, unknown> | undefined)?.session_id;
-  const param = (request.params as Record<string, unknown> | undefined)?.sessionId;
-  const value = (Array.isArray(header) ? header[0] : header) ?? query ?? param;
-  return typeof value === 'string' && value !== '' ? value : undefined;
 }

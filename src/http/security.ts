@@ -131,7 +131,7 @@ export function sessionNamed(request: FastifyRequest): string | undefined {
   const query = (request.query as Record<string, unknown> | undefined)?.session_id;
   const param = (request.params as Record<string, unknown> | undefined)?.sessionId;
   const value = (Array.isArray(header) ? header[0] : header) ?? query ?? param;
-  return typeof value === 'string' ? value : undefined;
+  return typeof value === 'string' && value !== '' ? value : undefined;
 }
 
 /**
