@@ -16,7 +16,7 @@ import type { GpuProbe } from './observability/gpu.js';
 import { loggerOptions, requestIdOf, traceFields } from './observability/logging.js';
 import { createMetrics } from './observability/metrics.js';
 import type { Metrics } from './observability/metrics.js';
-import { processObserver } from './observability/processObserver.js';
+import { combineObservers, processObserver } from './observability/processObserver.js';
 import { clientAddress, clientErrorHandler, installAccessControl, installHeaders, sessionNamed } from './http/security.js';
 import { collectOpenApi } from './http/openapi.js';
 import { registerRoutes } from './http/routes/index.js';
@@ -56,6 +56,11 @@ export interface AppDeps {
   readonly gpuProbe?: GpuProbe;
   /** pino options, or false for silence (tests). */
   readonly logger?: boolean | Record<string, unknown>;
+  /**
+   * false: no request metrics, request log lines or cost metering (the
+   * overhead benchmark's baseline; /metrics still answers). Default on.
+   */
+  readonly instrumentation?: boolean;
 }
 
 /** Everything a route needs, built once per app. */
@@ -128,7 +133,9 @@ export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<P
   const capacity = createCapacity({ concurrency, queueMax: config.queueMax, memoryPressure: config.memoryPressure, retryAfterS: config.retryAfterS, probe: memoryProbe });
   const cache = createResultCache(store, model, { days: config.cacheDays, memoryBytes: config.cacheMemoryBytes });
   const log = (msg: string, err?: unknown): void => app.log.error({ err }, msg);
-  const processing = createProcessing({ engine, cache, capacity, log, observer: processObserver(metrics, () => warmup.isWarm()) });
+  const instrumented = deps.instrumentation !== false;
+  const observer = combineObservers(instrumented ? processObserver(metrics, () => warmup.isWarm()) : undefined);
+  const processing = createProcessing({ engine, cache, capacity, log, observer });
   const jobs = createJobs({ processing, ttlMs: config.jobTtlMs, maxJobs: config.jobsMax, concurrency: () => engine.current()?.concurrency ?? concurrency, log });
   const sessions = createSessions(store, { maxPixels: config.engine.maxPixels, cacheDays: config.cacheDays, clock: deps.clock });
   const warmup = createWarmup(engine);
@@ -153,8 +160,10 @@ export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<P
   // Raw uploads: the body is the image (any declared image type; the bytes decide).
   app.addContentTypeParser(/^(image\/.+|application\/octet-stream)$/, { parseAs: 'buffer', bodyLimit: config.bodyLimitBytes }, (_request, body, done) => done(null, body));
   installErrorHandling(app, config.retryAfterS);
-  installMetrics(app, metrics);
-  installRequestLog(app);
+  if (instrumented) {
+    installMetrics(app, metrics);
+    installRequestLog(app);
+  }
   await installHeaders(app, security, RESULT_HEADERS);
   // After the CORS headers (a 429 the browser cannot read is useless), before credentials are checked.
   const limiter = createRateLimiter(security.rateLimit, { log: app.log });

@@ -1,5 +1,5 @@
 import { isPetcutError } from '../errors.js';
-import type { ProcessObserver } from '../service/processing.js';
+import type { ProcessObserver, WorkWatch } from '../service/processing.js';
 import type { Metrics } from './metrics.js';
 
 /** Stage names as the pipeline times them -> the metrics' `stage` label. */
@@ -34,6 +34,25 @@ export function processObserver(metrics: Metrics, warmedUp: () => boolean): Proc
     },
     waited(seconds) {
       metrics.queueWait.observe(seconds);
+    },
+  };
+}
+
+/** Several observers as one (metrics, cost meter, traces): each sees every call. */
+export function combineObservers(...observers: ReadonlyArray<ProcessObserver | undefined>): ProcessObserver {
+  const list = observers.filter((o): o is ProcessObserver => o !== undefined);
+  return {
+    done: (outcome, seconds) => list.forEach((o) => o.done(outcome, seconds)),
+    failed: (error) => list.forEach((o) => o.failed(error)),
+    waited: (seconds) => list.forEach((o) => o.waited(seconds)),
+    begin(request) {
+      const watches = list.map((o) => o.begin?.(request)).filter((w): w is WorkWatch => w !== undefined);
+      if (watches.length === 0) return undefined;
+      if (watches.length === 1) return watches[0];
+      return {
+        stage: (event) => watches.forEach((w) => w.stage?.(event)),
+        end: (result) => watches.forEach((w) => w.end(result)),
+      };
     },
   };
 }

@@ -5,7 +5,7 @@ import type { ErrorCode } from '../errors.js';
 import type { OutputSpec } from '../pipeline/protocol.js';
 import { createProgressTracker } from './progress.js';
 import type { JobEvent } from './progress.js';
-import type { ProcessedOutput, Processing } from './processing.js';
+import type { ProcessedOutput, Processing, WorkOrigin } from './processing.js';
 
 /**
  * Asynchronous cut-out jobs (one or several files), kept in memory on the
@@ -71,6 +71,8 @@ export interface CreateJob {
   readonly outputs: readonly OutputSpec[];
   readonly sessionId?: string;
   readonly requestId?: string;
+  /** Who asked (cost attribution, traces). */
+  readonly origin?: WorkOrigin;
   /** One capacity reservation per file, taken before the 202 is sent. */
   readonly reservations: ReadonlyArray<() => void>;
   readonly publish: Publish;
@@ -124,7 +126,7 @@ export function createJobs(deps: { processing: Processing; ttlMs: number; maxJob
     request.hooks?.begin(file, index);
     try {
       const outcome = await deps.processing.process({
-        input: file.data, outputs: request.outputs, storeRenders: true, reservation: request.reservations[index],
+        input: file.data, outputs: request.outputs, storeRenders: true, reservation: request.reservations[index], origin: request.origin,
         onStage: (stage) => emit(job, progress.stage(stage)),
       });
       emit(job, progress.stage({ stage: 'store' }));

@@ -24,6 +24,17 @@ export interface ProcessRequest {
   readonly storeRenders?: boolean;
   /** A capacity reservation already held (jobs reserve at creation); released when the engine is done. */
   readonly reservation?: () => void;
+  /** Who asked for the work: cost attribution and traces. */
+  readonly origin?: WorkOrigin;
+}
+
+/** The shop, shopper session and HTTP request a piece of work is done for. */
+export interface WorkOrigin {
+  readonly shop?: string;
+  readonly session?: string;
+  readonly requestId?: string;
+  /** The asking request's trace context (OpenTelemetry's, when tracing is on); opaque here. */
+  readonly trace?: unknown;
 }
 
 export interface ProcessedOutput {
@@ -58,6 +69,13 @@ export interface ProcessObserver {
   failed(error: unknown): void;
   /** Seconds from admission until a pipeline took the image. */
   waited(seconds: number): void;
+  /** Called as the work starts; the watch sees its stages and its end (cost meter, traces). */
+  begin?(request: ProcessRequest): WorkWatch | undefined;
+}
+
+export interface WorkWatch {
+  stage?(event: StageEvent): void;
+  end(result: { readonly outcome?: ProcessOutcome; readonly error?: unknown }): void;
 }
 
 export function createProcessing(deps: { engine: EngineHandle; cache: ResultCache; capacity: Capacity; log: (msg: string, err?: unknown) => void; observer?: ProcessObserver }): Processing {
@@ -128,14 +146,18 @@ export function createProcessing(deps: { engine: EngineHandle; cache: ResultCach
   };
 
   return {
-    async process(request) {
+    async process(asked) {
       const started = performance.now();
+      const watch = deps.observer?.begin?.(asked);
+      const request = watch?.stage ? { ...asked, onStage: (event: StageEvent) => { watch.stage!(event); asked.onStage?.(event); } } : asked;
       try {
         const outcome = await processOnce(request);
         deps.observer?.done(outcome, (performance.now() - started) / 1000);
+        watch?.end({ outcome });
         return outcome;
       } catch (error) {
         deps.observer?.failed(error);
+        watch?.end({ error });
         throw error;
       } finally {
         request.reservation?.();

@@ -13,6 +13,7 @@ import { imageView } from './sessions.js';
 import { errorCodes } from '../metrics.js';
 import { abortOnClose, ownSession, sessionFrom } from './shared.js';
 import { publicRoute, storefront } from '../../security/routePolicy.js';
+import { workOrigin } from '../workOrigin.js';
 
 /**
  * The shop's current storefront routes (SPEC.md "Compatibility"), kept so the
@@ -83,6 +84,7 @@ function registerProcessing(app: FastifyInstance, ctx: AppContext, progress: Eve
       input: upload.files[0]!.data,
       outputs: names.map((effect) => ({ effect, effectParams: resolveParams(effect), format: 'png' as const })),
       signal: abortOnClose(reply),
+      origin: workOrigin(request, sessionId),
       onStage: (stage) => {
         if (!sessionId) return;
         const event = tracker.stage(stage);
@@ -121,7 +123,7 @@ function registerProcessing(app: FastifyInstance, ctx: AppContext, progress: Eve
     refuseEarly(ctx);
     const upload = await readUpload(request, { maxFiles: 1, allowedFields: new Set(['output_format', 'quality', 'session_id']), policy: ctx.uploadPolicy });
     const outputs = parseOutputOptions({ format: query.output_format ?? upload.fields.output_format, quality: (query.quality ?? upload.fields.quality)?.toString() });
-    const outcome = await ctx.processing.process({ input: upload.files[0]!.data, outputs, signal: abortOnClose(reply) });
+    const outcome = await ctx.processing.process({ input: upload.files[0]!.data, outputs, signal: abortOnClose(reply), origin: workOrigin(request, upload.fields.session_id) });
     const output = outcome.outputs[0]!;
     describeOutcome(reply, ctx, outcome, output);
     return reply.type(output.contentType).send(output.data);

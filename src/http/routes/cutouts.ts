@@ -7,6 +7,7 @@ import { CUTOUT_QUERY, errors, IMAGE_UPLOAD_BODY, RESULT, SESSION_HEADER } from 
 import { readUpload } from '../upload.js';
 import { abandonOriginal, abortOnClose, publishOutputs, sessionFrom, startOriginal } from './shared.js';
 import { storefront } from '../../security/routePolicy.js';
+import { workOrigin } from '../workOrigin.js';
 
 /** Headers the storefront reads; CORS exposes them (#5). */
 export const RESULT_HEADERS = ['X-Processing-Time-Ms', 'X-Cache', 'X-Image-Width', 'X-Image-Height', 'X-Source-Width', 'X-Source-Height',
@@ -46,7 +47,7 @@ export function registerCutoutRoutes(app: FastifyInstance, ctx: AppContext): voi
     const original = sessionId ? startOriginal(ctx, sessionId, input) : undefined;
     let outcome: ProcessOutcome;
     try {
-      outcome = await ctx.processing.process({ input, outputs, signal: abortOnClose(reply), storeRenders: wantsJson && !sessionId });
+      outcome = await ctx.processing.process({ input, outputs, signal: abortOnClose(reply), storeRenders: wantsJson && !sessionId, origin: workOrigin(request, sessionId) });
     } catch (error) {
       if (original) await abandonOriginal(ctx, original);
       throw error;

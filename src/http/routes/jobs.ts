@@ -10,6 +10,7 @@ import { refuseEarly } from './cutouts.js';
 import type { SessionImage } from '../../service/sessions.js';
 import { abandonOriginal, publishOutputs, sessionFrom, startOriginal } from './shared.js';
 import { publicRoute, storefront } from '../../security/routePolicy.js';
+import { workOrigin } from '../workOrigin.js';
 
 export function registerJobRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.post('/v1/jobs', {
@@ -38,7 +39,7 @@ export function registerJobRoutes(app: FastifyInstance, ctx: AppContext): void {
     }
     const originals = new Map<number, Promise<SessionImage>>();
     const job = ctx.jobs.create({
-      files: upload.files, outputs, sessionId, requestId: request.id, reservations,
+      files: upload.files, outputs, sessionId, requestId: request.id, reservations, origin: workOrigin(request, sessionId),
       publish: (_file, processed, index) => publishOutputs(ctx, request, sessionId, originals.get(index)!, processed),
       hooks: {
         begin: (file, index) => void originals.set(index, startOriginal(ctx, sessionId, file.data)),
