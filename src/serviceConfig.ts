@@ -4,6 +4,8 @@ import { z } from 'zod';
 import { loadEngineConfig, parseEnv } from './config.js';
 import type { EngineConfig } from './config.js';
 import { PetcutError } from './errors.js';
+import { loadCostConfig } from './cost/config.js';
+import type { CostConfig } from './cost/config.js';
 import { loadSecurityConfig } from './security/config.js';
 import type { SecurityConfig } from './security/config.js';
 import type { StorageConfig } from './storage/index.js';
@@ -84,6 +86,8 @@ export interface ServiceConfig {
   readonly sweepIntervalMs: number;
   readonly engine: EngineConfig;
   readonly security: SecurityConfig;
+  /** Prices, billing mode and instance shape for the cost meter. */
+  readonly cost: CostConfig;
   /** Google Cloud project for log trace links (GOOGLE_CLOUD_PROJECT, else PETCUT_GCS_PROJECT). */
   readonly gcpProject?: string;
 }
@@ -137,6 +141,7 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env, override
     sweepIntervalMs: e.PETCUT_SWEEP_INTERVAL_S * 1000,
     engine: loadEngineConfig(env),
     security: loadSecurityConfig(env),
+    cost: loadCostConfig(env, resolve(e.PETCUT_DATA_DIR)),
     gcpProject: env.GOOGLE_CLOUD_PROJECT || e.PETCUT_GCS_PROJECT,
     ...overrides,
   });

@@ -33,7 +33,7 @@ describe('config', () => {
 
   it('.env.example documents exactly the variables config.ts reads', async () => {
     const source = (await readFile(new URL('../src/config.ts', import.meta.url), 'utf8')) + (await readFile(new URL('../src/serviceConfig.ts', import.meta.url), 'utf8'))
-      + (await readFile(new URL('../src/security/config.ts', import.meta.url), 'utf8'));
+      + (await readFile(new URL('../src/security/config.ts', import.meta.url), 'utf8')) + (await readFile(new URL('../src/cost/config.ts', import.meta.url), 'utf8'));
     const example = await readFile(new URL('../.env.example', import.meta.url), 'utf8');
     const read = new Set([...source.matchAll(/\b(PETCUT_[A-Z_]+|PORT|REDIS_URL):/g)].map((m) => m[1]));
     const documented = new Set([...example.matchAll(/^#?\s*(PETCUT_[A-Z_]+|PORT|REDIS_URL)=/gm)].map((m) => m[1]));

@@ -11,6 +11,7 @@ import { removeBackgrounds } from './remove.js';
 import type { RemoveFlags } from './remove.js';
 import { runEvalCommand } from './evalCommand.js';
 import type { EvalFlags } from './evalCommand.js';
+import type { ReportFlags } from './cost.js';
 
 const log = (line: string): void => {
   process.stderr.write(`${line}\n`);
@@ -138,6 +139,30 @@ program.command('slo')
   .action(async (file: string, flags: { output?: string; check?: boolean }) => {
     const { runSloCommand } = await import('../slo/command.js');
     await runSloCommand(file, flags, log);
+  });
+
+const cost = program.command('cost').description('spend from the cost ledgers: report over a time window, or merge instances\' ledgers into one');
+
+cost.command('report')
+  .description('spend, images, cost per 1000 images, idle share and top customers between --from and --to (UTC dates or ISO date-times)')
+  .option('--from <when>', 'start (a date means its midnight UTC; default: today 00:00 UTC)')
+  .option('--to <when>', 'end (a date means the end of that day; default: now)')
+  .option('--ledger <file|dir...>', 'ledger files or folders of them (default: the folder of PETCUT_COST_LEDGER, else <PETCUT_DATA_DIR>/cost)')
+  .option('--top <n>', 'customers to list', '10')
+  .option('--prices <file>', 'price file for the budgets (default: PETCUT_COST_PRICES, else deploy/cost/prices.yml)')
+  .option('--json', 'the report as JSON')
+  .action(async (flags: ReportFlags) => {
+    const { costReport, runCostCommand } = await import('./cost.js');
+    runCostCommand(() => costReport(flags, (text) => process.stdout.write(text)), log);
+  });
+
+cost.command('merge')
+  .description('copy the entries of other ledgers into one file (entries already there are skipped, so merging twice is harmless)')
+  .requiredOption('--into <file>', 'the ledger to merge into (created if missing)')
+  .argument('<ledgers...>', 'ledger files or folders of them')
+  .action(async (ledgers: string[], flags: { into: string }) => {
+    const { costMerge, runCostCommand } = await import('./cost.js');
+    runCostCommand(() => costMerge(flags.into, ledgers, (text) => process.stdout.write(text)), log);
   });
 
 async function readStdin(): Promise<string> {

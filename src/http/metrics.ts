@@ -1,7 +1,9 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { CostMeter } from '../cost/meter.js';
 import type { Metrics } from '../observability/metrics.js';
 import { publicRoute } from '../security/routePolicy.js';
 import type { ObjectStore } from '../storage/store.js';
+import { workOrigin } from './workOrigin.js';
 
 /** The error code a request ended with, set by the error handlers (for the metrics' `code` label). */
 export const errorCodes = new WeakMap<FastifyRequest, string>();
@@ -11,8 +13,10 @@ export const errorCodes = new WeakMap<FastifyRequest, string>();
  * would make unbounded label values). The scrape only serialises what is
  * already in memory: it never waits on the engine or storage.
  */
-export function installMetrics(app: FastifyInstance, metrics: Metrics): void {
+export function installMetrics(app: FastifyInstance, metrics: Metrics, meter?: CostMeter): void {
   app.addHook('onResponse', async (request, reply) => {
+    // Request-based billing's fee per request, charged to whoever sent it.
+    meter?.request(workOrigin(request));
     const route = request.routeOptions.url ?? 'unmatched';
     const method = request.method;
     metrics.httpRequests.inc({ route, method, status: String(reply.statusCode), code: errorCodes.get(request) ?? '' });

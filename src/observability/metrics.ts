@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { CostTotals } from '../cost/meter.js';
 
 /**
  * The service's Prometheus metrics (prom-client), names per
@@ -18,6 +19,8 @@ export interface MetricSources {
   model(): { model: string; device: string } | undefined;
   rateLimits(): { rejected: Readonly<Record<string, number>>; backend: string };
   /** GPU readings (empty without a GPU: then no GPU samples are exported). */
+  /** The cost meter's running totals (undefined when metering is off). */
+  cost(): CostTotals | undefined;
   gpus(): ReadonlyArray<{ index: string; name: string; utilization: number; memoryUsedBytes: number; memoryTotalBytes: number }>;
 }
 
@@ -69,6 +72,25 @@ export function createMetrics(): Metrics {
       for (const [rule, count] of Object.entries(sources.rateLimits().rejected)) this.inc({ rule }, count);
     },
   });
+  // Cost: the meter keeps running totals; a scrape brings them up to now once and every cost
+  // series reads that one snapshot, so busy + idle = total within a scrape.
+  let costSnapshot: { at: number; totals: CostTotals | undefined } | undefined;
+  const costTotals = (): CostTotals | undefined => {
+    const at = performance.now();
+    if (!costSnapshot || at - costSnapshot.at > 250) costSnapshot = { at, totals: sources?.cost() };
+    return costSnapshot.totals;
+  };
+  const costCounter = (name: string, help: string, labelNames: string[], read: (c: Counter<string>, totals: CostTotals) => void): void => {
+    new Counter({ name, help, labelNames, registers: [registry], collect() { const totals = costTotals(); if (!totals) return; this.reset(); read(this, totals); } });
+  };
+  costCounter('petcut_cost_usd_total', 'Estimated spend in USD by kind (vcpu, memory, gpu, requests), from the Cloud Run price list (deploy/cost/prices.yml).', ['kind'],
+    (c, t) => Object.entries(t.usd).forEach(([kind, usd]) => c.inc({ kind }, usd)));
+  costCounter('petcut_cost_idle_usd_total', 'The part of petcut_cost_usd_total spent while no photo was in flight (idle instance time), by kind.', ['kind'],
+    (c, t) => Object.entries(t.idleUsd).forEach(([kind, usd]) => c.inc({ kind }, usd)));
+  costCounter('petcut_cost_customer_usd_total', 'Spend charged to each shop: its share of busy time and its request fees (idle not included; "none" = no shop credential).', ['shop'],
+    (c, t) => t.byShop.forEach((usd, shop) => c.inc({ shop }, usd)));
+  costCounter('petcut_instance_seconds_total', 'Instance lifetime seconds, busy (a photo in flight) or idle.', ['state'],
+    (c, t) => { c.inc({ state: 'busy' }, t.busySeconds); c.inc({ state: 'idle' }, t.idleSeconds); });
   const counter = <L extends string>(name: string, help: string, labelNames: L[] = []): Counter<L> => new Counter({ name, help, labelNames, registers: [registry] });
   const histogram = <L extends string>(name: string, help: string, labelNames: L[] = [], buckets = DURATION_BUCKETS): Histogram<L> => new Histogram({ name, help, labelNames, buckets, registers: [registry] });
   return {

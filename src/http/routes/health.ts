@@ -50,6 +50,7 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: AppContext, open
         rssMb: Math.round(memory.rssBytes / MB), usedMb: Math.round(memory.usedBytes / MB), limitMb: Math.round(memory.limitBytes / MB),
         source: memory.source, pressure: status.underPressure, threshold: ctx.config.memoryPressure,
       },
+      cost: costView(ctx),
       queue: { inFlight: status.inFlight, concurrency: status.concurrency, queued: status.queued, queueMax: status.queueMax, activeJobs: ctx.jobs.active() },
       cache: ctx.cache.stats(),
       eventLoop: { p50Ms: ctx.eventLoop.percentile(50) / 1e6, p99Ms: ctx.eventLoop.percentile(99) / 1e6, maxMs: ctx.eventLoop.max / 1e6 },
@@ -92,4 +93,13 @@ async function probeStorage(ctx: AppContext): Promise<{ kind: string; reachable:
   } catch (error) {
     return { kind: ctx.store.name, reachable: false, error: (error as Error).message, latencyMs: Math.round(performance.now() - started) };
   }
+}
+
+/** What the instance costs by the price list (not what it has spent: that is in /metrics and the ledger). */
+function costView(ctx: AppContext): Record<string, unknown> {
+  const { billing, vcpus, memoryGiB, gpus, gpuType, rates, requestFee } = ctx.config.cost;
+  return {
+    metering: ctx.cost !== undefined, ledger: ctx.cost?.ledgerPath !== undefined, billing, vcpus, memoryGiB: Math.round(memoryGiB * 100) / 100, gpus, ...(gpus > 0 ? { gpuType } : {}),
+    usdPerHour: Math.round((rates.vcpu + rates.memory + rates.gpu) * 3600 * 1e4) / 1e4, usdPerMillionRequests: requestFee * 1e6,
+  };
 }

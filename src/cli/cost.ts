@@ -1,0 +1,94 @@
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { mergeLedgers, openLedger } from '../cost/ledger.js';
+import type { CostEntry } from '../cost/meter.js';
+import { loadPrices } from '../cost/prices.js';
+import { buildReport, formatReport } from '../cost/report.js';
+
+/**
+ * `petcut cost report` and `petcut cost merge`: the spend from the cost
+ * ledgers (one SQLite file per instance), over any time window. Wrong
+ * arguments or files exit with status 2 and say which.
+ */
+export interface ReportFlags {
+  from?: string;
+  to?: string;
+  ledger?: string[];
+  top?: string;
+  json?: boolean;
+  prices?: string;
+}
+
+class UsageError extends Error {}
+
+const DAY_MS = 86_400_000;
+
+/** A date (whole day, UTC) or a date-time; `end` moves a bare date to the end of its day. */
+export function parseWhen(text: string, flag: string, end: boolean): number {
+  const dateOnly = /^\d{4}-\d{2}-\d{2}$/.test(text);
+  const ms = Date.parse(dateOnly ? `${text}T00:00:00Z` : text);
+  if (!Number.isFinite(ms)) throw new UsageError(`${flag}: not a date: "${text}" (use 2026-11-28 or 2026-11-28T18:00:00-05:00)`);
+  return dateOnly && end ? ms + DAY_MS : ms;
+}
+
+/** The ledger files: given files, the .sqlite files of given folders, or those of the configured ledger's folder. */
+function ledgerFiles(given: readonly string[] | undefined): string[] {
+  const paths = given?.length ? given : [defaultLedgerFolder()];
+  const files = paths.flatMap((path) => {
+    if (!existsSync(path)) throw new UsageError(`no ledger at ${path}`);
+    return statSync(path).isDirectory() ? readdirSync(path).filter((f) => f.endsWith('.sqlite')).map((f) => join(path, f)) : [path];
+  });
+  if (files.length === 0) throw new UsageError(`no ledger files (*.sqlite) in ${paths.join(', ')}`);
+  return files;
+}
+
+function defaultLedgerFolder(): string {
+  const configured = process.env.PETCUT_COST_LEDGER;
+  if (configured && configured !== 'off') return configured.includes('{instance}') ? dirname(configured) : configured;
+  return resolve(process.env.PETCUT_DATA_DIR ?? './data', 'cost');
+}
+
+function readLedger(path: string, from: number, to: number): CostEntry[] {
+  let ledger;
+  try {
+    ledger = openLedger(path, { readonly: true });
+  } catch (error) {
+    throw new UsageError(`${path}: not a petcut cost ledger (${(error as Error).message})`);
+  }
+  try {
+    return ledger.read(from, to);
+  } catch (error) {
+    throw new UsageError(`${path}: not a petcut cost ledger (${(error as Error).message})`);
+  } finally {
+    ledger.close();
+  }
+}
+
+export function costReport(flags: ReportFlags, out: (text: string) => void): void {
+  const to = flags.to ? parseWhen(flags.to, '--to', true) : Date.now();
+  const from = flags.from ? parseWhen(flags.from, '--from', false) : Math.floor(to / DAY_MS) * DAY_MS;
+  if (to <= from) throw new UsageError('--to must be after --from');
+  const top = flags.top === undefined ? 10 : Number(flags.top);
+  if (!Number.isInteger(top) || top < 1) throw new UsageError(`--top: a whole number of at least 1, not "${flags.top}"`);
+  const entries = ledgerFiles(flags.ledger).flatMap((file) => readLedger(file, from, to));
+  const report = buildReport(entries, { from, to }, loadPrices(flags.prices ?? process.env.PETCUT_COST_PRICES));
+  out(flags.json ? `${JSON.stringify({ ...report, customers: report.customers.slice(0, top) }, null, 2)}\n` : formatReport(report, top));
+}
+
+export function costMerge(into: string, sources: readonly string[], out: (text: string) => void): void {
+  const files = ledgerFiles(sources).filter((file) => resolve(file) !== resolve(into));
+  for (const file of files) readLedger(file, 0, 1);
+  const { added, seen } = mergeLedgers(into, files);
+  out(`${basename(into)}: added ${added} of ${seen} entries from ${files.length} ledger${files.length === 1 ? '' : 's'}\n`);
+}
+
+/** Runs a cost command; usage and file errors exit with status 2. */
+export function runCostCommand(command: () => void, log: (line: string) => void): void {
+  try {
+    command();
+  } catch (error) {
+    if (!(error instanceof UsageError) && !(error as { code?: string }).code?.startsWith('PETCUT_E_')) throw error;
+    log(`petcut cost: ${(error as Error).message}`);
+    process.exitCode = 2;
+  }
+}

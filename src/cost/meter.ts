@@ -1,0 +1,210 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { WorkOrigin } from '../service/processing.js';
+
+/**
+ * The cost meter: the instance's price per second accrues from start-up to
+ * shutdown, split between the work in flight at each moment (n photos in
+ * flight: each carries 1/n of the cost), or booked as idle when nothing runs.
+ * Every piece of work becomes one ledger entry charged to its shop and
+ * session; idle time becomes idle entries (shared out by the report). All
+ * arithmetic happens at events (work begins/ends, a scrape, a flush): the
+ * meter costs nothing per second.
+ */
+export const COST_KINDS = ['vcpu', 'memory', 'gpu', 'requests'] as const;
+export type CostKind = (typeof COST_KINDS)[number];
+export type CostParts = Record<CostKind, number>;
+
+export interface CostEntry {
+  /** `<instance>:<sequence>`: unique across instances, so merging ledgers never counts an entry twice. */
+  readonly id: string;
+  readonly instance: string;
+  /** work: one photo processed; idle: instance time with no work in flight; requests: request fees. */
+  readonly kind: 'work' | 'idle' | 'requests';
+  /** Milliseconds since the epoch. */
+  readonly startedAt: number;
+  readonly endedAt: number;
+  readonly shop?: string;
+  readonly session?: string;
+  readonly images: number;
+  readonly requests: number;
+  /** Instance seconds charged to this entry (a share of busy time, or idle time). */
+  readonly seconds: number;
+  readonly usd: Readonly<CostParts>;
+}
+
+/** What the instance costs per second, by kind (read at every accrual: a GPU may be detected late). */
+export type CostRates = Readonly<Record<'vcpu' | 'memory' | 'gpu', number>>;
+
+export interface CostMeterOptions {
+  readonly rates: () => CostRates;
+  /** instance: the whole lifetime is billed; request: only time with work in flight. */
+  readonly billing: 'instance' | 'request';
+  /** USD per HTTP request (request-based billing's fee; 0 otherwise). */
+  readonly requestFee: number;
+  /** Where entries go (the SQLite ledger); none keeps only the totals. */
+  readonly sink?: (entries: readonly CostEntry[]) => void;
+  /** Milliseconds since the epoch (tests move it). */
+  readonly now?: () => number;
+  /** An idle stretch is written as an entry at the first flush this long after it began (bounds what a crash loses). */
+  readonly idleEntryMs?: number;
+  readonly instance?: string;
+  /** Distinct shops kept as metric labels; the rest are counted as "other". */
+  readonly maxShops?: number;
+}
+
+export interface CostTicket {
+  /** The work is over; `images` photos came out of it (0 when it failed). */
+  end(images: number): void;
+}
+
+export interface CostTotals {
+  readonly usd: Readonly<CostParts>;
+  readonly idleUsd: Readonly<CostParts>;
+  readonly busySeconds: number;
+  readonly idleSeconds: number;
+  /** Cost charged to each shop (busy share + request fees; idle is shared out by the report). */
+  readonly byShop: ReadonlyMap<string, number>;
+}
+
+export interface CostMeter {
+  readonly instance: string;
+  begin(origin?: WorkOrigin): CostTicket;
+  /** One HTTP request answered (its fee, under request-based billing). */
+  request(origin?: WorkOrigin): void;
+  /** Brings the accrual up to now and returns the running totals. */
+  totals(): CostTotals;
+  /** Writes what has accrued so far to the sink. */
+  flush(): void;
+  /** Ends the accrual (shutdown): everything up to now is written. */
+  close(): void;
+}
+
+const zero = (): CostParts => ({ vcpu: 0, memory: 0, gpu: 0, requests: 0 });
+const NO_SHOP = 'none';
+
+interface Work {
+  readonly origin?: WorkOrigin;
+  readonly startedAt: number;
+  readonly usd: CostParts;
+  seconds: number;
+}
+
+export function instanceId(): string {
+  return `${hostname()}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+}
+
+export function createCostMeter(options: CostMeterOptions): CostMeter {
+  const now = options.now ?? Date.now;
+  const instance = options.instance ?? instanceId();
+  const idleEntryMs = options.idleEntryMs ?? 60_000;
+  const maxShops = options.maxShops ?? 50;
+  let last = now();
+  let sequence = 0;
+  let closed = false;
+  const active = new Set<Work>();
+  let idle = { since: last, usd: zero(), seconds: 0 };
+  const totals = { usd: zero(), idleUsd: zero(), busySeconds: 0, idleSeconds: 0, byShop: new Map<string, number>() };
+  const pending: CostEntry[] = [];
+  const fees = new Map<string, { shop?: string; session?: string; since: number; count: number }>();
+
+  const entry = (fields: Omit<CostEntry, 'id' | 'instance'>): void => void pending.push({ id: `${instance}:${++sequence}`, instance, ...fields });
+  const charge = (shop: string | undefined, usd: number): void => {
+    const label = shop === undefined ? NO_SHOP : totals.byShop.has(shop) || totals.byShop.size < maxShops ? shop : 'other';
+    totals.byShop.set(label, (totals.byShop.get(label) ?? 0) + usd);
+  };
+
+  /** Accrues the time since the last event to the work in flight, or to idle. */
+  const advance = (): number => {
+    const t = now();
+    const seconds = (t - last) / 1000;
+    if (closed || seconds <= 0) return Math.max(t, last);
+    last = t;
+    if (active.size === 0) {
+      idle.seconds += seconds;
+      totals.idleSeconds += seconds;
+    } else {
+      totals.busySeconds += seconds;
+    }
+    // Request-based billing charges nothing while no request is handled.
+    if (active.size === 0 && options.billing === 'request') return t;
+    const rates = options.rates();
+    const part = { vcpu: rates.vcpu * seconds, memory: rates.memory * seconds, gpu: rates.gpu * seconds };
+    for (const kind of ['vcpu', 'memory', 'gpu'] as const) {
+      totals.usd[kind] += part[kind];
+      if (active.size === 0) {
+        idle.usd[kind] += part[kind];
+        totals.idleUsd[kind] += part[kind];
+      } else {
+        for (const work of active) work.usd[kind] += part[kind] / active.size;
+      }
+    }
+    for (const work of active) work.seconds += seconds / active.size;
+    return t;
+  };
+
+  const closeIdle = (t: number): void => {
+    if (idle.seconds > 0) entry({ kind: 'idle', startedAt: idle.since, endedAt: t, images: 0, requests: 0, seconds: idle.seconds, usd: idle.usd });
+    idle = { since: t, usd: zero(), seconds: 0 };
+  };
+
+  const finish = (work: Work, t: number, images: number): void => {
+    active.delete(work);
+    const cost = work.usd.vcpu + work.usd.memory + work.usd.gpu;
+    charge(work.origin?.shop, cost);
+    entry({ kind: 'work', startedAt: work.startedAt, endedAt: t, shop: work.origin?.shop, session: work.origin?.session, images, requests: 0, seconds: work.seconds, usd: work.usd });
+    if (active.size === 0) idle = { since: t, usd: zero(), seconds: 0 };
+  };
+
+  const writeFees = (t: number): void => {
+    for (const fee of fees.values()) {
+      entry({ kind: 'requests', startedAt: fee.since, endedAt: t, shop: fee.shop, session: fee.session, images: 0, requests: fee.count, seconds: 0, usd: { ...zero(), requests: fee.count * options.requestFee } });
+    }
+    fees.clear();
+  };
+
+  return {
+    instance,
+    begin(origin) {
+      const t = advance();
+      if (active.size === 0) closeIdle(t);
+      const work: Work = { origin, startedAt: t, usd: zero(), seconds: 0 };
+      if (!closed) active.add(work);
+      return {
+        end(images) {
+          if (!active.has(work)) return;
+          finish(work, advance(), images);
+        },
+      };
+    },
+    request(origin) {
+      if (options.requestFee <= 0 || closed) return;
+      totals.usd.requests += options.requestFee;
+      charge(origin?.shop, options.requestFee);
+      const key = `${origin?.shop ?? ''}\u0000${origin?.session ?? ''}`;
+      const fee = fees.get(key) ?? { shop: origin?.shop, session: origin?.session, since: now(), count: 0 };
+      fee.count += 1;
+      fees.set(key, fee);
+    },
+    totals() {
+      advance();
+      return { usd: { ...totals.usd }, idleUsd: { ...totals.idleUsd }, busySeconds: totals.busySeconds, idleSeconds: totals.idleSeconds, byShop: new Map(totals.byShop) };
+    },
+    flush() {
+      const t = advance();
+      if (active.size === 0 && t - idle.since >= idleEntryMs) closeIdle(t);
+      writeFees(t);
+      if (pending.length > 0) options.sink?.(pending.splice(0));
+    },
+    close() {
+      if (closed) return;
+      const t = advance();
+      // Work still in flight at shutdown (drain timed out) is written as it stands, with no image.
+      for (const work of [...active]) finish(work, t, 0);
+      closeIdle(t);
+      writeFees(t);
+      closed = true;
+      if (pending.length > 0) options.sink?.(pending.splice(0));
+    },
+  };
+}

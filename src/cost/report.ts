@@ -1,0 +1,121 @@
+import type { CostEntry, CostParts } from './meter.js';
+import type { Prices } from './prices.js';
+
+/**
+ * The cost report over a time window, from ledger entries of any number of
+ * instances. Work and request-fee entries count in the window they ended in
+ * (windows are (from, to]);
+ * idle entries (at most a minute long) are prorated by their overlap with the
+ * window. Idle cost is reported on its own and also shared out to customers
+ * in proportion to the busy cost they caused.
+ */
+export interface CustomerCost {
+  readonly shop: string;
+  readonly sessions: number;
+  readonly images: number;
+  readonly busyUsd: number;
+  readonly idleUsd: number;
+  readonly totalUsd: number;
+}
+
+export interface CostReport {
+  readonly from: number;
+  readonly to: number;
+  readonly instances: number;
+  readonly spend: Readonly<CostParts> & { readonly total: number };
+  readonly images: number;
+  readonly requests: number;
+  readonly busyUsd: number;
+  readonly idleUsd: number;
+  /** Idle cost / total spend (0-1). */
+  readonly idleShare: number;
+  readonly busySeconds: number;
+  readonly idleSeconds: number;
+  /** Total spend per 1000 images (undefined without images). */
+  readonly costPer1000Images?: number;
+  readonly customers: readonly CustomerCost[];
+  readonly budget?: { readonly days: number; readonly budgetUsd: number; readonly used: number; readonly dailyUsd: number };
+}
+
+/** A shop name for work no shop credential asked for (open storefront, operator, allow-listed address). */
+export const NO_SHOP = '(no shop)';
+
+const sum = (parts: CostParts): number => parts.vcpu + parts.memory + parts.gpu + parts.requests;
+
+export function buildReport(entries: readonly CostEntry[], window: { from: number; to: number }, prices?: Prices): CostReport {
+  const spend = { vcpu: 0, memory: 0, gpu: 0, requests: 0 };
+  let images = 0, requests = 0, idleUsd = 0, busySeconds = 0, idleSeconds = 0;
+  const instances = new Set<string>();
+  const shops = new Map<string, { sessions: Set<string>; images: number; busyUsd: number }>();
+  for (const entry of entries) {
+    const share = entry.kind === 'idle' ? overlap(entry, window) : within(entry.endedAt, window) ? 1 : 0;
+    if (share <= 0) continue;
+    instances.add(entry.instance);
+    for (const kind of ['vcpu', 'memory', 'gpu', 'requests'] as const) spend[kind] += entry.usd[kind] * share;
+    if (entry.kind === 'idle') {
+      idleUsd += sum(entry.usd) * share;
+      idleSeconds += entry.seconds * share;
+      continue;
+    }
+    images += entry.images;
+    requests += entry.requests;
+    busySeconds += entry.seconds;
+    const shop = shops.get(entry.shop ?? NO_SHOP) ?? { sessions: new Set<string>(), images: 0, busyUsd: 0 };
+    if (entry.session !== undefined) shop.sessions.add(entry.session);
+    shop.images += entry.images;
+    shop.busyUsd += sum(entry.usd);
+    shops.set(entry.shop ?? NO_SHOP, shop);
+  }
+  const total = sum(spend);
+  const busyUsd = total - idleUsd;
+  const customers = [...shops].map(([shop, s]) => {
+    const idleShare = busyUsd > 0 ? idleUsd * (s.busyUsd / busyUsd) : 0;
+    return { shop, sessions: s.sessions.size, images: s.images, busyUsd: s.busyUsd, idleUsd: idleShare, totalUsd: s.busyUsd + idleShare };
+  }).sort((a, b) => b.totalUsd - a.totalUsd || a.shop.localeCompare(b.shop));
+  const days = (window.to - window.from) / 86_400_000;
+  const budgetUsd = prices ? prices.budgets.daily * days : 0;
+  return {
+    from: window.from, to: window.to, instances: instances.size,
+    spend: { ...spend, total }, images, requests, busyUsd, idleUsd, idleShare: total > 0 ? idleUsd / total : 0, busySeconds, idleSeconds,
+    ...(images > 0 ? { costPer1000Images: (total / images) * 1000 } : {}),
+    customers,
+    ...(prices && days > 0 ? { budget: { days, budgetUsd, used: total / budgetUsd, dailyUsd: prices.budgets.daily } } : {}),
+  };
+}
+
+/** Windows are (from, to]: an entry that ends on a boundary belongs to the window it ends. */
+const within = (t: number, window: { from: number; to: number }): boolean => t > window.from && t <= window.to;
+
+function overlap(entry: CostEntry, window: { from: number; to: number }): number {
+  const length = entry.endedAt - entry.startedAt;
+  if (length <= 0) return within(entry.endedAt, window) ? 1 : 0;
+  const covered = Math.min(entry.endedAt, window.to) - Math.max(entry.startedAt, window.from);
+  return Math.max(0, covered) / length;
+}
+
+const money = (usd: number): string => `$${usd.toFixed(2)}`;
+const percent = (ratio: number): string => `${(ratio * 100).toFixed(1)} %`;
+
+/** The report as text for a terminal: spend, images, cost per 1000 images, idle share, top customers. */
+export function formatReport(report: CostReport, top = 10): string {
+  const lines = [
+    `petcut cost report ${new Date(report.from).toISOString()} .. ${new Date(report.to).toISOString()} (${report.instances} instance${report.instances === 1 ? '' : 's'})`,
+    '',
+    `spend              ${money(report.spend.total)}   (vCPU ${money(report.spend.vcpu)}, memory ${money(report.spend.memory)}, GPU ${money(report.spend.gpu)}, requests ${money(report.spend.requests)})`,
+    `images             ${report.images}`,
+    `cost / 1000 images ${report.costPer1000Images === undefined ? 'n/a (no images)' : money(report.costPer1000Images)}`,
+    `idle               ${money(report.idleUsd)} = ${percent(report.idleShare)} of spend (${Math.round(report.idleSeconds)} s idle, ${Math.round(report.busySeconds)} s busy)`,
+  ];
+  if (report.budget) {
+    lines.push(`budget             ${money(report.spend.total)} of ${money(report.budget.budgetUsd)} (${report.budget.days.toFixed(2)} days at ${money(report.budget.dailyUsd)}/day) = ${percent(report.budget.used)}`);
+  }
+  lines.push('', `top customers (idle shared out by busy cost)`);
+  if (report.customers.length === 0) lines.push('  (none)');
+  else lines.push(`  ${'shop'.padEnd(32)} ${'sessions'.padStart(8)} ${'images'.padStart(7)} ${'busy'.padStart(10)} ${'idle'.padStart(10)} ${'total'.padStart(10)} ${'per 1000'.padStart(10)}`);
+  for (const c of report.customers.slice(0, top)) {
+    const per1000 = c.images > 0 ? money((c.totalUsd / c.images) * 1000) : 'n/a';
+    lines.push(`  ${c.shop.padEnd(32)} ${String(c.sessions).padStart(8)} ${String(c.images).padStart(7)} ${money(c.busyUsd).padStart(10)} ${money(c.idleUsd).padStart(10)} ${money(c.totalUsd).padStart(10)} ${per1000.padStart(10)}`);
+  }
+  if (report.customers.length > top) lines.push(`  ... ${report.customers.length - top} more`);
+  return `${lines.join('\n')}\n`;
+}
