@@ -4,8 +4,9 @@
 // (HTTP overhead and cache hits), load (20 clients against the service process),
 // effects (each style at 1024x1024 and 4000x3000), badinput (the bad-upload
 // corpus through the API: codes, rejection times vs sharp's own header read),
-// ratelimit (Redis + two service processes: allowed vs budget) (default: all of
-// these), soak (200 images in a row; on demand). Results: bench/results/latest.json.
+// ratelimit (Redis + two service processes: allowed vs budget), observability
+// (metrics and logging on vs off: µs per request, share of a cut-out) (default:
+// all of these), soak (200 images in a row; on demand). Results: bench/results/latest.json.
 // Reads ../shared when present; makes the 12 MP photo itself by upscaling a fixture.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -25,7 +26,7 @@ const work = join(root, '.cache', 'bench');
 mkdirSync(work, { recursive: true });
 mkdirSync(join(root, 'bench', 'results'), { recursive: true });
 
-const all = ['stages', 'fixtures', 'throughput', 'cold', 'models', 'peer', 'quality', 'service', 'load', 'effects', 'badinput', 'ratelimit'];
+const all = ['stages', 'fixtures', 'throughput', 'cold', 'models', 'peer', 'quality', 'service', 'load', 'effects', 'badinput', 'ratelimit', 'observability'];
 const asked = process.argv.slice(2);
 const sections = new Set(asked.length ? asked : all);
 const report = { date: new Date().toISOString(), machine: { cores: (await import('node:os')).availableParallelism(), node: process.version } };
@@ -175,6 +176,13 @@ if (sections.has('badinput')) {
 if (sections.has('ratelimit')) {
   report.ratelimit = JSON.parse(execFileSync(process.execPath, [join(root, 'bench', 'ratelimit.mjs')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 * 1024 * 1024 }));
   log('rate limits (Redis, two processes):', JSON.stringify(report.ratelimit));
+}
+
+if (sections.has('observability')) {
+  const obs = report.observability = JSON.parse(execFileSync(process.execPath, [join(root, 'bench', 'observability.mjs')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, MALLOC_ARENA_MAX: '2' } }));
+  log(`observability: ${obs.overheadUs} µs per request with metrics + logging on (${obs.overheadUsSyncLog} µs with synchronous log writes) = ${(obs.overheadShareOfCutout * 100).toFixed(4)} % of a ${obs.cutoutMedianMs} ms cut-out (upper bound ${(obs.overheadShareUpperBound * 100).toFixed(4)} %; target < 1 %);`
+    + ` measured end to end ON/OFF ${obs.cutout.onOverOffRatioMedian} (per pair p10..p90 ${obs.cutout.onOverOffRatioP10}..${obs.cutout.onOverOffRatioP90}, noise on 2 cores); /metrics scrape ${obs.scrape.quietMedianMs} ms`);
+  log('observability:', JSON.stringify(obs));
 }
 
 if (sections.has('soak')) {

@@ -3,20 +3,24 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { IntervalHistogram } from 'node:perf_hooks';
 import fastifyMultipart from '@fastify/multipart';
 import fastifyWebsocket from '@fastify/websocket';
-import Fastify from 'fastify';
+import Fastify, { LogController } from 'fastify';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Engine } from './engine.js';
 import { installErrorHandling } from './http/errors.js';
 import { RESULT_HEADERS } from './http/routes/cutouts.js';
 import { countingStore, installMetrics } from './http/metrics.js';
 import { installRequestLog } from './http/requestLog.js';
+import { installTracing } from './http/tracing.js';
 import { installRateLimits } from './http/rateLimits.js';
 import { createGpuProbe } from './observability/gpu.js';
 import type { GpuProbe } from './observability/gpu.js';
+import type { Tracing } from './observability/tracing.js';
 import { loggerOptions, requestIdOf, traceFields } from './observability/logging.js';
 import { createMetrics } from './observability/metrics.js';
 import type { Metrics } from './observability/metrics.js';
 import { combineObservers, processObserver } from './observability/processObserver.js';
+import { createCostTracking } from './cost/index.js';
+import type { CostTracking } from './cost/index.js';
 import { clientAddress, clientErrorHandler, installAccessControl, installHeaders, sessionNamed } from './http/security.js';
 import { collectOpenApi } from './http/openapi.js';
 import { registerRoutes } from './http/routes/index.js';
@@ -61,6 +65,8 @@ export interface AppDeps {
    * overhead benchmark's baseline; /metrics still answers). Default on.
    */
   readonly instrumentation?: boolean;
+  /** OpenTelemetry traces (main.ts loads them only when OTEL_EXPORTER_OTLP_ENDPOINT is set); none: no hooks, no cost. */
+  readonly tracing?: Tracing;
 }
 
 /** Everything a route needs, built once per app. */
@@ -70,6 +76,8 @@ export interface AppContext {
   readonly store: ObjectStore;
   readonly metrics: Metrics;
   readonly gpu: GpuProbe;
+  /** The cost meter and its ledger (absent when instrumentation is off). */
+  readonly cost?: CostTracking;
   readonly cache: ResultCache;
   readonly capacity: Capacity;
   readonly processing: Processing;
@@ -110,7 +118,7 @@ export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<P
   const app = Fastify({
     logger: deps.logger === false ? false : { ...loggerOptions(config.logLevel), ...(typeof deps.logger === 'object' ? deps.logger : {}) },
     // One line per request, in Cloud Logging's httpRequest shape (installRequestLog), instead of Fastify's two.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     childLoggerFactory: (logger, bindings, options, raw) => logger.child({ ...bindings, ...traceFields(raw as IncomingMessage, config.gcpProject) }, options),
     bodyLimit: config.bodyLimitBytes,
     // X-Forwarded-For/Proto are believed only through the configured proxies (Cloud Run's front end: 1 hop).
@@ -134,7 +142,8 @@ export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<P
   const cache = createResultCache(store, model, { days: config.cacheDays, memoryBytes: config.cacheMemoryBytes });
   const log = (msg: string, err?: unknown): void => app.log.error({ err }, msg);
   const instrumented = deps.instrumentation !== false;
-  const observer = combineObservers(instrumented ? processObserver(metrics, () => warmup.isWarm()) : undefined);
+  const cost = instrumented ? createCostTracking(config.cost, { log }) : undefined;
+  const observer = combineObservers(instrumented ? processObserver(metrics, () => warmup.isWarm()) : undefined, cost?.observer, deps.tracing?.observer);
   const processing = createProcessing({ engine, cache, capacity, log, observer });
   const jobs = createJobs({ processing, ttlMs: config.jobTtlMs, maxJobs: config.jobsMax, concurrency: () => engine.current()?.concurrency ?? concurrency, log });
   const sessions = createSessions(store, { maxPixels: config.engine.maxPixels, cacheDays: config.cacheDays, clock: deps.clock });
@@ -144,7 +153,7 @@ export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<P
   eventLoop.enable();
 
   const context: AppContext = {
-    config, engine, store, cache, metrics, gpu, capacity, processing, jobs, sessions, warmup, effectPreviews: createEffectPreviews(engine),
+    config, engine, store, cache, metrics, gpu, cost, capacity, processing, jobs, sessions, warmup, effectPreviews: createEffectPreviews(engine),
     uploadPolicy: Object.freeze({ maxBytes: config.bodyLimitBytes, maxPixels: config.engine.maxPixels, ...config.security.upload }),
     clock: deps.clock ?? (() => new Date()),
     startedAt: Date.now(), eventLoop,
@@ -160,8 +169,11 @@ export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<P
   // Raw uploads: the body is the image (any declared image type; the bytes decide).
   app.addContentTypeParser(/^(image\/.+|application\/octet-stream)$/, { parseAs: 'buffer', bodyLimit: config.bodyLimitBytes }, (_request, body, done) => done(null, body));
   installErrorHandling(app, config.retryAfterS);
+  // Before the service's own onRequest hooks: refused requests get spans too, and every log line of a request its trace.
+  installTracing(app, deps.tracing, config.gcpProject);
   if (instrumented) {
-    installMetrics(app, metrics);
+    // Request fees exist only under request-based billing: otherwise no per-request cost work at all.
+    installMetrics(app, metrics, config.cost.requestFee > 0 ? cost?.meter : undefined);
     installRequestLog(app);
   }
   await installHeaders(app, security, RESULT_HEADERS);
@@ -184,6 +196,7 @@ export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<P
     memory: () => capacity.status().memory,
     model: () => { const info = engine.current()?.runtime; return info ? { model: info.model, device: info.device } : undefined; },
     gpus: () => gpu.readings(),
+    cost: () => cost?.meter.totals(),
     rateLimits: () => { const stats = limiter.stats(); return { rejected: stats.rejected, backend: limiter.kind !== 'memory' && stats.backend === 'memory' ? 'memory-fallback' : stats.backend }; },
   });
   void engine.ready.then(() => {
@@ -214,6 +227,7 @@ export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<P
     await app.close();
     await limiter.close();
     gpu.close();
+    cost?.close();
     await engine.current()?.close();
   })());
 

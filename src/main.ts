@@ -12,12 +12,15 @@ import { createStore } from './storage/index.js';
 async function main(): Promise<void> {
   const config = loadServiceConfig();
   const store = createStore(config.storage);
+  // Loaded only when asked for: without an OTLP endpoint not one OpenTelemetry module is imported.
+  // Before the engine starts: nothing may be awaited between its start and createApp taking its failure.
+  const tracing = tracingWanted(process.env) ? (await import('./observability/tracing.js')).startTracing() : undefined;
   // Loading starts now and the app listens at once: /healthz answers while
   // the model loads, /readyz turns ready when it has.
   const early: string[] = [];
   let log = (message: string): void => void early.push(message);
   const engine = createEngine({ config: config.engine, pipelines: config.concurrency, log: (message) => log(message) });
-  const app = await createApp(config, { engine, store });
+  const app = await createApp(config, { engine, store, tracing });
   log = (message) => app.log.info(message);
   early.forEach(log);
   engine.then((loaded) => app.log.info({ model: loaded.model.name, device: loaded.runtime.device, reason: loaded.runtime.deviceReason, loadMs: Math.round(loaded.readyMs) }, 'model loaded'),
@@ -30,13 +33,21 @@ async function main(): Promise<void> {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
       app.log.info({ signal }, 'shutting down: draining in-flight work');
-      void app.shutdown().then(() => process.exit(0), (error: unknown) => {
+      // The batch of spans goes out last, with the spans of the drained work; a collector that is down does not fail the exit.
+      const flushTraces = (): Promise<void> | undefined => tracing?.shutdown().catch((error: unknown) => app.log.warn({ err: error }, 'traces not flushed'));
+      void app.shutdown().then(flushTraces).then(() => process.exit(0), (error: unknown) => {
         app.log.error({ err: error }, 'shutdown failed');
         process.exit(1);
       });
     });
   }
   await app.listen({ port: config.port, host: config.host });
+}
+
+/** The SDK's own switches, read before loading it: an OTLP endpoint, and neither OTEL_SDK_DISABLED=true nor OTEL_TRACES_EXPORTER=none. */
+function tracingWanted(env: NodeJS.ProcessEnv): boolean {
+  const endpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?.trim() || env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim();
+  return Boolean(endpoint) && env.OTEL_SDK_DISABLED?.trim().toLowerCase() !== 'true' && env.OTEL_TRACES_EXPORTER?.trim().toLowerCase() !== 'none';
 }
 
 main().catch((error: unknown) => {

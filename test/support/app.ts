@@ -45,6 +45,8 @@ export interface BuildOptions {
   readonly memoryProbe?: AppDeps['memoryProbe'];
   /** pino options (e.g. a stream to read the logs); silent by default. */
   readonly logger?: AppDeps['logger'];
+  /** OpenTelemetry traces (off by default, as in production without an OTLP endpoint). */
+  readonly tracing?: AppDeps['tracing'];
 }
 
 export async function buildApp(engine: Engine | Promise<Engine>, options: BuildOptions = {}): Promise<TestApp> {
@@ -54,7 +56,7 @@ export async function buildApp(engine: Engine | Promise<Engine>, options: BuildO
     PETCUT_RATE_LIMIT_IP_PER_MIN: '0', PETCUT_RATE_LIMIT_SESSION_PER_MIN: '0', ...options.env });
   const fsStore = createStore({ kind: 'fs', root: dir });
   const store = options.wrapStore ? options.wrapStore(fsStore) : fsStore;
-  const app = await createApp(config, { engine, store, logger: options.logger ?? false, clock: options.clock, memoryProbe: options.memoryProbe });
+  const app = await createApp(config, { engine, store, logger: options.logger ?? false, clock: options.clock, memoryProbe: options.memoryProbe, tracing: options.tracing });
   app.addHook('onClose', async () => rm(dir, { recursive: true, force: true }));
   return { app, dir, store };
 }
