@@ -145,6 +145,8 @@ export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<P
   const cost = instrumented ? createCostTracking(config.cost, { log }) : undefined;
   const observer = combineObservers(instrumented ? processObserver(metrics, () => warmup.isWarm()) : undefined, cost?.observer, deps.tracing?.observer);
   const processing = createProcessing({ engine, cache, capacity, log, observer });
+  // The rest of the ledger is written when the server closes (after the drain, on shutdown).
+  app.addHook('onClose', async () => cost?.close());
   const jobs = createJobs({ processing, ttlMs: config.jobTtlMs, maxJobs: config.jobsMax, concurrency: () => engine.current()?.concurrency ?? concurrency, log });
   const sessions = createSessions(store, { maxPixels: config.engine.maxPixels, cacheDays: config.cacheDays, clock: deps.clock });
   const warmup = createWarmup(engine);
@@ -227,7 +229,6 @@ export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<P
     await app.close();
     await limiter.close();
     gpu.close();
-    cost?.close();
     await engine.current()?.close();
   })());
 

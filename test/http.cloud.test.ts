@@ -31,7 +31,7 @@ afterAll(async () => {
 });
 
 async function appOn(store: ObjectStore): Promise<PetcutApp> {
-  const config = loadServiceConfig({ PETCUT_LOG_LEVEL: 'silent', PETCUT_SWEEP_INTERVAL_S: '0', PETCUT_OPERATOR_KEYS: OPERATOR_KEYS });
+  const config = loadServiceConfig({ PETCUT_LOG_LEVEL: 'silent', PETCUT_SWEEP_INTERVAL_S: '0', PETCUT_OPERATOR_KEYS: OPERATOR_KEYS, PETCUT_COST_LEDGER: 'off' });
   const app = await createApp(config, { engine, store, logger: false });
   closers.push(() => app.close());
   return app;
