@@ -56,7 +56,7 @@ const unique = () => Buffer.concat([photo, randomBytes(16)]);
 const dir = mkdtempSync(join(tmpdir(), 'petcut-bench-obs-'));
 const config = loadServiceConfig({
   ...process.env, PETCUT_DATA_DIR: dir, PETCUT_RATE_LIMIT_IP_PER_MIN: '0', PETCUT_RATE_LIMIT_SESSION_PER_MIN: '0',
-  PETCUT_SWEEP_INTERVAL_S: '0', PETCUT_COST_LEDGER: join(dir, 'cost-ledger.jsonl'),
+  PETCUT_SWEEP_INTERVAL_S: '0', PETCUT_COST_LEDGER: join(dir, 'cost-ledger.sqlite'),
 });
 const engine = await createEngine({ config: config.engine, pipelines: config.concurrency });
 // The apps close their engine on shutdown; this one is shared and closed once at the end.

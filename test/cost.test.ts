@@ -301,6 +301,11 @@ describe('petcut cost (CLI)', () => {
     expect(json.images).toBe(10);
     expect(json.spend.total).toBeCloseTo(3600 * L4_RATE, 9);
     expect(json.budget.days).toBe(1);
+    // By shopper session: s0 had photos 0, 3, 6 and 9 of each shop.
+    const bySession = JSON.parse((await run('node', [CLI, 'cost', 'report', '--from', '2026-11-27', '--to', '2026-11-27', '--ledger', ledgerA, ledgerB, '--by', 'session', '--json', '--top', '50'])).stdout);
+    expect(bySession.customers).toHaveLength(6);
+    expect(bySession.customers.find((c: { shop: string; session: string }) => c.shop === 'big.myshopify.com' && c.session === 's0')).toMatchObject({ images: 4, sessions: 1 });
+    expect(bySession.customers.reduce((s: number, c: { totalUsd: number }) => s + c.totalUsd, 0)).toBeCloseTo(json.spend.total * 2, 9);
   });
 
   it('merge, then report from the merged file', async () => {

@@ -17,6 +17,7 @@ export interface ReportFlags {
   top?: string;
   json?: boolean;
   prices?: string;
+  by?: string;
 }
 
 class UsageError extends Error {}
@@ -70,8 +71,10 @@ export function costReport(flags: ReportFlags, out: (text: string) => void): voi
   if (to <= from) throw new UsageError('--to must be after --from');
   const top = flags.top === undefined ? 10 : Number(flags.top);
   if (!Number.isInteger(top) || top < 1) throw new UsageError(`--top: a whole number of at least 1, not "${flags.top}"`);
+  const by = flags.by ?? 'shop';
+  if (by !== 'shop' && by !== 'session') throw new UsageError(`--by: shop or session, not "${by}"`);
   const entries = ledgerFiles(flags.ledger).flatMap((file) => readLedger(file, from, to));
-  const report = buildReport(entries, { from, to }, loadPrices(flags.prices ?? process.env.PETCUT_COST_PRICES));
+  const report = buildReport(entries, { from, to }, loadPrices(flags.prices ?? process.env.PETCUT_COST_PRICES), by);
   out(flags.json ? `${JSON.stringify({ ...report, customers: report.customers.slice(0, top) }, null, 2)}\n` : formatReport(report, top));
 }
 

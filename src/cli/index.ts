@@ -149,6 +149,7 @@ cost.command('report')
   .option('--to <when>', 'end (a date means the end of that day; default: now)')
   .option('--ledger <file|dir...>', 'ledger files or folders of them (default: the folder of PETCUT_COST_LEDGER, else <PETCUT_DATA_DIR>/cost)')
   .option('--top <n>', 'customers to list', '10')
+  .option('--by <level>', 'customers are shops, or shopper sessions (shop | session)', 'shop')
   .option('--prices <file>', 'price file for the budgets (default: PETCUT_COST_PRICES, else deploy/cost/prices.yml)')
   .option('--json', 'the report as JSON')
   .action(async (flags: ReportFlags) => {

@@ -11,6 +11,8 @@ import type { Prices } from './prices.js';
  */
 export interface CustomerCost {
   readonly shop: string;
+  /** The shopper session (reports by session only). */
+  readonly session?: string;
   readonly sessions: number;
   readonly images: number;
   readonly busyUsd: number;
@@ -39,14 +41,20 @@ export interface CostReport {
 
 /** A shop name for work no shop credential asked for (open storefront, operator, allow-listed address). */
 export const NO_SHOP = '(no shop)';
+export const NO_SESSION = '(no session)';
+
+const customerName = (c: CustomerCost): string => (c.session === undefined ? c.shop : `${c.shop} / ${c.session}`);
 
 const sum = (parts: CostParts): number => parts.vcpu + parts.memory + parts.gpu + parts.requests;
 
-export function buildReport(entries: readonly CostEntry[], window: { from: number; to: number }, prices?: Prices): CostReport {
+/** Customers are shops, or each shop's shopper sessions. */
+export type CustomerLevel = 'shop' | 'session';
+
+export function buildReport(entries: readonly CostEntry[], window: { from: number; to: number }, prices?: Prices, by: CustomerLevel = 'shop'): CostReport {
   const spend = { vcpu: 0, memory: 0, gpu: 0, requests: 0 };
   let images = 0, requests = 0, idleUsd = 0, busySeconds = 0, idleSeconds = 0;
   const instances = new Set<string>();
-  const shops = new Map<string, { sessions: Set<string>; images: number; busyUsd: number }>();
+  const shops = new Map<string, { shop: string; session?: string; sessions: Set<string>; images: number; busyUsd: number }>();
   for (const entry of entries) {
     const share = entry.kind === 'idle' ? overlap(entry, window) : within(entry.endedAt, window) ? 1 : 0;
     if (share <= 0) continue;
@@ -60,18 +68,20 @@ export function buildReport(entries: readonly CostEntry[], window: { from: numbe
     images += entry.images;
     requests += entry.requests;
     busySeconds += entry.seconds;
-    const shop = shops.get(entry.shop ?? NO_SHOP) ?? { sessions: new Set<string>(), images: 0, busyUsd: 0 };
+    const name = entry.shop ?? NO_SHOP;
+    const key = by === 'session' ? `${name}\u0000${entry.session ?? NO_SESSION}` : name;
+    const shop = shops.get(key) ?? { shop: name, ...(by === 'session' ? { session: entry.session ?? NO_SESSION } : {}), sessions: new Set<string>(), images: 0, busyUsd: 0 };
     if (entry.session !== undefined) shop.sessions.add(entry.session);
     shop.images += entry.images;
     shop.busyUsd += sum(entry.usd);
-    shops.set(entry.shop ?? NO_SHOP, shop);
+    shops.set(key, shop);
   }
   const total = sum(spend);
   const busyUsd = total - idleUsd;
-  const customers = [...shops].map(([shop, s]) => {
+  const customers = [...shops.values()].map((s) => {
     const idleShare = busyUsd > 0 ? idleUsd * (s.busyUsd / busyUsd) : 0;
-    return { shop, sessions: s.sessions.size, images: s.images, busyUsd: s.busyUsd, idleUsd: idleShare, totalUsd: s.busyUsd + idleShare };
-  }).sort((a, b) => b.totalUsd - a.totalUsd || a.shop.localeCompare(b.shop));
+    return { shop: s.shop, ...(s.session !== undefined ? { session: s.session } : {}), sessions: s.sessions.size, images: s.images, busyUsd: s.busyUsd, idleUsd: idleShare, totalUsd: s.busyUsd + idleShare };
+  }).sort((a, b) => b.totalUsd - a.totalUsd || customerName(a).localeCompare(customerName(b)));
   const days = (window.to - window.from) / 86_400_000;
   const budgetUsd = prices ? prices.budgets.daily * days : 0;
   return {
@@ -109,12 +119,13 @@ export function formatReport(report: CostReport, top = 10): string {
   if (report.budget) {
     lines.push(`budget             ${money(report.spend.total)} of ${money(report.budget.budgetUsd)} (${report.budget.days.toFixed(2)} days at ${money(report.budget.dailyUsd)}/day) = ${percent(report.budget.used)}`);
   }
-  lines.push('', `top customers (idle shared out by busy cost)`);
+  const bySession = report.customers.some((c) => c.session !== undefined);
+  lines.push('', `top ${bySession ? 'sessions' : 'customers'} (idle shared out by busy cost)`);
   if (report.customers.length === 0) lines.push('  (none)');
-  else lines.push(`  ${'shop'.padEnd(32)} ${'sessions'.padStart(8)} ${'images'.padStart(7)} ${'busy'.padStart(10)} ${'idle'.padStart(10)} ${'total'.padStart(10)} ${'per 1000'.padStart(10)}`);
+  else lines.push(`  ${(bySession ? 'shop / session' : 'shop').padEnd(32)} ${'sessions'.padStart(8)} ${'images'.padStart(7)} ${'busy'.padStart(10)} ${'idle'.padStart(10)} ${'total'.padStart(10)} ${'per 1000'.padStart(10)}`);
   for (const c of report.customers.slice(0, top)) {
     const per1000 = c.images > 0 ? money((c.totalUsd / c.images) * 1000) : 'n/a';
-    lines.push(`  ${c.shop.padEnd(32)} ${String(c.sessions).padStart(8)} ${String(c.images).padStart(7)} ${money(c.busyUsd).padStart(10)} ${money(c.idleUsd).padStart(10)} ${money(c.totalUsd).padStart(10)} ${per1000.padStart(10)}`);
+    lines.push(`  ${customerName(c).padEnd(32)} ${String(c.sessions).padStart(8)} ${String(c.images).padStart(7)} ${money(c.busyUsd).padStart(10)} ${money(c.idleUsd).padStart(10)} ${money(c.totalUsd).padStart(10)} ${per1000.padStart(10)}`);
   }
   if (report.customers.length > top) lines.push(`  ... ${report.customers.length - top} more`);
   return `${lines.join('\n')}\n`;
