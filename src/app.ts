@@ -142,7 +142,8 @@ export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<P
   const cache = createResultCache(store, model, { days: config.cacheDays, memoryBytes: config.cacheMemoryBytes });
   const log = (msg: string, err?: unknown): void => app.log.error({ err }, msg);
   const instrumented = deps.instrumentation !== false;
-  const cost = instrumented ? createCostTracking(config.cost, { log }) : undefined;
+  // The ledger's copies go to the bucket with cloud storage (a Cloud Run instance's disk goes with it).
+  const cost = instrumented ? createCostTracking(config.cost, { log, store: deps.store.name === 'fs' ? undefined : store }) : undefined;
   const observer = combineObservers(instrumented ? processObserver(metrics, () => warmup.isWarm()) : undefined, cost?.observer, deps.tracing?.observer);
   const processing = createProcessing({ engine, cache, capacity, log, observer });
   // The rest of the ledger is written when the server closes (after the drain, on shutdown).

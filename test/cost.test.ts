@@ -7,6 +7,8 @@ import { promisify } from 'node:util';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCostConfig } from '../src/cost/config.js';
+import { LEDGER_PREFIX } from '../src/cost/index.js';
+import { createStore } from '../src/storage/index.js';
 import { ledgerSink, mergeLedgers, openLedger } from '../src/cost/ledger.js';
 import type { Ledger } from '../src/cost/ledger.js';
 import { createCostMeter } from '../src/cost/meter.js';
@@ -203,7 +205,7 @@ describe('cost ledger (SQLite)', () => {
   it('keeps entries through a failed write and writes them on the next flush', () => {
     const written: CostEntry[] = [];
     let broken = true;
-    const ledger: Ledger = { path: 'x', append: (entries) => { if (broken) throw new Error('disk full'); written.push(...entries); }, read: () => [], close: () => undefined };
+    const ledger: Ledger = { path: 'x', append: (entries) => { if (broken) throw new Error('disk full'); written.push(...entries); }, read: () => [], snapshot: () => Buffer.alloc(0), close: () => undefined };
     const errors: unknown[] = [];
     const sink = ledgerSink(ledger, (error) => errors.push(error), 3);
     const { meter, at } = meterOn({ rates: () => L4, sink, idleEntryMs: 1 });
@@ -316,6 +318,27 @@ describe('petcut cost (CLI)', () => {
     expect(again.stdout).toContain('added 0 of 20 entries');
     const json = JSON.parse((await run('node', [CLI, 'cost', 'report', '--from', '2026-11-27', '--to', '2026-11-27', '--ledger', target, '--json'])).stdout);
     expect(json.images).toBe(20);
+    // An instance's entries in two files (its own and the merged one) count once.
+    const both = JSON.parse((await run('node', [CLI, 'cost', 'report', '--from', '2026-11-27', '--to', '2026-11-27', '--ledger', ledgerA, target, '--json'])).stdout);
+    expect(both.images).toBe(20);
+    expect(both.spend.total).toBeCloseTo(json.spend.total, 12);
+  });
+
+  it('--store reads the ledger copies instances uploaded to the configured storage', async () => {
+    const data = join(dir, 'store-data');
+    const store = createStore({ kind: 'fs', root: data });
+    const env = { ...process.env, PETCUT_STORAGE: 'fs', PETCUT_DATA_DIR: data };
+    const empty = await run('node', [CLI, 'cost', 'report', '--store'], { env }).then(() => undefined, (error: { code: number; stderr: string }) => error);
+    expect(empty?.code).toBe(2);
+    expect(empty?.stderr).toContain(`no ledger copies under ${LEDGER_PREFIX}`);
+    for (const path of [ledgerA, ledgerB]) {
+      const ledger = openLedger(path, { readonly: true });
+      await store.put(`${LEDGER_PREFIX}${path.split('/').pop()}`, ledger.snapshot(), { contentType: 'application/vnd.sqlite3' });
+      ledger.close();
+    }
+    const json = JSON.parse((await run('node', [CLI, 'cost', 'report', '--from', '2026-11-27', '--to', '2026-11-27', '--store', '--json'], { env })).stdout);
+    expect(json.images).toBe(20);
+    expect(json.instances).toBe(2);
   });
 
   it('bad arguments and files are clear errors', async () => {

@@ -1,7 +1,13 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.js';
 import type { PetcutApp } from '../src/app.js';
+import { LEDGER_PREFIX } from '../src/cost/index.js';
+import { openLedger } from '../src/cost/ledger.js';
+import { buildReport } from '../src/cost/report.js';
 import type { Engine } from '../src/engine.js';
 import { loadServiceConfig } from '../src/serviceConfig.js';
 import { createGcsStore } from '../src/storage/gcsStore.js';
@@ -30,8 +36,8 @@ afterAll(async () => {
   await engine.close();
 });
 
-async function appOn(store: ObjectStore): Promise<PetcutApp> {
-  const config = loadServiceConfig({ PETCUT_LOG_LEVEL: 'silent', PETCUT_SWEEP_INTERVAL_S: '0', PETCUT_OPERATOR_KEYS: OPERATOR_KEYS, PETCUT_COST_LEDGER: 'off' });
+async function appOn(store: ObjectStore, env: Record<string, string> = {}): Promise<PetcutApp> {
+  const config = loadServiceConfig({ PETCUT_LOG_LEVEL: 'silent', PETCUT_SWEEP_INTERVAL_S: '0', PETCUT_OPERATOR_KEYS: OPERATOR_KEYS, PETCUT_COST_LEDGER: 'off', ...env });
   const app = await createApp(config, { engine, store, logger: false });
   closers.push(() => app.close());
   return app;
@@ -51,6 +57,29 @@ const backends: Array<[string, () => Promise<ObjectStore>]> = [
 ];
 
 describe.each(backends)('service on %s storage', (_name, makeStore) => {
+  it('uploads a copy of its cost ledger to the bucket, which the report reads', async () => {
+    const store = await makeStore();
+    const dir = await mkdtemp(join(tmpdir(), 'petcut-cloud-ledger-'));
+    closers.push(() => rm(dir, { recursive: true, force: true }));
+    const app = await appOn(store, { PETCUT_COST_LEDGER: join(dir, 'ledger-{instance}.sqlite') });
+    const session = `ledger-${_name}-session`;
+    const created = await app.inject({ method: 'POST', url: '/v1/jobs?size=preview', headers: { 'x-session-id': session }, payload: form([{ data: await photo(200, 160, 'jpeg', 7) }]) });
+    expect(created.statusCode).toBe(202);
+    await app.petcut.jobs.drain();
+    // Closing writes the rest of the ledger and uploads its last copy.
+    await app.close();
+    const copies = await store.list(LEDGER_PREFIX);
+    expect(copies.map((o) => o.key)).toEqual([`${LEDGER_PREFIX}${app.petcut.cost!.meter.instance}.sqlite`]);
+    const file = join(dir, 'copy.sqlite');
+    await writeFile(file, (await store.get(copies[0]!.key))!.data);
+    const ledger = openLedger(file, { readonly: true });
+    const report = buildReport(ledger.read(0, Date.now() + 1000), { from: 0, to: Date.now() + 1000 });
+    ledger.close();
+    expect(report.images).toBe(1);
+    expect(report.customers.map((c) => [c.sessions, c.images])).toEqual([[1, 1]]);
+    expect(report.spend.total).toBeGreaterThan(0);
+  });
+
   it('stores a job\'s images under the session tier, moves them on order, and keeps the URL', async () => {
     const store = await makeStore();
     const app = await appOn(store);

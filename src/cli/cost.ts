@@ -1,4 +1,5 @@
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { mergeLedgers, openLedger } from '../cost/ledger.js';
 import type { CostEntry } from '../cost/meter.js';
@@ -18,6 +19,8 @@ export interface ReportFlags {
   json?: boolean;
   prices?: string;
   by?: string;
+  /** Also read the ledger copies instances uploaded to the configured bucket. */
+  store?: boolean;
 }
 
 class UsageError extends Error {}
@@ -65,7 +68,25 @@ function readLedger(path: string, from: number, to: number): CostEntry[] {
   }
 }
 
-export function costReport(flags: ReportFlags, out: (text: string) => void): void {
+/** Downloads the instances' ledger copies from the configured storage into a folder; returns the files. */
+async function pullLedgers(into: string): Promise<string[]> {
+  const { loadServiceConfig } = await import('../serviceConfig.js');
+  const { createStore } = await import('../storage/index.js');
+  const { LEDGER_PREFIX } = await import('../cost/index.js');
+  const store = createStore(loadServiceConfig().storage);
+  const files: string[] = [];
+  for (const info of await store.list(LEDGER_PREFIX)) {
+    const object = await store.get(info.key);
+    if (!object) continue;
+    const file = join(into, basename(info.key));
+    writeFileSync(file, object.data);
+    files.push(file);
+  }
+  if (files.length === 0) throw new UsageError(`no ledger copies under ${LEDGER_PREFIX} in the configured storage`);
+  return files;
+}
+
+export async function costReport(flags: ReportFlags, out: (text: string) => void): Promise<void> {
   const to = flags.to ? parseWhen(flags.to, '--to', true) : Date.now();
   const from = flags.from ? parseWhen(flags.from, '--from', false) : Math.floor(to / DAY_MS) * DAY_MS;
   if (to <= from) throw new UsageError('--to must be after --from');
@@ -73,9 +94,17 @@ export function costReport(flags: ReportFlags, out: (text: string) => void): voi
   if (!Number.isInteger(top) || top < 1) throw new UsageError(`--top: a whole number of at least 1, not "${flags.top}"`);
   const by = flags.by ?? 'shop';
   if (by !== 'shop' && by !== 'session') throw new UsageError(`--by: shop or session, not "${by}"`);
-  const entries = ledgerFiles(flags.ledger).flatMap((file) => readLedger(file, from, to));
-  const report = buildReport(entries, { from, to }, loadPrices(flags.prices ?? process.env.PETCUT_COST_PRICES), by);
-  out(flags.json ? `${JSON.stringify({ ...report, customers: report.customers.slice(0, top) }, null, 2)}\n` : formatReport(report, top));
+  const prices = loadPrices(flags.prices ?? process.env.PETCUT_COST_PRICES);
+  const scratch = flags.store ? mkdtempSync(join(tmpdir(), 'petcut-ledgers-')) : undefined;
+  try {
+    const files = [...(flags.ledger?.length || !scratch ? ledgerFiles(flags.ledger) : []), ...(scratch ? await pullLedgers(scratch) : [])];
+    // The same entry can be in several files (a local ledger and its uploaded copy, a merged file): counted once.
+    const entries = [...new Map(files.flatMap((file) => readLedger(file, from, to)).map((entry) => [entry.id, entry])).values()];
+    const report = buildReport(entries, { from, to }, prices, by);
+    out(flags.json ? `${JSON.stringify({ ...report, customers: report.customers.slice(0, top) }, null, 2)}\n` : formatReport(report, top));
+  } finally {
+    if (scratch) rmSync(scratch, { recursive: true, force: true });
+  }
 }
 
 export function costMerge(into: string, sources: readonly string[], out: (text: string) => void): void {
@@ -86,9 +115,9 @@ export function costMerge(into: string, sources: readonly string[], out: (text: 
 }
 
 /** Runs a cost command; usage and file errors exit with status 2. */
-export function runCostCommand(command: () => void, log: (line: string) => void): void {
+export async function runCostCommand(command: () => void | Promise<void>, log: (line: string) => void): Promise<void> {
   try {
-    command();
+    await command();
   } catch (error) {
     if (!(error instanceof UsageError) && !(error as { code?: string }).code?.startsWith('PETCUT_E_')) throw error;
     log(`petcut cost: ${(error as Error).message}`);

@@ -151,10 +151,11 @@ cost.command('report')
   .option('--top <n>', 'customers to list', '10')
   .option('--by <level>', 'customers are shops, or shopper sessions (shop | session)', 'shop')
   .option('--prices <file>', 'price file for the budgets (default: PETCUT_COST_PRICES, else deploy/cost/prices.yml)')
+  .option('--store', 'also read the ledger copies instances uploaded to the configured storage (PETCUT_STORAGE, PETCUT_BUCKET)')
   .option('--json', 'the report as JSON')
   .action(async (flags: ReportFlags) => {
     const { costReport, runCostCommand } = await import('./cost.js');
-    runCostCommand(() => costReport(flags, (text) => process.stdout.write(text)), log);
+    await runCostCommand(() => costReport(flags, (text) => process.stdout.write(text)), log);
   });
 
 cost.command('merge')
@@ -163,7 +164,7 @@ cost.command('merge')
   .argument('<ledgers...>', 'ledger files or folders of them')
   .action(async (ledgers: string[], flags: { into: string }) => {
     const { costMerge, runCostCommand } = await import('./cost.js');
-    runCostCommand(() => costMerge(flags.into, ledgers, (text) => process.stdout.write(text)), log);
+    await runCostCommand(() => costMerge(flags.into, ledgers, (text) => process.stdout.write(text)), log);
   });
 
 async function readStdin(): Promise<string> {

@@ -24,6 +24,9 @@ const EnvSchema = z.object({
   PETCUT_COST_LEDGER: z.string().min(1).optional(),
   // How often buffered entries are written (a crash loses at most this much of the ledger; the metrics keep counting).
   PETCUT_COST_FLUSH_S: z.coerce.number().min(1).max(3600).default(5),
+  // With cloud storage, how often a copy of the ledger goes to the bucket (cost/ledgers/<instance>.sqlite); 0: never.
+  // Cloud Run's disk goes with the instance: the copy is what `petcut cost report --store` reads.
+  PETCUT_COST_UPLOAD_S: z.coerce.number().int().min(0).max(86_400).default(300),
 });
 
 export interface CostConfig {
@@ -41,6 +44,8 @@ export interface CostConfig {
   /** Ledger file pattern (`{instance}` is replaced), or undefined for none. */
   readonly ledger?: string;
   readonly flushMs: number;
+  /** How often a copy of the ledger is uploaded to cloud storage (0: never). */
+  readonly uploadMs: number;
 }
 
 const GIB = 1024 ** 3;
@@ -66,6 +71,7 @@ export function loadCostConfig(env: NodeJS.ProcessEnv, dataDir: string): CostCon
     requestFee: list.requestsPerMillion / 1e6,
     ledger,
     flushMs: e.PETCUT_COST_FLUSH_S * 1000,
+    uploadMs: e.PETCUT_COST_UPLOAD_S * 1000,
   });
 }
 

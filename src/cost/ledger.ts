@@ -41,6 +41,8 @@ export interface Ledger {
   append(entries: readonly CostEntry[]): void;
   /** Entries that overlap (from, to] (ms since the epoch). */
   read(from: number, to: number): CostEntry[];
+  /** The whole database as one file's bytes (for uploading a copy). */
+  snapshot(): Buffer;
   close(): void;
 }
 
@@ -63,6 +65,7 @@ export function openLedger(path: string, options: { readonly?: boolean } = {}): 
       if (entries.length > 0) appendAll(entries.map(toRow));
     },
     read: (from, to) => (select.all(from, to) as Row[]).map(fromRow),
+    snapshot: () => db.serialize(),
     close: () => void db.close(),
   };
 }
