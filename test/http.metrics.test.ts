@@ -2,9 +2,7 @@ import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PetcutApp } from '../src/app.js';
 import type { Engine } from '../src/engine.js';
-import { PetcutError } from '../src/errors.js';
-import type { ObjectStore } from '../src/storage/index.js';
-import { buildApp, photo, startEngine } from './support/app.js';
+import { buildApp, failingPuts, photo, startEngine } from './support/app.js';
 
 /**
  * GET /metrics: the names deploy/prometheus/METRICS.md promises, filled by
@@ -17,15 +15,7 @@ let failPuts = false;
 
 beforeAll(async () => {
   engine = await startEngine();
-  const wrapStore = (store: ObjectStore): ObjectStore => ({
-    ...store,
-    name: store.name,
-    put: async (...args) => {
-      // What the adapters throw on an outage.
-      if (failPuts) throw new PetcutError('PETCUT_E_STORAGE_UNAVAILABLE');
-      return store.put(...args);
-    },
-  });
+  const wrapStore = failingPuts(() => failPuts);
   app = (await buildApp(engine, { wrapStore, env: { PETCUT_RATE_LIMIT_WARMUP_PER_HOUR: '1' } })).app;
 });
 

@@ -11,11 +11,9 @@ import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PetcutApp } from '../src/app.js';
 import type { Engine } from '../src/engine.js';
-import { PetcutError } from '../src/errors.js';
 import { startTracing } from '../src/observability/tracing.js';
 import type { Tracing } from '../src/observability/tracing.js';
-import type { ObjectStore } from '../src/storage/index.js';
-import { buildApp, listen, photo, startEngine } from './support/app.js';
+import { buildApp, failingPuts, listen, photo, startEngine } from './support/app.js';
 
 /**
  * Traces as a collector receives them: the real SDK and OTLP/HTTP exporter
@@ -99,14 +97,7 @@ beforeAll(async () => {
   tracing = startTracing();
   engine = await startEngine();
   const stream = new Writable({ write: (chunk: Buffer, _encoding, done) => { for (const line of chunk.toString().split('\n').filter(Boolean)) logs.push(JSON.parse(line) as Record<string, unknown>); done(); } });
-  const wrapStore = (store: ObjectStore): ObjectStore => ({
-    ...store,
-    name: store.name,
-    put: async (...args) => {
-      if (failPuts) throw new PetcutError('PETCUT_E_STORAGE_UNAVAILABLE');
-      return store.put(...args);
-    },
-  });
+  const wrapStore = failingPuts(() => failPuts);
   app = (await buildApp(engine, { tracing, wrapStore, env: { GOOGLE_CLOUD_PROJECT: 'pet-prints-test' }, logger: { level: 'info', stream } })).app;
   base = await listen(app);
 });

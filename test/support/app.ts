@@ -61,6 +61,18 @@ export async function buildApp(engine: Engine | Promise<Engine>, options: BuildO
   return { app, dir, store };
 }
 
+/** Wraps a store so that its writes fail, as the adapters do on an outage, while `failing()` says so. */
+export function failingPuts(failing: () => boolean): (store: ObjectStore) => ObjectStore {
+  return (store) => ({
+    ...store,
+    name: store.name,
+    put: async (...args) => {
+      if (failing()) throw new PetcutError('PETCUT_E_STORAGE_UNAVAILABLE');
+      return store.put(...args);
+    },
+  });
+}
+
 /** Listens on a free loopback port; returns the base URL. */
 export async function listen(app: PetcutApp): Promise<string> {
   return app.listen({ port: 0, host: '127.0.0.1' });
