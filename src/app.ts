@@ -221,7 +221,7 @@ export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<P
   const shutdown = (): Promise<void> => (closing ??= (async () => {
     shuttingDown = true;
     const drained = Promise.all([jobs.drain(), processing.drain()]);
-    const timeout = new Promise((resolve) => setTimeout(resolve, config.shutdownTimeoutMs).unref());
+    const timeout = new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), config.shutdownTimeoutMs).unref());
     await Promise.race([drained, timeout]);
     if (sweepTimer) clearInterval(sweepTimer);
     jobs.close();
@@ -230,7 +230,10 @@ export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<P
     await app.close();
     await limiter.close();
     gpu.close();
-    await engine.current()?.close();
+    // A model still loading is waited for (within the same deadline) and closed:
+    // exiting while ONNX Runtime loads in its threads aborts the process.
+    const loaded = engine.current() ?? await Promise.race([engine.ready.catch(() => undefined), timeout]);
+    await loaded?.close();
   })());
 
   return Object.assign(app, { petcut: context, shutdown }) as PetcutApp;

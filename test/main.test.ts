@@ -55,4 +55,18 @@ describe('the service process', () => {
     expect(stored.map((name) => name.split('.').pop()).sort()).toEqual(['jpg', 'png']);
     expect(run.output()).toMatch(/draining/);
   });
+
+  it('on SIGTERM while the model still loads, waits for it, closes it and exits 0 (no abort)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'petcut-main-'));
+    const run = start({ PORT: '0', PETCUT_DATA_DIR: dir, PETCUT_COST_LEDGER: 'off' });
+    // Listening comes first, the model a moment later: SIGTERM lands in between.
+    for (let i = 0; i < 300 && !/Server listening/.test(run.output()); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(run.output()).not.toMatch(/model loaded/);
+    run.child.kill('SIGTERM');
+    expect(await run.exited).toBe(0);
+    const output = run.output();
+    expect(output).not.toMatch(/Napi|terminate called/);
+    // The load finished after the signal and the engine was closed before the exit.
+    expect(output.indexOf('model loaded')).toBeGreaterThan(output.indexOf('shutting down'));
+  });
 });
