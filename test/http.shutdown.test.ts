@@ -24,7 +24,9 @@ let reachableAfter = true;
 beforeAll(async () => {
   const engine = await startEngine();
   let control!: ReturnType<typeof controlledStore>;
-  ({ app } = await buildApp(engine, { wrapStore: (inner) => (control = controlledStore(inner)).store }));
+  // A deadline far beyond the job: on a loaded machine (the whole suite on two cores) a first
+  // inference can outlast the default 9 s, and this file tests the waiting, not the deadline.
+  ({ app } = await buildApp(engine, { wrapStore: (inner) => (control = controlledStore(inner)).store, env: { PETCUT_SHUTDOWN_TIMEOUT_S: '120' } }));
   base = await listen(app);
   const data = await photo(320, 240, 'jpeg');
   const alias = `cache/alias/${createHash('sha256').update(data).digest('hex')}`;
