@@ -52,9 +52,6 @@ export function createCostTracking(config: CostConfig, options: CostTrackingOpti
     meter,
     ledgerPath: ledger ? ledgerPath : undefined,
     observer: {
-      done: () => undefined,
-      failed: () => undefined,
-      waited: () => undefined,
       begin(request) {
         const ticket = meter.begin(request.origin);
         return { end: (result) => ticket.end(result.outcome ? 1 : 0) };

@@ -42,9 +42,9 @@ export function processObserver(metrics: Metrics, warmedUp: () => boolean): Proc
 export function combineObservers(...observers: ReadonlyArray<ProcessObserver | undefined>): ProcessObserver {
   const list = observers.filter((o): o is ProcessObserver => o !== undefined);
   return {
-    done: (outcome, seconds) => list.forEach((o) => o.done(outcome, seconds)),
-    failed: (error) => list.forEach((o) => o.failed(error)),
-    waited: (seconds) => list.forEach((o) => o.waited(seconds)),
+    done: (outcome, seconds) => list.forEach((o) => o.done?.(outcome, seconds)),
+    failed: (error) => list.forEach((o) => o.failed?.(error)),
+    waited: (seconds) => list.forEach((o) => o.waited?.(seconds)),
     begin(request) {
       const watches = list.map((o) => o.begin?.(request)).filter((w): w is WorkWatch => w !== undefined);
       if (watches.length === 0) return undefined;

@@ -102,12 +102,7 @@ function startRequestSpan(tracer: Tracer, request: TracedRequest): RequestSpan {
 
 /** A ProcessObserver that only watches: a `petcut.process` span per piece of work, a child span per stage. */
 function tracingObserver(tracer: Tracer): ProcessObserver {
-  return {
-    done: () => undefined,
-    failed: () => undefined,
-    waited: () => undefined,
-    begin: (request) => watchWork(tracer, request),
-  };
+  return { begin: (request) => watchWork(tracer, request) };
 }
 
 function watchWork(tracer: Tracer, request: ProcessRequest): WorkWatch {

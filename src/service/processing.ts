@@ -65,10 +65,10 @@ export interface Processing {
 
 /** Told what each request cost (the metrics); never on the request's path for long. */
 export interface ProcessObserver {
-  done(outcome: ProcessOutcome, seconds: number): void;
-  failed(error: unknown): void;
+  done?(outcome: ProcessOutcome, seconds: number): void;
+  failed?(error: unknown): void;
   /** Seconds from admission until a pipeline took the image. */
-  waited(seconds: number): void;
+  waited?(seconds: number): void;
   /** Called as the work starts; the watch sees its stages and its end (cost meter, traces). */
   begin?(request: ProcessRequest): WorkWatch | undefined;
 }
@@ -104,7 +104,7 @@ export function createProcessing(deps: { engine: EngineHandle; cache: ResultCach
     const admittedAt = performance.now();
     try {
       const running = run(engine, (event) => {
-        if (!began) deps.observer?.waited((performance.now() - admittedAt) / 1000);
+        if (!began) deps.observer?.waited?.((performance.now() - admittedAt) / 1000);
         began = true;
         started();
         request.onStage?.(event);
@@ -152,11 +152,11 @@ export function createProcessing(deps: { engine: EngineHandle; cache: ResultCach
       const request = watch?.stage ? { ...asked, onStage: (event: StageEvent) => { watch.stage!(event); asked.onStage?.(event); } } : asked;
       try {
         const outcome = await processOnce(request);
-        deps.observer?.done(outcome, (performance.now() - started) / 1000);
+        deps.observer?.done?.(outcome, (performance.now() - started) / 1000);
         watch?.end({ outcome });
         return outcome;
       } catch (error) {
-        deps.observer?.failed(error);
+        deps.observer?.failed?.(error);
         watch?.end({ error });
         throw error;
       } finally {
