@@ -18,9 +18,9 @@ export interface MetricSources {
   memory(): { usedBytes: number; limitBytes: number } | undefined;
   model(): { model: string; device: string } | undefined;
   rateLimits(): { rejected: Readonly<Record<string, number>>; backend: string };
-  /** GPU readings (empty without a GPU: then no GPU samples are exported). */
   /** The cost meter's running totals (undefined when metering is off). */
   cost(): CostTotals | undefined;
+  /** GPU readings (empty without a GPU: then no GPU samples are exported). */
   gpus(): ReadonlyArray<{ index: string; name: string; utilization: number; memoryUsedBytes: number; memoryTotalBytes: number }>;
 }
 
