@@ -8,20 +8,12 @@
 // is null when anything coded is right (bit flips, fuzzed fields).
 import { deflateSync } from 'node:zlib';
 import sharp from 'sharp';
+import { seededRandom } from '../dist/effects/kit.js';
 
 // ---- tools ----------------------------------------------------------------
 
-/** Seeded PRNG (mulberry32): the same corpus on every run. */
-export function seededRandom(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// Seeded PRNG (mulberry32, the effects' own): the same corpus on every run.
+export { seededRandom };
 
 const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
   let c = n;
