@@ -1,6 +1,7 @@
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
+import { loadCostConfig } from '../cost/config.js';
 import { mergeLedgers, openLedger } from '../cost/ledger.js';
 import type { CostEntry } from '../cost/meter.js';
 import { loadPrices } from '../cost/prices.js';
@@ -46,10 +47,11 @@ function ledgerFiles(given: readonly string[] | undefined): string[] {
   return files;
 }
 
+/** Where the service writes its ledgers, by the same settings it reads. */
 function defaultLedgerFolder(): string {
-  const configured = process.env.PETCUT_COST_LEDGER;
-  if (configured && configured !== 'off') return configured.includes('{instance}') ? dirname(configured) : configured;
-  return resolve(process.env.PETCUT_DATA_DIR ?? './data', 'cost');
+  const { ledger } = loadCostConfig(process.env, resolve(process.env.PETCUT_DATA_DIR ?? './data'));
+  if (!ledger) throw new UsageError('PETCUT_COST_LEDGER=off: name the ledger files with --ledger');
+  return ledger.includes('{instance}') ? dirname(ledger) : ledger;
 }
 
 function readLedger(path: string, from: number, to: number): CostEntry[] {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { parseEnv } from '../config.js';
 import { PetcutError } from '../errors.js';
+import { containerMemoryLimit } from '../service/memory.js';
 import { DEFAULT_PRICE_FILE, loadPrices } from './prices.js';
 import type { BillingMode, Prices } from './prices.js';
 
@@ -62,7 +63,7 @@ export function loadCostConfig(env: NodeJS.ProcessEnv, dataDir: string): CostCon
   // Cloud Run bills GPU instances for their whole lifetime (instance-based billing is required with a GPU).
   const billing: BillingMode = e.PETCUT_COST_BILLING === 'auto' ? (gpus > 0 ? 'instance' : 'request') : e.PETCUT_COST_BILLING;
   const vcpus = e.PETCUT_COST_VCPUS ?? cpuQuota() ?? availableParallelism();
-  const memoryGiB = e.PETCUT_COST_MEMORY_GIB ?? (memoryLimit() ?? totalmem()) / GIB;
+  const memoryGiB = e.PETCUT_COST_MEMORY_GIB ?? (containerMemoryLimit() ?? totalmem()) / GIB;
   const list = prices.billing[billing];
   const ledger = e.PETCUT_COST_LEDGER === 'off' ? undefined : e.PETCUT_COST_LEDGER ?? join(dataDir, 'cost', 'ledger-{instance}.sqlite');
   return Object.freeze({
@@ -81,16 +82,6 @@ function cpuQuota(): number | undefined {
     const [quota, period] = readFileSync('/sys/fs/cgroup/cpu.max', 'utf8').trim().split(/\s+/);
     const vcpus = Number(quota) / Number(period);
     return quota !== 'max' && Number.isFinite(vcpus) && vcpus > 0 ? vcpus : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function memoryLimit(): number | undefined {
-  try {
-    const text = readFileSync('/sys/fs/cgroup/memory.max', 'utf8').trim();
-    const bytes = Number(text);
-    return text !== 'max' && Number.isFinite(bytes) && bytes > 0 && bytes < 2 ** 60 ? bytes : undefined;
   } catch {
     return undefined;
   }

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { totalmem } from 'node:os';
 
@@ -61,4 +62,18 @@ export function createMemoryProbe(configuredLimitBytes?: number): MemoryProbe {
     // No container limit: the process's own resident memory against the host's RAM.
     return { usedBytes: rssBytes, limitBytes: hostLimit, source: 'host', rssBytes };
   };
+}
+
+/** The container's memory limit (cgroup v2, then v1), read synchronously for start-up configuration; undefined without one. */
+export function containerMemoryLimit(): number | undefined {
+  for (const path of [V2.limit, V1.limit]) {
+    try {
+      const text = readFileSync(path, 'utf8').trim();
+      const bytes = Number(text);
+      if (text !== 'max' && Number.isFinite(bytes) && bytes > 0 && bytes < UNLIMITED) return bytes;
+    } catch {
+      // not this cgroup version
+    }
+  }
+  return undefined;
 }
