@@ -197,8 +197,8 @@ export async function badInputCorpus({ seed = 5 } = {}) {
   add('valid', '1x1 png', await sharp({ create: { width: 1, height: 1, channels: 3, background: '#808080' } }).png().toBuffer(), OK);
   add('valid', 'jpeg with exif and gps', await scene().withExif({ IFD0: { Make: 'PetPhone' }, IFD3: { GPSLatitudeRef: 'N', GPSLatitude: '51/1 30/1 0/1' } }).jpeg().toBuffer(), OK);
   add('trailing', 'jpeg + motion-photo video', Buffer.concat([src.jpeg, isoBmff('mp42', ['isom'], 4000)]), OK);
-  add('trailing', 'png + random bytes', Buffer.concat([src.png, randomBytes(random, 300)]), OK);
-  add('trailing', 'webp + bytes past the RIFF size', Buffer.concat([src.webp, randomBytes(random, 200)]), OK);
+  add('trailing', 'png + random bytes', Buffer.concat([src.png, randomBytes(random, 300)]), SUSPICIOUS); // not a structure phones append (#12)
+  add('trailing', 'webp + bytes past the RIFF size', Buffer.concat([src.webp, randomBytes(random, 200)]), SUSPICIOUS); // as above
   add('trailing', 'jpeg with an MPF gain map', multiPictureJpeg(src.jpeg, src.progressive), OK);
   add('animated', 'animated webp', src.animated, OK);
   add('animated', 'apng', apng(src.width, src.height), OK);
@@ -324,7 +324,7 @@ export async function badInputCorpus({ seed = 5 } = {}) {
 
   // Nested formats.
   add('nested', 'jpeg inside a png private chunk', withPngChunk(src.png, 'jpEg', src.jpeg), OK);
-  add('nested', 'jpeg with a png appended', Buffer.concat([src.jpeg, src.png]), OK);
+  add('nested', 'jpeg with a png appended', Buffer.concat([src.jpeg, src.png]), SUSPICIOUS); // phones append JPEGs and videos, not PNGs (#12)
   add('nested', 'png inside a zip', zipOf('pet.png', src.png), UNSUPPORTED);
   add('nested', 'svg with a base64 png', latin1(`<svg xmlns="http://www.w3.org/2000/svg"><image href="data:image/png;base64,${src.png.toString('base64')}"/></svg>`), UNSUPPORTED);
   add('nested', 'pdf with a jpeg', Buffer.concat([latin1('%PDF-1.4\n1 0 obj << /Subtype /Image /Filter /DCTDecode >> stream\n'), src.jpeg, latin1('\nendstream endobj\n%%EOF')]), UNSUPPORTED);

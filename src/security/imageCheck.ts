@@ -1,10 +1,11 @@
 import { PetcutError } from '../errors.js';
-import { findActiveContent, findPayload, isPadding, scanBudget } from './activeContent.js';
+import { findActiveContent, scanBudget } from './activeContent.js';
 import { corrupt, formatName } from './imageLayout.js';
 import type { AcceptedFormat, ImageLayout, SizeCheck } from './imageLayout.js';
 import { sniffUpload } from './imageSniff.js';
 import { jpegLayout } from './jpegLayout.js';
 import { pngLayout } from './pngLayout.js';
+import { findArchive, isPadding, trailerProblem } from './trailingData.js';
 import { webpLayout } from './webpLayout.js';
 
 /** What an upload may be; checked on the raw bytes before any decoding. */
@@ -35,10 +36,11 @@ const AGAIN = 'save the photo again (or take a screenshot of it) and upload that
 /**
  * The upload gate, run on the raw bytes before anything expensive (no
  * decoding, no sharp): the magic number decides the format; the header walk
- * gives the size, frames and where the image ends; metadata and trailing
- * bytes are scanned for polyglot payloads. Milliseconds even at 30 MB: scans
- * are memchr (Buffer.indexOf) over metadata and the trailing region only.
- * Throws a coded PetcutError a shopper can act on. The decoder runs later as
+ * gives the size, frames and where the image ends; the bytes after it must
+ * be structures phones append (trailingData.ts), and every byte of metadata
+ * is scanned for active content. Milliseconds even at 30 MB: the walks jump
+ * from header to header and the scans are memchr (Buffer.indexOf) over
+ * metadata only. Throws a coded PetcutError a shopper can act on. The decoder runs later as
  * a second line of defence (damaged pixel data, bad checksums inside).
  */
 export function checkImageBytes(input: Buffer, policy: UploadPolicy): CheckedImage {
@@ -52,7 +54,7 @@ export function checkImageBytes(input: Buffer, policy: UploadPolicy): CheckedIma
     throw new PetcutError('PETCUT_E_ANIMATED_IMAGE', `This ${formatName(format)} is an animation (${layout.frames} frames): upload a single still photo.`);
   }
   const trailing = input.subarray(layout.end);
-  refuseActiveContent(input, layout, trailing);
+  refusePolyglots(input, layout);
   if (trailing.length > 0 && policy.trailingData === 'reject' && !isPadding(trailing)) {
     throw new PetcutError('PETCUT_E_SUSPICIOUS_CONTENT',
       `The file has ${trailing.length} bytes of extra data after the photo (some phones attach a short video): ${AGAIN}.`);
@@ -74,17 +76,32 @@ function sizeCheck(format: AcceptedFormat, policy: UploadPolicy): SizeCheck {
   };
 }
 
-/** A polyglot: script or markup in the metadata, or a payload after the image. Refused whatever the trailing-data policy. */
-function refuseActiveContent(input: Buffer, layout: ImageLayout, trailing: Buffer): void {
-  const budget = scanBudget();
-  const blocks = [...layout.metadata.map(([start, end]) => input.subarray(start, end)), ...(layout.inflated ?? [])];
-  let found: string | undefined;
-  for (const block of blocks) found ??= findActiveContent(block, budget);
-  if (!found && trailing.length > 0) found = findPayload(trailing, budget);
+/**
+ * A polyglot: bytes after the image that are not what phones append, active
+ * content in any metadata (the photo's, or a JPEG's after it), or an archive
+ * or document tools would find. Refused whatever the trailing-data policy.
+ */
+function refusePolyglots(input: Buffer, layout: ImageLayout): void {
+  const metadata = [...layout.metadata];
+  const trailer = layout.end < input.length ? trailerProblem(input, layout.end, metadata) : undefined;
+  const found = trailer === undefined ? activeContentIn(input, metadata, layout.inflated ?? []) ?? findArchive(input, layout.end) : `after the image: ${trailer}`;
   if (found) {
     throw new PetcutError('PETCUT_E_SUSPICIOUS_CONTENT', `The file carries data that is not part of the photo: ${AGAIN}.`,
-      { cause: new Error(`active content: ${found}`) });
+      { cause: new Error(`polyglot: ${found}`) });
   }
+}
+
+function activeContentIn(input: Buffer, ranges: ReadonlyArray<readonly [number, number]>, inflated: readonly Buffer[]): string | undefined {
+  const budget = scanBudget();
+  for (const [start, end] of ranges) {
+    const found = findActiveContent(input, budget, start, end);
+    if (found) return `active content: ${found}`;
+  }
+  for (const block of inflated) {
+    const found = findActiveContent(block, budget);
+    if (found) return `active content (compressed text): ${found}`;
+  }
+  return undefined;
 }
 
 function megabytes(bytes: number): string {

@@ -6,9 +6,9 @@ export interface ImageLayout {
   readonly height: number;
   /** Frames or pages (1 for a still image). */
   readonly frames: number;
-  /** Offset just past the image's end marker (JPEG EOI, PNG IEND, the RIFF size): what follows is trailing data. */
+  /** Offset just past the image's end marker (JPEG EOI, PNG IEND, the RIFF size): what follows is trailing data (trailingData.ts). */
   readonly end: number;
-  /** [start, end) of metadata blocks (comments, EXIF, XMP, text chunks) to scan for active content. */
+  /** [start, end) of every block that is not pixel data (comments, EXIF, XMP, ICC, private chunks) to scan for active content. */
   readonly metadata: ReadonlyArray<readonly [number, number]>;
   /** Decompressed text metadata (PNG zTXt / compressed iTXt) to scan as well. */
   readonly inflated?: readonly Buffer[];

@@ -33,7 +33,7 @@ interface Walk { width: number; height: number; end: number; multiPicture: boole
  */
 export function jpegLayout(input: Buffer, checkSize: SizeCheck): ImageLayout {
   const metadata: Array<readonly [number, number]> = [];
-  const budget = { left: MAX_MARKERS };
+  const budget = markerBudget();
   const primary = walk(input, 0, { metadata, budget, checkSize });
   let end = primary.end;
   // MPF (APP2 "MPF\0"): the extra images are part of the photo, not a payload.
@@ -41,10 +41,24 @@ export function jpegLayout(input: Buffer, checkSize: SizeCheck): ImageLayout {
     try {
       end = walk(input, end, { metadata, budget }).end;
     } catch {
-      break; // a damaged gain map does not spoil the photo: the rest counts as trailing data
+      break; // not part of the photo: the rest is trailing data, which must then parse as what phones append (it will not)
     }
   }
   return { width: primary.width, height: primary.height, frames: 1, end, metadata };
+}
+
+/** FF bytes a walk of one file's JPEGs may look at (see MAX_MARKERS). */
+export function markerBudget(): { left: number } {
+  return { left: MAX_MARKERS };
+}
+
+/**
+ * The end of a JPEG starting at `start` that follows the photo (a depth
+ * map, a gain map without MPF): walked like the photo, its metadata
+ * segments added to `metadata`. Throws a coded error when it is damaged.
+ */
+export function followingJpegEnd(input: Buffer, start: number, metadata: Array<readonly [number, number]>, budget: { left: number }): number {
+  return walk(input, start, { metadata, budget }).end;
 }
 
 interface WalkState {
@@ -135,6 +149,6 @@ function scanEnd(input: Buffer, pos: number, budget: { left: number }): number {
   }
 }
 
-function isJpegAt(input: Buffer, at: number): boolean {
+export function isJpegAt(input: Buffer, at: number): boolean {
   return input[at] === 0xff && input[at + 1] === 0xd8 && input[at + 2] === 0xff;
 }

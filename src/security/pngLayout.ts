@@ -4,7 +4,13 @@ import type { ImageLayout, SizeCheck } from './imageLayout.js';
 
 /** Bit depths each colour type allows (PNG spec, table 11.1). */
 const DEPTHS: Record<number, readonly number[]> = { 0: [1, 2, 4, 8, 16], 2: [8, 16], 3: [1, 2, 4, 8], 4: [8, 16], 6: [8, 16] };
-const TEXT_CHUNKS = new Set(['tEXt', 'iTXt', 'zTXt', 'eXIf']);
+/**
+ * Chunks not scanned for active content: compressed pixels and the fixed
+ * binary critical chunks. Every other chunk is, standard or private (their
+ * data is never stored: originals are re-encoded, and a browser reading the
+ * file as a page would read them all the same).
+ */
+const UNSCANNED = new Set(['IHDR', 'PLTE', 'IDAT', 'fdAT', 'IEND']);
 /**
  * Chunks a walk may read. A 30 MB PNG in libpng's 8 KB IDAT chunks has under
  * 4,000; a file of millions of empty chunks would cost the event loop half
@@ -21,9 +27,9 @@ const MAX_INFLATED_CHUNKS = 16;
 
 /**
  * Walks a PNG's chunks by their lengths: IHDR first (size, depth, CRC),
- * `acTL` (APNG: the frame count), text chunks (for the active-content scan),
- * then IEND. A chunk running past the end of the file means a cut upload
- * (the decoder refuses those too, only later).
+ * `acTL` (APNG: the frame count), every chunk that is not pixels (for the
+ * active-content scan), then IEND. A chunk running past the end of the file
+ * means a cut upload (the decoder refuses those too, only later).
  */
 export function pngLayout(input: Buffer, checkSize: SizeCheck): ImageLayout {
   if (input.length < 33 || input.readUInt32BE(8) !== 13 || input.toString('latin1', 12, 16) !== 'IHDR') throw corrupt('png', 'no IHDR chunk first');
@@ -44,7 +50,7 @@ export function pngLayout(input: Buffer, checkSize: SizeCheck): ImageLayout {
     const type = input.toString('latin1', pos + 4, pos + 8);
     const dataStart = pos + 8;
     const dataEnd = dataStart + length;
-    if (length > 0x7fffffff || !/^[A-Za-z]{4}$/.test(type)) throw corrupt('png', `a bad chunk header at ${pos}`);
+    if (length > 0x7fffffff || !isChunkType(input, pos + 4)) throw corrupt('png', `a bad chunk header at ${pos}`);
     if (dataEnd + 4 > input.length) throw corrupt('png', `the ${type} chunk runs past the end of the file`);
     if (type === 'IEND') {
       if (!sawData) throw corrupt('png', 'no image data');
@@ -53,14 +59,23 @@ export function pngLayout(input: Buffer, checkSize: SizeCheck): ImageLayout {
     if (type === 'IDAT') sawData = true;
     else if (type === 'IHDR') throw corrupt('png', 'a second IHDR');
     else if (type === 'acTL' && length >= 8) frames = Math.max(1, input.readUInt32BE(dataStart));
-    else if (TEXT_CHUNKS.has(type)) {
-      metadata.push([dataStart, dataEnd]);
-      const text = inflations++ < MAX_INFLATED_CHUNKS ? compressedText(input, type, dataStart, dataEnd) : undefined;
+    if (!UNSCANNED.has(type)) metadata.push([dataStart, dataEnd]);
+    if ((type === 'zTXt' || type === 'iTXt') && inflations++ < MAX_INFLATED_CHUNKS) {
+      const text = compressedText(input, type, dataStart, dataEnd);
       if (text) inflated.push(text);
     }
     pos = dataEnd + 4;
   }
   throw corrupt('png', 'the file ends before IEND');
+}
+
+/** Four ASCII letters (a byte check: this runs for every chunk). */
+function isChunkType(input: Buffer, at: number): boolean {
+  for (let i = at; i < at + 4; i++) {
+    const lower = input[i]! | 0x20;
+    if (lower < 0x61 || lower > 0x7a) return false;
+  }
+  return true;
 }
 
 /** The inflated text of zTXt, or of an iTXt with its compression flag set. */

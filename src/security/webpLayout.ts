@@ -6,17 +6,24 @@ interface Chunk { readonly type: string; readonly start: number; readonly end: n
 const ANIMATION_FLAG = 0x02;
 /** Chunks a walk may read: an animation has one a frame; millions of empty chunks are refused rather than walked. */
 const MAX_CHUNKS = 1 << 16;
+/**
+ * Chunks not scanned for active content: the image bitstreams and the fixed
+ * binary headers. Every other chunk is (EXIF, XMP, ICCP, unknown ones), and
+ * so are the unknown chunks inside an ANMF frame after its 16-byte header.
+ */
+const UNSCANNED = new Set(['VP8 ', 'VP8L', 'ALPH', 'VP8X', 'ANIM']);
+const FRAME_HEADER = 16;
 
 /**
  * Reads a WebP's RIFF chunks: the RIFF size against the file (bytes past it
  * are trailing data; a size past the end is a cut upload), the size from the
  * first chunk (VP8 lossy, VP8L lossless or the VP8X canvas), ANMF frames,
- * and the EXIF/XMP chunks for the active-content scan.
+ * and every chunk that is not an image bitstream for the active-content scan.
  */
 export function webpLayout(input: Buffer, checkSize: SizeCheck): ImageLayout {
   if (input.length < 20) throw corrupt('webp', 'too short for a chunk');
   // The size first (bounded by the file, not the RIFF size): a huge declared image is refused for that.
-  const first = readChunks(input, input.length, 1)[0]!;
+  const first = readChunks(input, 12, input.length, 1)[0]!;
   const isCanvas = first.type === 'VP8X';
   if (isCanvas && first.end - first.start < 10) throw corrupt('webp', 'VP8X is too short');
   const { width, height } = isCanvas
@@ -25,9 +32,9 @@ export function webpLayout(input: Buffer, checkSize: SizeCheck): ImageLayout {
   checkSize(width, height);
   const end = 8 + input.readUInt32LE(4);
   if (end > input.length) throw corrupt('webp', 'the RIFF size runs past the end of the file');
-  const chunks = readChunks(input, end, Infinity);
-  if (!isCanvas) return { width, height, frames: 1, end, metadata: [] };
-  const metadata = chunks.filter((c) => c.type === 'EXIF' || c.type === 'XMP ').map((c) => [c.start, c.end] as const);
+  const chunks = readChunks(input, 12, end, Infinity);
+  const metadata = scannedChunks(input, chunks);
+  if (!isCanvas) return { width, height, frames: 1, end, metadata };
   if ((input[first.start]! & ANIMATION_FLAG) !== 0) {
     const frames = chunks.filter((c) => c.type === 'ANMF').length;
     if (frames === 0) throw corrupt('webp', 'an animation without frames');
@@ -40,10 +47,27 @@ export function webpLayout(input: Buffer, checkSize: SizeCheck): ImageLayout {
   return { width, height, frames: 1, end, metadata };
 }
 
-/** Up to `limit` chunks from offset 12 to `end`; at least one, or the file is corrupt. */
-function readChunks(input: Buffer, end: number, limit: number): Chunk[] {
+/** [start, end) of every chunk's data that is not an image bitstream, ANMF frames' own chunks included. */
+function scannedChunks(input: Buffer, chunks: readonly Chunk[]): Array<readonly [number, number]> {
+  const scanned: Array<readonly [number, number]> = [];
+  let frameChunks = 0;
+  for (const chunk of chunks) {
+    if (chunk.type !== 'ANMF') {
+      if (!UNSCANNED.has(chunk.type)) scanned.push([chunk.start, chunk.end]);
+      continue;
+    }
+    if (chunk.end - chunk.start < FRAME_HEADER + 8) throw corrupt('webp', 'an animation frame is too short');
+    const inner = readChunks(input, chunk.start + FRAME_HEADER, chunk.end, MAX_CHUNKS);
+    if ((frameChunks += inner.length) > MAX_CHUNKS) throw corrupt('webp', 'implausibly many chunks');
+    for (const c of inner) if (!UNSCANNED.has(c.type)) scanned.push([c.start, c.end]);
+  }
+  return scanned;
+}
+
+/** Up to `limit` chunks from `start` to `end`; at least one, or the file is corrupt. */
+function readChunks(input: Buffer, start: number, end: number, limit: number): Chunk[] {
   const chunks: Chunk[] = [];
-  for (let pos = 12; pos + 8 <= end && chunks.length < limit;) {
+  for (let pos = start; pos + 8 <= end && chunks.length < limit;) {
     const type = input.toString('latin1', pos, pos + 4);
     const size = input.readUInt32LE(pos + 4);
     const dataEnd = pos + 8 + size;
