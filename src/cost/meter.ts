@@ -48,6 +48,8 @@ export interface CostMeterOptions {
   readonly now?: () => number;
   /** An idle stretch is written as an entry at the first flush this long after it began (bounds what a crash loses). */
   readonly idleEntryMs?: number;
+  /** Request fees are written as entries at the first flush this long after the last ones (default: a minute). */
+  readonly feeEntryMs?: number;
   readonly instance?: string;
   /** Distinct shops kept as metric labels; the rest are counted as "other". */
   readonly maxShops?: number;
@@ -70,8 +72,12 @@ export interface CostTotals {
 export interface CostMeter {
   readonly instance: string;
   begin(origin?: WorkOrigin): CostTicket;
-  /** One HTTP request answered (its fee, under request-based billing). */
-  request(origin?: WorkOrigin): void;
+  /**
+   * One HTTP request answered (its fee, under request-based billing). The
+   * session gets a row of its own only if it had work processed in the same
+   * window; otherwise the fee is booked to the shop alone (see the bound below).
+   */
+  request(origin?: Pick<WorkOrigin, 'shop' | 'session'>): void;
   /** Brings the accrual up to now and returns the running totals. */
   totals(): CostTotals;
   /** Writes what has accrued so far to the sink. */
@@ -82,6 +88,8 @@ export interface CostMeter {
 
 const zero = (): CostParts => ({ vcpu: 0, memory: 0, gpu: 0, requests: 0 });
 const NO_SHOP = 'none';
+/** Distinct (shop, session) fee counters held in one window; more fold into their shop's counter. */
+const MAX_FEE_KEYS = 1000;
 
 interface Work {
   readonly origin?: WorkOrigin;
@@ -98,6 +106,7 @@ export function createCostMeter(options: CostMeterOptions): CostMeter {
   const now = options.now ?? Date.now;
   const instance = options.instance ?? instanceId();
   const idleEntryMs = options.idleEntryMs ?? 60_000;
+  const feeEntryMs = options.feeEntryMs ?? 60_000;
   const maxShops = options.maxShops ?? 50;
   let last = now();
   let sequence = 0;
@@ -106,11 +115,23 @@ export function createCostMeter(options: CostMeterOptions): CostMeter {
   let idle = { since: last, usd: zero(), seconds: 0 };
   const totals = { usd: zero(), idleUsd: zero(), busySeconds: 0, idleSeconds: 0, byShop: new Map<string, number>() };
   const pending: CostEntry[] = [];
+  /*
+   * The ledger's size is bounded by design, whatever the requests: per fee
+   * window (a minute) at most one idle row, one fee row per shop label (at
+   * most maxShops + 2) and one per session that had work processed in that
+   * window, plus one row per photo processed. Requests alone (probes, 401s,
+   * 429s, made-up session ids) never add a row per session: they fold into
+   * their shop's row.
+   */
   const fees = new Map<string, { shop?: string; session?: string; since: number; count: number }>();
+  let feesSince = last;
+  const worked = new Set<string>();
+  const shopLabel = (shop: string | undefined): string | undefined =>
+    shop === undefined || totals.byShop.has(shop) || totals.byShop.size < maxShops ? shop : 'other';
 
   const entry = (fields: Omit<CostEntry, 'id' | 'instance'>): void => void pending.push({ id: `${instance}:${++sequence}`, instance, ...fields });
   const charge = (shop: string | undefined, usd: number): void => {
-    const label = shop === undefined ? NO_SHOP : totals.byShop.has(shop) || totals.byShop.size < maxShops ? shop : 'other';
+    const label = shopLabel(shop) ?? NO_SHOP;
     totals.byShop.set(label, (totals.byShop.get(label) ?? 0) + usd);
   };
 
@@ -157,10 +178,22 @@ export function createCostMeter(options: CostMeterOptions): CostMeter {
   };
 
   const writeFees = (t: number): void => {
+    const rows = new Map<string, { shop?: string; session?: string; since: number; count: number }>();
     for (const fee of fees.values()) {
-      entry({ kind: 'requests', startedAt: fee.since, endedAt: t, shop: fee.shop, session: fee.session, images: 0, requests: fee.count, seconds: 0, usd: { ...zero(), requests: fee.count * options.requestFee } });
+      const session = fee.session !== undefined && worked.has(fee.session) ? fee.session : undefined;
+      const key = `${fee.shop ?? ''}\u0000${session ?? ''}`;
+      const row = rows.get(key) ?? { shop: fee.shop, session, since: fee.since, count: 0 };
+      row.count += fee.count;
+      row.since = Math.min(row.since, fee.since);
+      rows.set(key, row);
+    }
+    for (const row of rows.values()) {
+      entry({ kind: 'requests', startedAt: row.since, endedAt: t, shop: row.shop, session: row.session, images: 0, requests: row.count, seconds: 0, usd: { ...zero(), requests: row.count * options.requestFee } });
     }
     fees.clear();
+    worked.clear();
+    for (const work of active) if (work.origin?.session) worked.add(work.origin.session);
+    feesSince = t;
   };
 
   return {
@@ -170,6 +203,7 @@ export function createCostMeter(options: CostMeterOptions): CostMeter {
       if (active.size === 0) closeIdle(t);
       const work: Work = { origin, startedAt: t, usd: zero(), seconds: 0 };
       if (!closed) active.add(work);
+      if (origin?.session) worked.add(origin.session);
       return {
         end(images) {
           if (!active.has(work)) return;
@@ -181,8 +215,14 @@ export function createCostMeter(options: CostMeterOptions): CostMeter {
       if (options.requestFee <= 0 || closed) return;
       totals.usd.requests += options.requestFee;
       charge(origin?.shop, options.requestFee);
-      const key = `${origin?.shop ?? ''}\u0000${origin?.session ?? ''}`;
-      const fee = fees.get(key) ?? { shop: origin?.shop, session: origin?.session, since: now(), count: 0 };
+      const shop = shopLabel(origin?.shop);
+      let key = `${shop ?? ''}\u0000${origin?.session ?? ''}`;
+      let session = origin?.session;
+      if (!fees.has(key) && fees.size >= MAX_FEE_KEYS) {
+        key = `${shop ?? ''}\u0000`;
+        session = undefined;
+      }
+      const fee = fees.get(key) ?? { shop, session, since: now(), count: 0 };
       fee.count += 1;
       fees.set(key, fee);
     },
@@ -193,7 +233,7 @@ export function createCostMeter(options: CostMeterOptions): CostMeter {
     flush() {
       const t = advance();
       if (active.size === 0 && t - idle.since >= idleEntryMs) closeIdle(t);
-      writeFees(t);
+      if (t - feesSince >= feeEntryMs) writeFees(t);
       if (pending.length > 0) options.sink?.(pending.splice(0));
     },
     close() {
