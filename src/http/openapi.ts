@@ -13,6 +13,15 @@ type Json = Record<string, unknown>;
 
 export interface OpenApiCollector {
   document(): Json;
+  /** Every registered route (hidden ones too), with its access declaration: what the route-walk tests iterate. */
+  routes(): readonly RegisteredRoute[];
+}
+
+export interface RegisteredRoute {
+  readonly method: string;
+  readonly url: string;
+  readonly websocket: boolean;
+  readonly security: ReturnType<typeof securityOf>;
 }
 
 interface RouteSchema {
@@ -31,10 +40,15 @@ interface RouteSchema {
 
 export function collectOpenApi(app: FastifyInstance): OpenApiCollector {
   const paths: Record<string, Record<string, Json>> = {};
+  const registered: RegisteredRoute[] = [];
   app.addHook('onRoute', (route: RouteOptions) => {
     const schema = (route.schema ?? {}) as RouteSchema;
+    const websocket = (route as { websocket?: boolean }).websocket === true;
+    for (const method of Array.isArray(route.method) ? route.method : [route.method]) {
+      if (method !== 'HEAD') registered.push({ method, url: route.url, websocket, security: securityOf(route.config as Parameters<typeof securityOf>[0]) });
+    }
     // @fastify/websocket marks its routes hidden (for swagger); the socket routes are part of our API.
-    if (schema.hide && !(route as { websocket?: boolean }).websocket) return;
+    if (schema.hide && !websocket) return;
     const methods = (Array.isArray(route.method) ? route.method : [route.method]).map((m) => m.toLowerCase()).filter((m) => m !== 'head');
     const path = route.url.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
     for (const method of methods) (paths[path] ??= {})[method] = operation(schema, route);
@@ -46,6 +60,7 @@ export function collectOpenApi(app: FastifyInstance): OpenApiCollector {
       components: { schemas: {}, securitySchemes: SECURITY_SCHEMES },
       paths,
     }),
+    routes: () => registered,
   };
 }
 
@@ -64,6 +79,8 @@ const SECURITY_SCHEMES = {
 function securityFor(route: RouteOptions): Json[] {
   const { access } = securityOf(route.config as Parameters<typeof securityOf>[0]);
   if (access === 'operator') return [{ operatorKey: [] }];
+  // Allow-listed scrapers (PETCUT_METRICS_ALLOWED_IPS) need nothing; anyone else an operator key.
+  if (access === 'scraper') return [{ operatorKey: [] }, {}];
   if (access === 'webhook') return [{ shopifyWebhookHmac: [] }];
   if (access === 'storefront') return [{ storefrontToken: [] }, { appProxySignature: [] }, { operatorKey: [] }, {}];
   return [];

@@ -12,7 +12,9 @@ export type Access =
   /** Operators only (API key); 403 while no key is configured. */
   | 'operator'
   /** Shopify webhooks: the body's HMAC is the credential. */
-  | 'webhook';
+  | 'webhook'
+  /** Metrics scrapers: an address in PETCUT_METRICS_ALLOWED_IPS (loopback by default), or an operator key. */
+  | 'scraper';
 
 export type RateClass =
   /** Expensive work: counts against the client IP and the session. */
@@ -27,14 +29,27 @@ export type RateClass =
 export interface RouteSecurity {
   readonly access: Access;
   readonly rate: RateClass;
+  /**
+   * The route acts on a shopper session (src/http/session.ts): the session
+   * its header, query, path or form names is checked against the caller's
+   * credential, and every place naming one must agree.
+   */
+  readonly session?: boolean;
+}
+
+export interface RouteScope {
+  readonly session?: boolean;
 }
 
 export const DEFAULT_SECURITY: RouteSecurity = { access: 'storefront', rate: 'read' };
 
-export const publicRoute = (rate: RateClass = 'read'): { security: RouteSecurity } => ({ security: { access: 'public', rate } });
-export const storefront = (rate: RateClass = 'read'): { security: RouteSecurity } => ({ security: { access: 'storefront', rate } });
-export const operatorRoute = (rate: RateClass = 'read'): { security: RouteSecurity } => ({ security: { access: 'operator', rate } });
+export const publicRoute = (rate: RateClass = 'read', scope: RouteScope = {}): { security: RouteSecurity } => ({ security: { access: 'public', rate, ...scope } });
+export const storefront = (rate: RateClass = 'read', scope: RouteScope = {}): { security: RouteSecurity } => ({ security: { access: 'storefront', rate, ...scope } });
+export const operatorRoute = (rate: RateClass = 'read', scope: RouteScope = {}): { security: RouteSecurity } => ({ security: { access: 'operator', rate, ...scope } });
 export const webhookRoute = (): { security: RouteSecurity } => ({ security: { access: 'webhook', rate: 'none' } });
+export const scraperRoute = (): { security: RouteSecurity } => ({ security: { access: 'scraper', rate: 'none' } });
+/** Shorthand for routes that act on a shopper session. */
+export const SESSION: RouteScope = Object.freeze({ session: true });
 
 declare module 'fastify' {
   interface FastifyContextConfig {

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../../app.js';
-import { operatorRoute } from '../../security/routePolicy.js';
+import { operatorRoute, SESSION } from '../../security/routePolicy.js';
 import { TIER_NAMES } from '../../serviceConfig.js';
 import type { Tier } from '../../serviceConfig.js';
 import { errors, SESSION_PARAMS } from '../schemas.js';
@@ -30,7 +30,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AppContext): void
   });
 
   app.post('/v1/admin/sessions/:sessionId/tier', {
-    config: operatorRoute(),
+    config: operatorRoute('read', SESSION),
     schema: {
       summary: 'Move a session\'s images to a longer-lived tier (never to a shorter one)',
       tags: ['admin'],
@@ -39,7 +39,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AppContext): void
       response: { 200: { type: 'object', properties: { sessionId: { type: 'string' }, tier: { type: 'string' }, moved: { type: 'integer' } } }, ...errors(400, 401, 403, 404, 503) },
     },
   }, async (request) => {
-    const { sessionId } = request.params as { sessionId: string };
+    const sessionId = request.actingSession!;
     const { tier } = request.body as { tier: Tier };
     const { moved } = await ctx.sessions.moveTo(sessionId, tier);
     request.log.info({ operator: request.principal?.name, sessionId, tier, moved }, 'session tier moved by an operator');

@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../../app.js';
 import { PetcutError } from '../../errors.js';
-import { storefront } from '../../security/routePolicy.js';
+import { SESSION, storefront } from '../../security/routePolicy.js';
+import { resolveSession } from '../session.js';
 import { issueStorefrontToken } from '../../security/tokens.js';
 import { errors } from '../schemas.js';
 
@@ -10,7 +11,7 @@ const EXCHANGEABLE = new Set(['app-proxy', 'shopify-session', 'operator', 'allow
 
 export function registerAuthRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.post('/v1/auth/token', {
-    config: storefront(),
+    config: storefront('read', SESSION),
     schema: {
       summary: 'Exchange a verified Shopify context for a storefront token (JWT, 1 hour)',
       description: 'Call through the Shopify App Proxy (signed query), with an App Bridge session token, an operator key or from an allow-listed address. The token is scoped to the shop and one shopper session: send it as "Authorization: Bearer <token>".',
@@ -30,8 +31,8 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: AppContext): void 
     const principal = request.principal;
     if (!principal) throw new PetcutError('PETCUT_E_UNAUTHORIZED', 'A token is issued only to a verified Shopify context: call through the App Proxy or with a Shopify session token.');
     if (!EXCHANGEABLE.has(principal.kind)) throw new PetcutError('PETCUT_E_FORBIDDEN', 'A storefront token cannot be exchanged for another: get a new one through the App Proxy.');
-    const asked = (request.body as { sessionId?: string } | null)?.sessionId;
-    const sessionId = asked ? ctx.sessions.checkSessionId(asked) : ctx.sessions.newSessionId();
+    // The body's sessionId must agree with any header or query naming one.
+    const sessionId = resolveSession(request, (request.body as { sessionId?: string } | null)?.sessionId) ?? ctx.sessions.newSessionId();
     const { token, expiresAt } = await issueStorefrontToken({ shop: principal.shop, sessionId, user: principal.user }, { secret, ttlS: ctx.config.security.jwt.ttlS, now: ctx.clock() });
     request.log.info({ shop: principal.shop, sessionId, via: principal.kind }, 'storefront token issued');
     return { token, tokenType: 'Bearer', expiresIn: ctx.config.security.jwt.ttlS, expiresAt: expiresAt.toISOString(), sessionId, shop: principal.shop };

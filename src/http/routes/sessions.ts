@@ -3,15 +3,14 @@ import type { AppContext } from '../../app.js';
 import { PetcutError } from '../../errors.js';
 import type { SessionImage } from '../../service/sessions.js';
 import { errors, IMAGE_UPLOAD_BODY, SESSION_IMAGE, SESSION_PARAMS } from '../schemas.js';
-import { readUpload } from '../upload.js';
-import { imageUrl } from './shared.js';
-import { publicRoute, storefront } from '../../security/routePolicy.js';
+import { imageUrl, withUpload } from './shared.js';
+import { publicRoute, SESSION, storefront } from '../../security/routePolicy.js';
 
 const ORDER_STATES = { pending: 'order_pending', completed: 'order_completed', archived: 'archived' } as const;
 
 export function registerSessionRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.post('/v1/sessions/:sessionId/images', {
-    config: storefront('upload'),
+    config: storefront('upload', SESSION),
     schema: {
       summary: 'Store a customer photo in the session',
       description: 'Re-encoded in its own format with EXIF orientation applied and all metadata (GPS included) removed; kept 7 days unless an order moves it.',
@@ -21,14 +20,13 @@ export function registerSessionRoutes(app: FastifyInstance, ctx: AppContext): vo
       response: { 201: SESSION_IMAGE, ...errors(400, 413, 415, 422, 503) },
     },
   }, async (request, reply) => {
-    const { sessionId } = request.params as { sessionId: string };
-    const upload = await readUpload(request, { maxFiles: 1, allowedFields: new Set(), policy: ctx.uploadPolicy });
-    const image = await ctx.sessions.storeOriginal(sessionId, upload.files[0]!.data);
+    const sessionId = request.actingSession!;
+    const image = await withUpload(ctx, request, 0, { allowedFields: new Set() }, (upload) => ctx.sessions.storeOriginal(sessionId, upload.files[0]!.data));
     return reply.status(201).header('Location', imageUrl(ctx, request, image)).send(await imageView(ctx, request, image));
   });
 
   app.get('/v1/sessions/:sessionId/images', {
-    config: storefront(),
+    config: storefront('read', SESSION),
     schema: {
       summary: 'List a session\'s images (originals and cut-outs) with their tier and expiry',
       tags: ['sessions'],
@@ -39,14 +37,14 @@ export function registerSessionRoutes(app: FastifyInstance, ctx: AppContext): vo
       },
     },
   }, async (request) => {
-    const { sessionId } = request.params as { sessionId: string };
+    const sessionId = request.actingSession!;
     const images = await ctx.sessions.list(sessionId);
     if (images.length === 0) throw new PetcutError('PETCUT_E_SESSION_NOT_FOUND');
     return { sessionId, images: await Promise.all(images.map((image) => imageView(ctx, request, image))) };
   });
 
   app.get('/v1/sessions/:sessionId/images/:imageId', {
-    config: publicRoute(),
+    config: publicRoute('read', SESSION),
     schema: {
       summary: 'One session image (stable URL: it survives tier moves)',
       tags: ['sessions'],
@@ -55,13 +53,13 @@ export function registerSessionRoutes(app: FastifyInstance, ctx: AppContext): vo
       response: errors(400, 404, 503),
     },
   }, async (request, reply) => {
-    const { sessionId, imageId } = request.params as { sessionId: string; imageId: string };
-    const { image, object } = await ctx.sessions.read(sessionId, imageId);
+    const { imageId } = request.params as { imageId: string };
+    const { image, object } = await ctx.sessions.read(request.actingSession!, imageId);
     return reply.type(object.contentType).header('Cache-Control', 'private, max-age=3600').header('X-Tier', image.tier).header('Expires', image.expiresAt.toUTCString()).send(object.data);
   });
 
   app.post('/v1/sessions/:sessionId/order', {
-    config: storefront(),
+    config: storefront('read', SESSION),
     schema: {
       summary: 'Move a session\'s images to an order tier so cart URLs outlive fulfilment',
       description: 'status "completed" (default): order_completed, 180 days; "pending": order_pending, 30 days; "archived": 730 days. Images never move to a shorter-lived tier. "pending" is open to the session\'s own storefront caller; "completed" and "archived" need an operator key (Shopify\'s order webhooks do the same at /v1/webhooks/shopify).',
@@ -74,7 +72,7 @@ export function registerSessionRoutes(app: FastifyInstance, ctx: AppContext): vo
       },
     },
   }, async (request) => {
-    const { sessionId } = request.params as { sessionId: string };
+    const sessionId = request.actingSession!;
     const status = ((request.body ?? {}) as { status?: keyof typeof ORDER_STATES }).status ?? 'completed';
     const tier = ORDER_STATES[status];
     // Completing an order keeps images 180 days (storage paid by the shop): never an anonymous decision.
