@@ -368,4 +368,34 @@ describe('rate limits in the service', () => {
     expect((await via('198.51.100.4', false)).statusCode).toBe(429);
     await closeApp(app);
   });
+
+  // Issue #12, item 3: one captured signature replayed with a new X-Forwarded-For each time got 40/40 through.
+  it.each(['0', '1'])('with PETCUT_TRUSTED_PROXIES=%s, replaying one signed query with a fresh X-Forwarded-For each time buys no fresh budgets', async (trusted) => {
+    const app = (await buildApp(engine, {
+      clock: () => now,
+      env: { PETCUT_SHOPIFY_API_SECRET: SHOPIFY_SECRET, PETCUT_TRUSTED_PROXIES: trusted, PETCUT_RATE_LIMIT_IP_PER_MIN: '100', PETCUT_RATE_LIMIT_BURST: '10', PETCUT_APP_PROXY_MAX_USES: '5' },
+    })).app;
+    const url = proxied('/v1/effects', { replayed: 'yes' });
+    const statuses: number[] = [];
+    for (let i = 0; i < 40; i++) statuses.push((await rate(app, url, { 'x-forwarded-for': trusted === '0' ? `203.0.113.${i + 1}` : `203.0.113.${i + 1}, 23.227.38.65` })).statusCode);
+    expect(statuses.filter((s) => s === 200)).toHaveLength(5);
+    expect(statuses.slice(5).every((s) => s === 429)).toBe(true);
+    const refused = await rate(app, url, { 'x-forwarded-for': '203.0.113.99' });
+    expect(refused.json<{ error: { message: string } }>().error.message).toMatch(/used too many times/);
+    expect(refused.headers['retry-after']).toBeDefined();
+    // A fresh signature (Shopify signs each proxied request anew) is not held back by the replayed one.
+    expect((await rate(app, proxied('/v1/effects', { replayed: 'no' }), { 'x-forwarded-for': '203.0.113.1' })).statusCode).toBe(200);
+    await closeApp(app);
+  });
+
+  it('uploads that name no session are charged to their address under the session rule', async () => {
+    const app = (await buildApp(engine, { env: { PETCUT_RATE_LIMIT_SESSION_PER_MIN: '1', PETCUT_RATE_LIMIT_BURST: '0', PETCUT_RATE_LIMIT_IP_PER_MIN: '0' } })).app;
+    const first = await cutout(app, '/v1/cutouts?size=48', {});
+    expect(first.statusCode, first.body).toBe(200);
+    expectError(await cutout(app, '/v1/cutouts?size=48', {}), 429, 'PETCUT_E_RATE_LIMITED');
+    // Another address has its own budget; a named session its own.
+    expect((await app.inject({ method: 'POST', url: '/v1/cutouts?size=48', remoteAddress: '198.51.100.20', payload: form([{ data: image }]) })).statusCode).toBe(200);
+    expect((await cutout(app, '/v1/cutouts?size=48', { 'x-session-id': 'named-session-1' })).statusCode).toBe(200);
+    await closeApp(app);
+  });
 });

@@ -3,20 +3,24 @@ import { PetcutError } from '../errors.js';
 import type { RateLimiter, RuleName } from '../security/rateLimit/limiter.js';
 import type { RateDecision, RateRule } from '../security/rateLimit/types.js';
 import { securityOf } from '../security/routePolicy.js';
-import { sessionNamed } from './security.js';
+import type { AppProxyClaim } from './security.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
     /** Set by installRateLimits; chargeWarmup reads it. */
     rateLimiter?: RateLimiter;
   }
+  interface FastifyRequest {
+    /** The address the ip rule charged (request.ip, or a signed App Proxy request's shopper). */
+    limitedAddress?: string;
+  }
 }
 
 export interface RateLimitHooksOptions {
   readonly limiter: RateLimiter;
-  /** The client address charged by the ip rule (default: request.ip, through the trusted proxies). */
-  readonly ipOf?: (request: FastifyRequest) => string;
-  /** The session a request works on (default: X-Session-ID, then ?session_id=, then the :sessionId parameter). */
+  /** A signed App Proxy request's signature and claimed shopper address (src/http/security.ts); none by default. */
+  readonly appProxyClaim?: (request: FastifyRequest) => AppProxyClaim | undefined;
+  /** The session a request acts on (default: request.actingSession, resolved and checked by the access hook). */
   readonly sessionOf?: (request: FastifyRequest) => string | undefined;
 }
 
@@ -29,26 +33,37 @@ interface Shown {
 const shown = new WeakMap<FastifyRequest, Shown>();
 
 /**
- * Charges every request to its client IP (request.ip: Fastify has already
- * walked X-Forwarded-For through the trusted proxies only), and uploads to
- * their session once the body and parameters are parsed. Hooks go on the root
- * instance, so they apply to every route plugin registered after this call.
+ * Charges every request to its client address, and uploads to their session
+ * once the access hook has resolved it. The address is one the caller cannot
+ * choose: request.ip (Fastify walks X-Forwarded-For through the trusted
+ * proxies only). A signed App Proxy request arrives from Shopify's servers,
+ * so its shopper is the address Shopify added; that entry is the caller's
+ * own text when a captured signature is replayed, so the signature itself is
+ * charged too, against a fixed lifetime budget (the `signature` rule): a
+ * replay that writes a new address each time drains that one budget and
+ * never mints fresh ones. An upload that names no session
+ * is charged under the session rule to its address, so going without a
+ * session buys no extra budget. Hooks go on the root instance, so they apply
+ * to every route plugin registered after this call.
  */
 export function installRateLimits(app: FastifyInstance, options: RateLimitHooksOptions): void {
   const { limiter } = options;
-  const sessionOf = options.sessionOf ?? sessionNamed;
-  const ipOf = options.ipOf ?? ((request: FastifyRequest) => request.ip);
+  const sessionOf = options.sessionOf ?? ((request: FastifyRequest) => request.actingSession);
   app.decorate('rateLimiter', limiter);
+  app.decorateRequest('limitedAddress', undefined);
   app.addHook('onRequest', async (request, reply) => {
     // CORS preflights are answered by the CORS plugin without work, and the browser caches them (max-age).
     if (request.method === 'OPTIONS') return;
     if (securityOf(request.routeOptions.config).rate === 'none') return;
-    await charge(request, reply, limiter, 'ip', ipOf(request));
+    const claim = options.appProxyClaim?.(request);
+    request.limitedAddress = claim?.shopper ?? request.ip;
+    await charge(request, reply, limiter, 'ip', request.limitedAddress);
+    if (claim) await chargeQuietly(limiter, 'signature', claim.signature, 'This signed App Proxy request has been used too many times (a replay?): send a fresh one through the shop.');
   });
   app.addHook('preHandler', async (request, reply) => {
     if (securityOf(request.routeOptions.config).rate !== 'upload') return;
     const session = sessionOf(request);
-    if (session) await charge(request, reply, limiter, 'session', session);
+    await charge(request, reply, limiter, 'session', session ?? `address:${request.limitedAddress ?? request.ip}`);
   });
 }
 
@@ -60,6 +75,12 @@ export function installRateLimits(app: FastifyInstance, options: RateLimitHooksO
 export async function chargeWarmup(request: FastifyRequest, reply: FastifyReply): Promise<void> {
   const limiter = request.server.rateLimiter;
   if (limiter) await charge(request, reply, limiter, 'warmup', 'service');
+}
+
+/** A rule whose budget is not the client's to plan around: no RateLimit-* headers, only the refusal. */
+async function chargeQuietly(limiter: RateLimiter, name: RuleName, subject: string, message: string): Promise<void> {
+  const decision = await limiter.charge(name, subject);
+  if (decision && !decision.allowed) throw new PetcutError('PETCUT_E_RATE_LIMITED', message, { retryAfterS: decision.retryAfterS });
 }
 
 async function charge(request: FastifyRequest, reply: FastifyReply, limiter: RateLimiter, name: RuleName, subject: string): Promise<void> {
@@ -86,6 +107,7 @@ function setHeaders(reply: FastifyReply, { rule, decision }: Shown): void {
 }
 
 const SUBJECTS: Record<string, string> = { ip: 'from this address', session: 'in this session', warmup: 'to warm up the service' };
+
 
 function refusalMessage(rule: RateRule, decision: RateDecision): string {
   // The warm-up rule spends half its hourly budget at once (see rulesOf): say the budget, not the rate.

@@ -33,11 +33,18 @@ const EnvSchema = z.object({
   PETCUT_SHOPIFY_API_SECRET: z.string().min(1).optional(),
   PETCUT_SHOPIFY_SHOPS: list.optional(),
   PETCUT_APP_PROXY_MAX_AGE_S: z.coerce.number().int().min(10).max(3600).default(300),
+  // Requests one App Proxy signature may carry in its lifetime. The signature covers the query, not
+  // the path, so every shopper's proxied call with the same query in the same second shares one
+  // (at the plan's 50 RPS burst: about 50); a captured query replayed later must not buy more.
+  PETCUT_APP_PROXY_MAX_USES: z.coerce.number().int().min(1).max(100_000).default(300),
   PETCUT_JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   PETCUT_JWT_TTL_S: z.coerce.number().int().min(60).max(86_400).default(3600),
   PETCUT_AUTH_CLOCK_TOLERANCE_S: z.coerce.number().int().min(0).max(300).default(10),
   PETCUT_OPERATOR_KEYS: list.optional(),
   PETCUT_ALLOWED_IPS: list.optional(),
+  // Scrapers that may read /metrics without an operator key: the Prometheus or Cloud Managed Prometheus
+  // sidecar on the same instance scrapes over loopback. 0.0.0.0/0,::/0 opens it to everyone.
+  PETCUT_METRICS_ALLOWED_IPS: list.default(['127.0.0.0/8', '::1']),
   PETCUT_CORS_ORIGINS: list.default(['https://*.myshopify.com', 'https://*.shopifypreview.com']),
   PETCUT_CORS_CREDENTIALS: flag.default(false),
   PETCUT_CORS_MAX_AGE_S: z.coerce.number().int().min(0).max(86_400).default(7200),
@@ -59,6 +66,10 @@ export interface SecurityConfig {
   readonly upload: { readonly maxDimension: number; readonly animated: 'first-frame' | 'reject'; readonly trailingData: 'strip' | 'reject' };
   /** Fastify's trustProxy: a hop count or a list of addresses/CIDRs. */
   readonly trustProxy: number | string[];
+  /** The same list as a BlockList (undefined for a hop count): is a peer one of our proxies? */
+  readonly trustedProxies?: BlockList;
+  /** Who may read /metrics without an operator key (PETCUT_METRICS_ALLOWED_IPS; loopback by default). */
+  readonly metricsAllowed: BlockList;
   readonly rateLimit: {
     readonly ipPerMin: number;
     readonly sessionPerMin: number;
@@ -67,6 +78,9 @@ export interface SecurityConfig {
     readonly maxKeys: number;
     readonly redisUrl?: string;
     readonly redisTimeoutMs: number;
+    /** Requests one App Proxy signature may carry within `signatureWindowS` (its lifetime). */
+    readonly signatureUses?: number;
+    readonly signatureWindowS?: number;
   };
   readonly shopify: { readonly apiKey?: string; readonly apiSecret?: string; readonly shops?: readonly string[]; readonly proxyMaxAgeS: number };
   readonly jwt: { readonly secret?: string; readonly ttlS: number };
@@ -87,9 +101,13 @@ export function loadSecurityConfig(env: NodeJS.ProcessEnv): SecurityConfig {
   return Object.freeze({
     upload: Object.freeze({ maxDimension: e.PETCUT_MAX_DIMENSION, animated: e.PETCUT_ANIMATED, trailingData: e.PETCUT_TRAILING_DATA }),
     trustProxy: trustProxyOf(e.PETCUT_TRUSTED_PROXIES),
+    trustedProxies: /^\d+$/.test(e.PETCUT_TRUSTED_PROXIES.trim()) ? undefined : blockListOf('PETCUT_TRUSTED_PROXIES', trustProxyOf(e.PETCUT_TRUSTED_PROXIES) as string[]),
+    metricsAllowed: blockListOf('PETCUT_METRICS_ALLOWED_IPS', e.PETCUT_METRICS_ALLOWED_IPS),
     rateLimit: Object.freeze({
       ipPerMin: e.PETCUT_RATE_LIMIT_IP_PER_MIN, sessionPerMin: e.PETCUT_RATE_LIMIT_SESSION_PER_MIN, burst: e.PETCUT_RATE_LIMIT_BURST,
       warmupPerHour: e.PETCUT_RATE_LIMIT_WARMUP_PER_HOUR, maxKeys: e.PETCUT_RATE_LIMIT_MAX_KEYS, redisUrl: e.REDIS_URL, redisTimeoutMs: e.PETCUT_REDIS_TIMEOUT_MS,
+      // A signature is valid max-age either side of its timestamp: the window covers its whole life.
+      signatureUses: e.PETCUT_APP_PROXY_MAX_USES, signatureWindowS: 2 * e.PETCUT_APP_PROXY_MAX_AGE_S,
     }),
     shopify: Object.freeze({
       apiKey: e.PETCUT_SHOPIFY_API_KEY, apiSecret: e.PETCUT_SHOPIFY_API_SECRET,

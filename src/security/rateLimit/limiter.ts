@@ -6,7 +6,7 @@ import { createMemoryStore } from './memoryStore.js';
 import { createRedisStore } from './redisStore.js';
 import type { Backend, RateDecision, RateLimitLog, RateLimitStats, RateLimitStore, RateRule } from './types.js';
 
-export type RuleName = 'ip' | 'session' | 'warmup';
+export type RuleName = 'ip' | 'session' | 'warmup' | 'signature';
 export type RateLimitConfig = SecurityConfig['rateLimit'];
 
 export interface RateLimiter {
@@ -38,6 +38,8 @@ export function rulesOf(config: RateLimitConfig): Partial<Record<RuleName, RateR
     const half = Math.max(1, Math.floor(config.warmupPerHour / 2));
     rules.warmup = { name: 'warmup', limit: half, windowS: 3600, burst: Math.max(0, config.warmupPerHour - half - 1) };
   }
+  // One signature's lifetime budget: all of it at once, then one more per window (by then it is stale).
+  if (config.signatureUses && config.signatureWindowS) rules.signature = { name: 'signature', limit: 1, windowS: config.signatureWindowS, burst: config.signatureUses - 1 };
   return rules;
 }
 
