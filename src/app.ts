@@ -6,12 +6,16 @@ import fastifyWebsocket from '@fastify/websocket';
 import Fastify, { LogController } from 'fastify';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Engine } from './engine.js';
-import { installErrorHandling } from './http/errors.js';
+import { installErrorHandling, sendError } from './http/errors.js';
+import { translateFrameworkError } from './http/frameworkErrors.js';
+import { PetcutError } from './errors.js';
 import { RESULT_HEADERS } from './http/routes/cutouts.js';
 import { countingStore, installMetrics } from './http/metrics.js';
 import { installRequestLog } from './http/requestLog.js';
 import { installTracing } from './http/tracing.js';
 import { installRateLimits } from './http/rateLimits.js';
+import { createShutdown } from './http/shutdown.js';
+import type { UploadPace } from './http/uploadPace.js';
 import { createGpuProbe } from './observability/gpu.js';
 import type { GpuProbe } from './observability/gpu.js';
 import type { Tracing } from './observability/tracing.js';
@@ -21,8 +25,9 @@ import type { Metrics } from './observability/metrics.js';
 import { combineObservers, processObserver } from './observability/processObserver.js';
 import { createCostTracking } from './cost/index.js';
 import type { CostTracking } from './cost/index.js';
-import { clientAddress, clientErrorHandler, installAccessControl, installHeaders, sessionNamed } from './http/security.js';
+import { appProxyClaim, clientErrorHandler, installAccessControl, installHeaders, trustedOrigin } from './http/security.js';
 import { collectOpenApi } from './http/openapi.js';
+import type { RegisteredRoute } from './http/openapi.js';
 import { registerRoutes } from './http/routes/index.js';
 import { createResultCache } from './service/cache.js';
 import type { ResultCache } from './service/cache.js';
@@ -87,20 +92,27 @@ export interface AppContext {
   readonly effectPreviews: EffectPreviews;
   /** What an upload may be (checked before any decoding). */
   readonly uploadPolicy: UploadPolicy;
+  /** The slowest an upload may arrive, and the signal that stops every read when the instance drains. */
+  readonly uploadPace: UploadPace;
   readonly startedAt: number;
   /** Wall clock (tests move it): token times, session expiry. */
   clock(): Date;
   /** Event-loop delay since start (ns): the service's own responsiveness. */
   readonly eventLoop: IntervalHistogram;
-  /** Absolute URL for a path, from PETCUT_PUBLIC_URL or the request's own host. */
+  /** URL for a path: under PETCUT_PUBLIC_URL, else the host a trusted proxy (or a loopback client) gave, else the bare path. */
   url(request: FastifyRequest, path: string): string;
   isShuttingDown(): boolean;
 }
 
 export interface PetcutApp extends FastifyInstance {
   readonly petcut: AppContext;
-  /** Stops taking work, drains jobs and cache writes within the timeout, closes the server and the engine. */
-  shutdown(): Promise<void>;
+  /**
+   * Stops taking work, drains within PETCUT_SHUTDOWN_TIMEOUT_S (src/http/shutdown.ts), closes the server and the
+   * engine. `clean` is false when the engine was still inside native code at the end (see Engine.close).
+   */
+  shutdown(): Promise<{ clean: boolean }>;
+  /** Every route the app registered, with its access declaration. */
+  routeTable(): readonly RegisteredRoute[];
 }
 
 /**
@@ -127,6 +139,8 @@ export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<P
     requestTimeout: security.timeouts.requestMs,
     http: { headersTimeout: security.timeouts.headersMs, maxHeaderSize: security.timeouts.maxHeaderBytes, connectionsCheckingInterval: 1000 } as ServerOptions,
     clientErrorHandler,
+    // A malformed URL or an over-long path segment: our coded error, not Fastify's echo of the URL.
+    frameworkErrors: (error, _request, reply) => void sendError(reply, translateFrameworkError(error) ?? new PetcutError('PETCUT_E_BAD_REQUEST'), config.retryAfterS),
     requestIdHeader: false,
     genReqId: (raw) => requestIdOf(raw),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: true, allErrors: false } },
@@ -138,7 +152,10 @@ export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<P
   const model = describeModel(config.engine);
   const memoryProbe = deps.memoryProbe ?? createMemoryProbe(config.memoryLimitBytes);
   const concurrency = config.concurrency;
-  const capacity = createCapacity({ concurrency, queueMax: config.queueMax, memoryPressure: config.memoryPressure, retryAfterS: config.retryAfterS, probe: memoryProbe });
+  const capacity = createCapacity({
+    concurrency, queueMax: config.queueMax, memoryPressure: config.memoryPressure, retryAfterS: config.retryAfterS, probe: memoryProbe,
+    uploadBytesMax: config.uploadBufferBytes, deadlineS: config.admissionDeadlineS,
+  });
   const cache = createResultCache(store, model, { days: config.cacheDays, memoryBytes: config.cacheMemoryBytes });
   const log = (msg: string, err?: unknown): void => app.log.error({ err }, msg);
   const instrumented = deps.instrumentation !== false;
@@ -146,21 +163,27 @@ export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<P
   const cost = instrumented ? createCostTracking(config.cost, { log, store: deps.store.name === 'fs' ? undefined : store }) : undefined;
   const observer = combineObservers(instrumented ? processObserver(metrics, () => warmup.isWarm()) : undefined, cost?.observer, deps.tracing?.observer);
   const processing = createProcessing({ engine, cache, capacity, log, observer });
-  // The rest of the ledger is written when the server closes (after the drain, on shutdown).
-  app.addHook('onClose', async () => cost?.close());
-  const jobs = createJobs({ processing, ttlMs: config.jobTtlMs, maxJobs: config.jobsMax, concurrency: () => engine.current()?.concurrency ?? concurrency, log });
+  // The rest of the ledger is written when the server closes (after the drain, on shutdown); its
+  // upload to the bucket gets a second, so the exit still fits Cloud Run's 10 s.
+  app.addHook('onClose', async () => {
+    if (cost) await Promise.race([cost.close(), new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
+  });
+  const jobs = createJobs({ processing, ttlMs: config.jobTtlMs, maxJobs: config.jobsMax, concurrency: () => engine.current()?.concurrency ?? concurrency, log, clock: deps.clock });
   const sessions = createSessions(store, { maxPixels: config.engine.maxPixels, cacheDays: config.cacheDays, clock: deps.clock });
   const warmup = createWarmup(engine);
   let shuttingDown = false;
+  const draining = new AbortController();
+  const inFlight = new Set<FastifyRequest>();
   const eventLoop = monitorEventLoopDelay({ resolution: 10 });
   eventLoop.enable();
 
   const context: AppContext = {
     config, engine, store, cache, metrics, gpu, cost, capacity, processing, jobs, sessions, warmup, effectPreviews: createEffectPreviews(engine),
     uploadPolicy: Object.freeze({ maxBytes: config.bodyLimitBytes, maxPixels: config.engine.maxPixels, ...config.security.upload }),
+    uploadPace: Object.freeze({ minBytesPerS: config.uploadMinBytesPerS, graceMs: config.uploadGraceMs, signal: draining.signal }),
     clock: deps.clock ?? (() => new Date()),
     startedAt: Date.now(), eventLoop,
-    url: (request, path) => `${config.publicUrl ?? `${request.protocol}://${request.host}`}${path}`,
+    url: (request, path) => `${config.publicUrl ?? trustedOrigin(request, security)}${path}`,
     isShuttingDown: () => shuttingDown,
   };
 
@@ -169,8 +192,9 @@ export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<P
     limits: { fileSize: config.bodyLimitBytes, files: config.filesPerJob + 1, fields: 30, parts: config.filesPerJob + 31, fieldSize: 64 * 1024 },
   });
   await app.register(fastifyWebsocket, { options: { maxPayload: 64 * 1024 } });
-  // Raw uploads: the body is the image (any declared image type; the bytes decide).
-  app.addContentTypeParser(/^(image\/.+|application\/octet-stream)$/, { parseAs: 'buffer', bodyLimit: config.bodyLimitBytes }, (_request, body, done) => done(null, body));
+  // Raw uploads: the body is the image (any declared image type; the bytes decide). Handed over unread:
+  // the route reserves room for it first, then readUpload reads it (with its limit and pace).
+  app.addContentTypeParser(/^(image\/.+|application\/octet-stream)$/, (_request, payload, done) => done(null, payload));
   installErrorHandling(app, config.retryAfterS);
   // Before the service's own onRequest hooks: refused requests get spans too, and every log line of a request its trace.
   installTracing(app, deps.tracing, config.gcpProject);
@@ -182,7 +206,7 @@ export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<P
   await installHeaders(app, security, RESULT_HEADERS);
   // After the CORS headers (a 429 the browser cannot read is useless), before credentials are checked.
   const limiter = createRateLimiter(security.rateLimit, { log: app.log });
-  installRateLimits(app, { limiter, ipOf: (request) => clientAddress(request, security, deps.clock), sessionOf: (request) => sessionNamed(request) ?? request.principal?.sessionId });
+  installRateLimits(app, { limiter, appProxyClaim: (request) => appProxyClaim(request, security, deps.clock) });
   installAccessControl(app, security, createAuthenticator(security, deps.clock));
   if (!security.authRequired) {
     app.log.warn('No authentication configured (PETCUT_SHOPIFY_API_SECRET, PETCUT_JWT_SECRET or PETCUT_ALLOWED_IPS): cut-out, job and session routes are open to anyone, limited only by the rate limits.');
@@ -190,9 +214,13 @@ export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<P
   // While draining, new work goes to another instance; reads (status, images, health) still answer.
   app.addHook('onRequest', async (request) => {
     if (shuttingDown && request.method !== 'GET' && request.method !== 'HEAD') {
-      throw new OverloadError('PETCUT_E_SHUTTING_DOWN', config.retryAfterS);
+      throw new OverloadError('PETCUT_E_SHUTTING_DOWN', 1);
     }
   });
+  // Requests being answered: the shutdown lets their answers go out before closing the connections.
+  app.addHook('onRequest', async (request) => void inFlight.add(request));
+  app.addHook('onResponse', async (request) => void inFlight.delete(request));
+  app.addHook('onRequestAbort', async (request) => void inFlight.delete(request));
   metrics.bind({
     queue: () => capacity.status(),
     jobsActive: () => jobs.active(),
@@ -217,24 +245,30 @@ export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<P
     : undefined;
   sweepTimer?.unref();
 
-  let closing: Promise<void> | undefined;
-  const shutdown = (): Promise<void> => (closing ??= (async () => {
-    shuttingDown = true;
-    const drained = Promise.all([jobs.drain(), processing.drain()]);
-    const timeout = new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), config.shutdownTimeoutMs).unref());
-    await Promise.race([drained, timeout]);
-    if (sweepTimer) clearInterval(sweepTimer);
-    jobs.close();
-    capacity.close();
-    eventLoop.disable();
-    await app.close();
-    await limiter.close();
-    gpu.close();
-    // A model still loading is waited for (within the same deadline) and closed:
-    // exiting while ONNX Runtime loads in its threads aborts the process.
-    const loaded = engine.current() ?? await Promise.race([engine.ready.catch(() => undefined), timeout]);
-    await loaded?.close();
-  })());
+  let exitBy = Infinity;
+  const shutdown = createShutdown({
+    app, processing, jobs, timeoutMs: config.shutdownTimeoutMs,
+    refuseNewWork: () => {
+      shuttingDown = true;
+      exitBy = Date.now() + config.shutdownTimeoutMs;
+      draining.abort();
+    },
+    inFlight: () => inFlight.size,
+    async closeRest() {
+      if (sweepTimer) clearInterval(sweepTimer);
+      jobs.close();
+      capacity.close();
+      eventLoop.disable();
+      await limiter.close();
+      gpu.close();
+      // A model still loading is waited for (within the same deadline) and closed:
+      // exiting while ONNX Runtime loads in its threads aborts the process.
+      const timeout = new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), Math.max(0, exitBy - Date.now())).unref());
+      const loaded = engine.current() ?? await Promise.race([engine.ready.catch(() => undefined), timeout]);
+      // Work abandoned at the deadline may still be in a worker: it stops at its next stage before the engine closes.
+      return loaded ? loaded.close(Math.max(0, exitBy - Date.now())) : true;
+    },
+  });
 
-  return Object.assign(app, { petcut: context, shutdown }) as PetcutApp;
+  return Object.assign(app, { petcut: context, shutdown, routeTable: () => openapi.routes() }) as PetcutApp;
 }

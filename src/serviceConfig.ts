@@ -1,10 +1,11 @@
-import { availableParallelism } from 'node:os';
+import { availableParallelism, totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { loadEngineConfig, parseEnv } from './config.js';
 import type { EngineConfig } from './config.js';
 import { PetcutError } from './errors.js';
 import { loadCostConfig } from './cost/config.js';
+import { containerMemoryLimit } from './service/memory.js';
 import type { CostConfig } from './cost/config.js';
 import { loadSecurityConfig } from './security/config.js';
 import type { SecurityConfig } from './security/config.js';
@@ -34,7 +35,18 @@ const EnvSchema = z.object({
   PETCUT_MEMORY_LIMIT_MB: z.coerce.number().int().min(64).optional(),
   PETCUT_MEMORY_PRESSURE: z.coerce.number().min(0.1).max(1).default(0.9),
   PETCUT_RETRY_AFTER_S: z.coerce.number().int().min(1).max(600).default(5),
-  // Cloud Run sends SIGKILL 10 s after SIGTERM.
+  // Bodies of all uploads in flight together, buffered in memory until processed. Unset: a tenth of the
+  // memory limit, 64-512 MB (60 stalled 29 MB uploads once held 1.6 GB).
+  PETCUT_UPLOAD_BUFFER_MB: z.coerce.number().int().min(1).max(65_536).optional(),
+  // An upload slower than this on average, once its grace is over, is cut off (408): a stalled body must
+  // not hold its reserved room until the 120 s request timeout. 32 KB/s is slower than a 2G phone.
+  PETCUT_UPLOAD_MIN_KBPS: z.coerce.number().min(0).max(100_000).default(32),
+  PETCUT_UPLOAD_GRACE_S: z.coerce.number().min(1).max(600).default(5),
+  // A new photo is admitted only if, at the measured pace, it would be done within this many seconds
+  // (the plan's warm P95 < 5 s); 0 turns the deadline off (only the queue bound remains).
+  PETCUT_ADMISSION_DEADLINE_S: z.coerce.number().min(0).max(600).default(5),
+  // Cloud Run sends SIGKILL 10 s after SIGTERM: work still running 3 s before this is refused (503)
+  // so that answers, the ledger and the engine can close in time.
   PETCUT_SHUTDOWN_TIMEOUT_S: z.coerce.number().min(0).max(3600).default(9),
   PETCUT_JOB_TTL_S: z.coerce.number().int().min(10).default(3600),
   PETCUT_JOBS_MAX: z.coerce.number().int().min(10).default(1000),
@@ -56,6 +68,14 @@ const EnvSchema = z.object({
   PETCUT_SWEEP_INTERVAL_S: z.coerce.number().int().min(0).default(3600),
 });
 
+const MB = 1024 * 1024;
+
+/** A tenth of the memory the instance may use, 64 to 512 MB: room for ~100 phone photos without crowding out the engine. */
+function defaultUploadBuffer(configuredMb: number | undefined): number {
+  const limit = configuredMb !== undefined ? configuredMb * MB : containerMemoryLimit() ?? totalmem();
+  return Math.round(Math.min(512 * MB, Math.max(64 * MB, limit * 0.1)));
+}
+
 /** Lifetimes of customer images, from the shop's plan. */
 export const TIERS = { temporary: 7, order_pending: 30, order_completed: 180, archived: 730 } as const;
 export type Tier = keyof typeof TIERS;
@@ -74,6 +94,14 @@ export interface ServiceConfig {
   readonly memoryLimitBytes?: number;
   readonly memoryPressure: number;
   readonly retryAfterS: number;
+  /** Bytes all uploads in flight may buffer together. */
+  readonly uploadBufferBytes: number;
+  /** Slowest average upload rate allowed once `uploadGraceMs` has passed (0: no floor). */
+  readonly uploadMinBytesPerS: number;
+  readonly uploadGraceMs: number;
+  /** Seconds an admitted photo may take, wait included, at the measured pace (0: no deadline). */
+  readonly admissionDeadlineS: number;
+  /** From SIGTERM to exit. */
   readonly shutdownTimeoutMs: number;
   readonly jobTtlMs: number;
   readonly jobsMax: number;
@@ -129,6 +157,10 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env, override
     memoryLimitBytes: e.PETCUT_MEMORY_LIMIT_MB === undefined ? undefined : e.PETCUT_MEMORY_LIMIT_MB * 1024 * 1024,
     memoryPressure: e.PETCUT_MEMORY_PRESSURE,
     retryAfterS: e.PETCUT_RETRY_AFTER_S,
+    uploadBufferBytes: e.PETCUT_UPLOAD_BUFFER_MB !== undefined ? e.PETCUT_UPLOAD_BUFFER_MB * MB : defaultUploadBuffer(e.PETCUT_MEMORY_LIMIT_MB),
+    uploadMinBytesPerS: e.PETCUT_UPLOAD_MIN_KBPS * 1024,
+    uploadGraceMs: e.PETCUT_UPLOAD_GRACE_S * 1000,
+    admissionDeadlineS: e.PETCUT_ADMISSION_DEADLINE_S,
     shutdownTimeoutMs: e.PETCUT_SHUTDOWN_TIMEOUT_S * 1000,
     jobTtlMs: e.PETCUT_JOB_TTL_S * 1000,
     jobsMax: e.PETCUT_JOBS_MAX,

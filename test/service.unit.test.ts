@@ -9,6 +9,50 @@ import { createProgressTracker } from '../src/service/progress.js';
 const reading = (usedBytes: number, limitBytes = 1000): MemoryReading => ({ usedBytes, limitBytes, source: 'configured', rssBytes: usedBytes });
 
 describe('capacity', () => {
+  it('admits by deadline at the measured pace, counting the engine\'s images, not uploads still arriving', () => {
+    const capacity = createCapacity({ concurrency: 2, queueMax: 10, memoryPressure: 0.9, retryAfterS: 7, probe: async () => reading(0), deadlineS: 5 });
+    capacity.observe(4);
+    // 4 s an image, 2 at once: 0.5 per second. A third would wait 2 s + 4 s = 6 s > 5 s.
+    const working = [capacity.admit(), capacity.admit()];
+    expect(capacity.status()).toMatchObject({ working: 2, serviceS: 4, drainPerS: 0.5 });
+    const refused = (() => { try { capacity.admit(); } catch (error) { return error as OverloadError; } return undefined; })();
+    expect(refused?.code).toBe('PETCUT_E_OVERLOADED');
+    expect(refused?.retryAfterS).toBe(2);
+    // Uploads being read do not count as ahead of it: two reservations that have not handed their image over.
+    working.forEach((release) => release());
+    const reading1 = capacity.reserve({ images: 1, bytes: 0 });
+    const reading2 = capacity.reserve({ images: 1, bytes: 0 });
+    const reading3 = capacity.reserve({ images: 1, bytes: 0 });
+    expect(capacity.status()).toMatchObject({ inFlight: 3, working: 0 });
+    // Faster runs lower the estimate (moving average): now two more fit the deadline.
+    for (let i = 0; i < 20; i++) capacity.observe(1);
+    expect(capacity.status().serviceS).toBeLessThan(1.1);
+    const taken = [reading1.takeImage(), reading2.takeImage(), reading3.takeImage()];
+    expect(() => capacity.admit()).not.toThrow();
+    taken.forEach((release) => release());
+    [reading1, reading2, reading3].forEach((r) => r.release());
+    capacity.close();
+  });
+
+  it('caps the bytes of uploads in flight: a chunked body holds more as it arrives, and gives it all back', () => {
+    const MB = 1024 * 1024;
+    const capacity = createCapacity({ concurrency: 2, queueMax: 10, memoryPressure: 0.9, retryAfterS: 3, probe: async () => reading(0), uploadBytesMax: 10 * MB });
+    const declared = capacity.reserve({ images: 1, bytes: 6 * MB });
+    expect(() => capacity.reserve({ images: 1, bytes: 5 * MB })).toThrow(expect.objectContaining({ code: 'PETCUT_E_OVERLOADED', retryAfterS: 3 }));
+    const chunked = capacity.reserve({ images: 1, bytes: 0 });
+    chunked.holdBytes(100);
+    expect(capacity.status().uploadBytes).toBe(7 * MB);
+    chunked.holdBytes(3 * MB);
+    expect(capacity.status().uploadBytes).toBe(9 * MB);
+    expect(() => chunked.holdBytes(5 * MB)).toThrow(expect.objectContaining({ code: 'PETCUT_E_OVERLOADED' }));
+    expect(capacity.status().uploadBytes).toBe(9 * MB);
+    declared.release();
+    chunked.release();
+    chunked.release();
+    expect(capacity.status()).toMatchObject({ uploadBytes: 0, inFlight: 0 });
+    capacity.close();
+  });
+
   it('reserves synchronously: a burst cannot overshoot concurrency + queue', () => {
     const capacity = createCapacity({ concurrency: 2, queueMax: 1, memoryPressure: 0.9, retryAfterS: 7, probe: async () => reading(0) });
     const releases = [capacity.admit(), capacity.admit(), capacity.admit()];
@@ -21,7 +65,8 @@ describe('capacity', () => {
     }
     expect(refused).toBeInstanceOf(OverloadError);
     expect((refused as OverloadError).code).toBe('PETCUT_E_OVERLOADED');
-    expect((refused as OverloadError).retryAfterS).toBe(7);
+    // From the drain rate (no run measured yet: the 3 s estimate, 2 workers): one image over drains in ceil(1 / (2/3)) = 2 s.
+    expect((refused as OverloadError).retryAfterS).toBe(2);
     releases[0]!();
     releases[0]!(); // a second release of the same reservation is ignored
     expect(capacity.status().inFlight).toBe(2);

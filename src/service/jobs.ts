@@ -75,6 +75,8 @@ export interface CreateJob {
   readonly origin?: WorkOrigin;
   /** One capacity reservation per file, taken before the 202 is sent. */
   readonly reservations: ReadonlyArray<() => void>;
+  /** Gives back what the request still holds (its upload's bytes) once every file is done. */
+  readonly release?: () => void;
   readonly publish: Publish;
   readonly hooks?: FileHooks;
 }
@@ -91,7 +93,18 @@ export interface Jobs {
   close(): void;
 }
 
-export function createJobs(deps: { processing: Processing; ttlMs: number; maxJobs: number; concurrency: () => number; log: (msg: string, err?: unknown) => void }): Jobs {
+export interface JobsDeps {
+  readonly processing: Processing;
+  readonly ttlMs: number;
+  readonly maxJobs: number;
+  readonly concurrency: () => number;
+  readonly log: (msg: string, err?: unknown) => void;
+  /** The wall clock job times and expiry are read from (tests move it). */
+  readonly clock?: () => Date;
+}
+
+export function createJobs(deps: JobsDeps): Jobs {
+  const clock = deps.clock ?? (() => new Date());
   const jobs = new Map<string, Job>();
   const running = new Set<Promise<void>>();
   const emitter = new EventEmitter();
@@ -99,18 +112,19 @@ export function createJobs(deps: { processing: Processing; ttlMs: number; maxJob
   const tracker = createProgressTracker(deps.concurrency);
 
   const evict = (): void => {
-    const now = Date.now();
+    const now = clock().getTime();
     for (const [id, job] of jobs) {
       const done = job.status === 'succeeded' || job.status === 'failed';
       if (done && (now - job.updatedAt.getTime() > deps.ttlMs || jobs.size > deps.maxJobs)) jobs.delete(id);
     }
   };
-  const sweeper = setInterval(evict, 60_000);
+  // A tenth of the lifetime, at most a minute: a finished job is gone soon after it expires.
+  const sweeper = setInterval(evict, Math.min(60_000, Math.max(1000, deps.ttlMs / 10)));
   sweeper.unref();
 
   const emit = (job: Job, event: JobEvent): void => {
     job.last = event;
-    job.updatedAt = new Date();
+    job.updatedAt = clock();
     emitter.emit(job.id, event);
   };
 
@@ -124,12 +138,17 @@ export function createJobs(deps: { processing: Processing; ttlMs: number; maxJob
       return;
     }
     request.hooks?.begin(file, index);
+    let stored = false;
     try {
       const outcome = await deps.processing.process({
         input: file.data, outputs: request.outputs, storeRenders: true, reservation: request.reservations[index], origin: request.origin,
-        onStage: (stage) => emit(job, progress.stage(stage)),
+        onStage: (stage) => {
+          stored ||= stage.stage === 'store';
+          emit(job, progress.stage(stage));
+        },
       });
-      emit(job, progress.stage({ stage: 'store' }));
+      // Renders from the cache were not stored again: the session copy below is this file's store stage.
+      if (!stored) emit(job, progress.stage({ stage: 'store' }));
       const published = await request.publish(file, outcome.outputs, index);
       Object.assign(entry, { status: 'succeeded', cache: outcome.cache, results: published.results, originalUrl: published.originalUrl, box: outcome.facts.box, confidence: outcome.facts.confidence });
       progress.done(outcome.cache === 'miss');
@@ -151,7 +170,11 @@ export function createJobs(deps: { processing: Processing; ttlMs: number; maxJob
   const run = async (job: Job, request: CreateJob): Promise<void> => {
     job.status = 'running';
     // Files in order: a batch uses one pipeline at a time and its progress reads naturally.
-    for (const [index, file] of request.files.entries()) await runFile(job, request, file, index);
+    try {
+      for (const [index, file] of request.files.entries()) await runFile(job, request, file, index);
+    } finally {
+      request.release?.();
+    }
     const failed = job.files.filter((f) => f.status === 'failed').length;
     job.status = failed === job.files.length ? 'failed' : 'succeeded';
     emit(job, { type: 'complete', jobId: job.id, status: job.status, percent: 100, etaSeconds: 0, succeeded: job.files.length - failed, failed });
@@ -162,7 +185,7 @@ export function createJobs(deps: { processing: Processing; ttlMs: number; maxJob
       evict();
       const id = randomUUID();
       const job: Job = {
-        id, createdAt: new Date(), updatedAt: new Date(), sessionId: request.sessionId, requestId: request.requestId, status: 'queued',
+        id, createdAt: clock(), updatedAt: clock(), sessionId: request.sessionId, requestId: request.requestId, status: 'queued',
         files: request.files.map((f, index) => ({ index, name: f.name, status: 'queued' })),
         last: { type: 'stage', jobId: id, stage: 'queued', percent: 0, etaSeconds: tracker.estimate(request.files.length), file: 0, of: request.files.length, message: 'Waiting to start' },
       };

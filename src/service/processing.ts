@@ -2,6 +2,7 @@ import type { Engine, ProcessResult } from '../engine.js';
 import { isPetcutError, PetcutError } from '../errors.js';
 import type { OutputSpec, ProgressEvent } from '../pipeline/protocol.js';
 import type { ResultCache, SubjectFacts } from './cache.js';
+import { OverloadError } from './capacity.js';
 import type { Capacity } from './capacity.js';
 import type { EngineHandle } from './engineHandle.js';
 
@@ -58,8 +59,17 @@ export interface ProcessOutcome {
 
 export interface Processing {
   process(request: ProcessRequest): Promise<ProcessOutcome>;
-  /** Resolves when background cache writes are done (graceful shutdown). */
+  /**
+   * Graceful shutdown, first step: work not started yet (waiting for a
+   * worker, or arriving from now on) is refused with 503
+   * PETCUT_E_SHUTTING_DOWN so its client retries elsewhere; work already in a
+   * worker goes on.
+   */
+  beginDrain(): void;
+  /** Resolves when every process() call and background cache write is done. */
   drain(): Promise<void>;
+  /** The drain deadline passed: every process() still running is answered with PETCUT_E_SHUTTING_DOWN now. */
+  abandon(): void;
   queuePositions(): number;
 }
 
@@ -81,7 +91,11 @@ export interface WorkWatch {
 export function createProcessing(deps: { engine: EngineHandle; cache: ResultCache; capacity: Capacity; log: (msg: string, err?: unknown) => void; observer?: ProcessObserver }): Processing {
   const { cache, capacity } = deps;
   const background = new Set<Promise<unknown>>();
+  const running = new Set<Promise<unknown>>();
+  const abandons = new Set<(error: Error) => void>();
   const waiting: Array<(position: number) => void> = [];
+  const draining = new AbortController();
+  const shuttingDown = (): OverloadError => new OverloadError('PETCUT_E_SHUTTING_DOWN', 1);
 
   const track = (work: Promise<unknown>): void => {
     const guarded = work.catch((error: unknown) => deps.log('cache write failed', error));
@@ -100,12 +114,14 @@ export function createProcessing(deps: { engine: EngineHandle; cache: ResultCach
       waiting.splice(at, 1);
       waiting.forEach((other, i) => other(i + 1));
     };
-    let began = false;
+    let began = 0;
     const admittedAt = performance.now();
     try {
-      const running = run(engine, (event) => {
-        if (!began) deps.observer?.waited?.((performance.now() - admittedAt) / 1000);
-        began = true;
+      const result = run(engine, (event) => {
+        if (!began) {
+          deps.observer?.waited?.((performance.now() - admittedAt) / 1000);
+          began = performance.now();
+        }
         started();
         request.onStage?.(event);
       });
@@ -114,7 +130,14 @@ export function createProcessing(deps: { engine: EngineHandle; cache: ResultCach
         waiting.push(notify);
         notify(waiting.length);
       }
-      return await running;
+      const done = await result;
+      // The engine's pace under the load it had: what admission predicts waits from.
+      if (began) capacity.observe((performance.now() - began) / 1000);
+      return done;
+    } catch (error) {
+      // A queued job dropped because the instance drains: its client retries on another instance.
+      if (draining.signal.aborted && isPetcutError(error) && error.code === 'PETCUT_E_CLIENT_CLOSED') throw shuttingDown();
+      throw error;
     } finally {
       started();
       release();
@@ -145,13 +168,31 @@ export function createProcessing(deps: { engine: EngineHandle; cache: ResultCach
     }
   };
 
+  /** The client's signal and the drain's: queued work is dropped by either. */
+  const signalOf = (request: ProcessRequest): AbortSignal => (request.signal ? AbortSignal.any([request.signal, draining.signal]) : draining.signal);
+
+  /** The work, unless the drain deadline abandons it first (the worker finishes on its own; its answer is dropped). */
+  const abandonable = <T>(work: Promise<T>): Promise<T> => {
+    let abandon!: (error: Error) => void;
+    const abandoned = new Promise<never>((_resolve, reject) => (abandon = reject));
+    abandons.add(abandon);
+    return Promise.race([work, abandoned]).finally(() => abandons.delete(abandon));
+  };
+
   return {
     async process(asked) {
+      if (draining.signal.aborted) {
+        asked.reservation?.();
+        throw shuttingDown();
+      }
       const started = performance.now();
       const watch = deps.observer?.begin?.(asked);
       const request = watch?.stage ? { ...asked, onStage: (event: StageEvent) => { watch.stage!(event); asked.onStage?.(event); } } : asked;
+      const work = abandonable(processOnce(request));
+      running.add(work);
+      void work.catch(() => undefined).finally(() => running.delete(work));
       try {
-        const outcome = await processOnce(request);
+        const outcome = await work;
         deps.observer?.done?.(outcome, (performance.now() - started) / 1000);
         watch?.end({ outcome });
         return outcome;
@@ -163,8 +204,12 @@ export function createProcessing(deps: { engine: EngineHandle; cache: ResultCach
         request.reservation?.();
       }
     },
+    beginDrain: () => draining.abort(),
     async drain() {
-      while (background.size > 0) await Promise.all([...background]);
+      while (running.size > 0 || background.size > 0) await Promise.allSettled([...running, ...background]);
+    },
+    abandon() {
+      for (const abandon of [...abandons]) abandon(shuttingDown());
     },
     queuePositions: () => waiting.length,
   };
@@ -183,13 +228,13 @@ export function createProcessing(deps: { engine: EngineHandle; cache: ResultCach
       }
       const master = await cache.getMaster(alias.pixelKey).catch(() => undefined);
       if (master) {
-        const result = await runAdmitted(request, (engine, onProgress) => engine.render(master.data, request.outputs, { onProgress, signal: request.signal }));
+        const result = await runAdmitted(request, (engine, onProgress) => engine.render(master.data, request.outputs, { onProgress, signal: signalOf(request) }));
         const outputs = toOutputs(result, request.outputs, alias.pixelKey);
         await storeRenders(outputs, request.storeRenders ?? false, request.onStage);
         return { cache: 'cutout', outputs, facts: alias.facts, times: { ...result.times, total: performance.now() - started } };
       }
     }
-    const result = await runAdmitted(request, (engine, onProgress) => engine.process(request.input, { outputs: request.outputs, master: true }, { onProgress, signal: request.signal }));
+    const result = await runAdmitted(request, (engine, onProgress) => engine.process(request.input, { outputs: request.outputs, master: true }, { onProgress, signal: signalOf(request) }));
     const pixelKey = cache.pixelKey(result.pixelHash!);
     const facts: SubjectFacts = { box: result.box, confidence: result.confidence, zoomed: result.zoomed, sourceWidth: result.sourceWidth, sourceHeight: result.sourceHeight };
     const outputs = toOutputs(result, request.outputs, pixelKey);

@@ -4,15 +4,14 @@ import type { AppContext } from '../../app.js';
 import { EFFECTS, parseEffectList, resolveParams } from '../../effects/registry.js';
 import { PetcutError } from '../../errors.js';
 import { createProgressTracker } from '../../service/progress.js';
-import { toPetcutError } from '../errors.js';
+import { errorHeaders, logServerSide, toPetcutError } from '../errors.js';
 import { parseOutputOptions } from '../options.js';
 import { superviseSocket } from '../socket.js';
-import { readUpload } from '../upload.js';
-import { describeOutcome, refuseEarly } from './cutouts.js';
+import { describeOutcome } from './cutouts.js';
 import { imageView } from './sessions.js';
 import { errorCodes } from '../metrics.js';
-import { abortOnClose, ownSession, sessionFrom } from './shared.js';
-import { publicRoute, storefront } from '../../security/routePolicy.js';
+import { abortOnClose, sessionFrom, withUpload } from './shared.js';
+import { publicRoute, SESSION, storefront } from '../../security/routePolicy.js';
 import { workOrigin } from '../workOrigin.js';
 
 /**
@@ -31,13 +30,15 @@ export function registerCompatRoutes(app: FastifyInstance, ctx: AppContext): voi
   progress.setMaxListeners(0);
   void app.register((scope, _opts, done) => {
     scope.setErrorHandler((error, request, reply) => {
-      const coded = toPetcutError(error) ?? new PetcutError('PETCUT_E_INTERNAL');
+      const coded = toPetcutError(error, request.routeOptions.bodyLimit) ?? new PetcutError('PETCUT_E_INTERNAL');
       if (coded.code === 'PETCUT_E_INTERNAL') request.log.error({ err: error }, 'unhandled error');
-      const session = (request.query as Record<string, string> | undefined)?.session_id;
+      else logServerSide(request, coded, error);
+      // Only a request that was allowed to act for the session may reach its socket (never a refused one).
+      const session = request.actingSession;
       if (session) progress.emit(session, { type: 'error', code: coded.code, message: coded.message });
       errorCodes.set(request, coded.code);
       if (reply.raw.destroyed) return;
-      if (coded.retryAfterS !== undefined || coded.status === 503) reply.header('Retry-After', String(coded.retryAfterS ?? ctx.config.retryAfterS));
+      errorHeaders(reply, coded, ctx.config.retryAfterS);
       return reply.status(coded.status).send({ success: false, error: coded.message, code: coded.code, requestId: request.id });
     });
     registerProcessing(scope, ctx, progress);
@@ -49,7 +50,7 @@ export function registerCompatRoutes(app: FastifyInstance, ctx: AppContext): voi
 
 function registerProcessing(app: FastifyInstance, ctx: AppContext, progress: EventEmitter): void {
   app.post('/api/v2/process-with-effects', {
-    config: storefront('upload'),
+    config: storefront('upload', SESSION),
     schema: {
       summary: 'Compat: cut out and apply print styles; every style as a base64 PNG',
       tags: COMPAT,
@@ -73,23 +74,24 @@ function registerProcessing(app: FastifyInstance, ctx: AppContext, progress: Eve
       },
     },
   }, async (request, reply) => {
-    const query = request.query as { effects?: string; return_all_effects?: string; session_id?: string };
+    const query = request.query as { effects?: string; return_all_effects?: string };
     const names = query.return_all_effects === 'true' || query.return_all_effects === '1' ? Object.keys(EFFECTS) : parseEffectList(query.effects);
-    refuseEarly(ctx);
-    const upload = await readUpload(request, { maxFiles: 1, allowedFields: new Set(['session_id']), policy: ctx.uploadPolicy });
-    const sessionId = query.session_id ?? upload.fields.session_id;
-    if (sessionId) ownSession(request, ctx, sessionId);
-    const tracker = createProgressTracker(() => ctx.config.concurrency).start(sessionId ?? '', 0, 1, names.length);
-    const outcome = await ctx.processing.process({
-      input: upload.files[0]!.data,
-      outputs: names.map((effect) => ({ effect, effectParams: resolveParams(effect), format: 'png' as const })),
-      signal: abortOnClose(reply),
-      origin: workOrigin(request, sessionId),
-      onStage: (stage) => {
-        if (!sessionId) return;
-        const event = tracker.stage(stage);
-        if (event.type === 'stage') progress.emit(sessionId, { type: 'stage_progress', stage: event.stage, progress: event.percent, message: event.message, eta_seconds: event.etaSeconds });
-      },
+    let sessionId: string | undefined;
+    const outcome = await withUpload(ctx, request, 1, { allowedFields: new Set() }, async (upload, reservation) => {
+      sessionId = request.actingSession;
+      const tracker = createProgressTracker(() => ctx.config.concurrency).start(sessionId ?? '', 0, 1, names.length);
+      return ctx.processing.process({
+        input: upload.files[0]!.data,
+        outputs: names.map((effect) => ({ effect, effectParams: resolveParams(effect), format: 'png' as const })),
+        signal: abortOnClose(reply),
+        origin: workOrigin(request, sessionId),
+        reservation: reservation.takeImage(),
+        onStage: (stage) => {
+          if (!sessionId) return;
+          const event = tracker.stage(stage);
+          if (event.type === 'stage') progress.emit(sessionId, { type: 'stage_progress', stage: event.stage, progress: event.percent, message: event.message, eta_seconds: event.etaSeconds });
+        },
+      });
     });
     const t = outcome.times;
     const seconds = (ms: number | undefined): number => Math.round((ms ?? 0)) / 1000;
@@ -106,7 +108,7 @@ function registerProcessing(app: FastifyInstance, ctx: AppContext, progress: Eve
   });
 
   app.post('/remove-background', {
-    config: storefront('upload'),
+    config: storefront('upload', SESSION),
     schema: {
       summary: 'Compat: the cut-out as an image (output_format and quality are honoured)',
       tags: COMPAT,
@@ -120,10 +122,10 @@ function registerProcessing(app: FastifyInstance, ctx: AppContext, progress: Eve
     },
   }, async (request, reply) => {
     const query = request.query as { output_format?: string; quality?: number };
-    refuseEarly(ctx);
-    const upload = await readUpload(request, { maxFiles: 1, allowedFields: new Set(['output_format', 'quality', 'session_id']), policy: ctx.uploadPolicy });
-    const outputs = parseOutputOptions({ format: query.output_format ?? upload.fields.output_format, quality: (query.quality ?? upload.fields.quality)?.toString() });
-    const outcome = await ctx.processing.process({ input: upload.files[0]!.data, outputs, signal: abortOnClose(reply), origin: workOrigin(request, upload.fields.session_id) });
+    const outcome = await withUpload(ctx, request, 1, { allowedFields: new Set(['output_format', 'quality']) }, async (upload, reservation) => {
+      const outputs = parseOutputOptions({ format: query.output_format ?? upload.fields.output_format, quality: (query.quality ?? upload.fields.quality)?.toString() });
+      return ctx.processing.process({ input: upload.files[0]!.data, outputs, signal: abortOnClose(reply), origin: workOrigin(request), reservation: reservation.takeImage() });
+    });
     const output = outcome.outputs[0]!;
     describeOutcome(reply, ctx, outcome, output);
     return reply.type(output.contentType).send(output.data);
@@ -142,7 +144,7 @@ function registerProcessing(app: FastifyInstance, ctx: AppContext, progress: Eve
 
 function registerStorage(app: FastifyInstance, ctx: AppContext): void {
   app.post('/store-image', {
-    config: storefront('upload'),
+    config: storefront('upload', SESSION),
     schema: {
       summary: 'Compat: store a customer image in a session (metadata stripped, 7-day tier)',
       tags: COMPAT,
@@ -151,15 +153,16 @@ function registerStorage(app: FastifyInstance, ctx: AppContext): void {
       response: { 200: { type: 'object', additionalProperties: true }, ...failures(400, 413, 415, 422, 503) },
     },
   }, async (request) => {
-    const upload = await readUpload(request, { maxFiles: 1, allowedFields: new Set(['session_id', 'image_type']), policy: ctx.uploadPolicy });
-    const sessionId = upload.fields.session_id ? ownSession(request, ctx, upload.fields.session_id) : sessionFrom(request, ctx, true)!;
-    const image = await ctx.sessions.storeOriginal(sessionId, upload.files[0]!.data);
+    const { sessionId, image } = await withUpload(ctx, request, 0, { allowedFields: new Set(['image_type']) }, async (upload) => {
+      const session = sessionFrom(request, ctx, true)!;
+      return { sessionId: session, image: await ctx.sessions.storeOriginal(session, upload.files[0]!.data) };
+    });
     const view = await imageView(ctx, request, image);
     return { success: true, session_id: sessionId, image_id: image.id, url: view.url, signed_url: view.signedUrl, tier: image.tier, expires_at: view.expiresAt, content_type: image.contentType };
   });
 
   app.get('/session/:sessionId/images', {
-    config: storefront(),
+    config: storefront('read', SESSION),
     schema: {
       summary: 'Compat: a session\'s images',
       tags: COMPAT,
@@ -167,7 +170,7 @@ function registerStorage(app: FastifyInstance, ctx: AppContext): void {
       response: { 200: { type: 'object', additionalProperties: true }, ...failures(400, 404, 503) },
     },
   }, async (request) => {
-    const { sessionId } = request.params as { sessionId: string };
+    const sessionId = request.actingSession!;
     const images = await ctx.sessions.list(sessionId);
     if (images.length === 0) throw new PetcutError('PETCUT_E_SESSION_NOT_FOUND');
     const views = await Promise.all(images.map((image) => imageView(ctx, request, image)));
@@ -180,7 +183,7 @@ function registerStorage(app: FastifyInstance, ctx: AppContext): void {
 
 function registerProgressSocket(app: FastifyInstance, ctx: AppContext, progress: EventEmitter): void {
   app.get('/ws/progress/:sessionId', {
-    config: publicRoute(),
+    config: publicRoute('read', SESSION),
     websocket: true,
     schema: {
       summary: 'Compat WebSocket: progress of the session\'s process-with-effects calls',
@@ -190,7 +193,7 @@ function registerProgressSocket(app: FastifyInstance, ctx: AppContext, progress:
       'x-responses': { 101: { description: 'Switching to the WebSocket protocol.' } },
     },
   }, (socket, request) => {
-    const { sessionId } = request.params as { sessionId: string };
+    const sessionId = request.actingSession!;
     const listener = (message: unknown): void => channel.send(message);
     const channel = superviseSocket(socket, { pingMs: ctx.config.wsPingMs, onClose: () => progress.off(sessionId, listener), pong: () => ({ type: 'pong', timestamp: Date.now() }) });
     progress.on(sessionId, listener);

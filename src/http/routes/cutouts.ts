@@ -1,12 +1,13 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../../app.js';
 import { formatBox } from '../../service/cache.js';
+import type { Reservation } from '../../service/capacity.js';
 import type { ProcessedOutput, ProcessOutcome } from '../../service/processing.js';
 import { parseOutputOptions } from '../options.js';
 import { CUTOUT_QUERY, errors, IMAGE_UPLOAD_BODY, RESULT, SESSION_HEADER } from '../schemas.js';
 import { readUpload } from '../upload.js';
-import { abandonOriginal, abortOnClose, publishOutputs, sessionFrom, startOriginal } from './shared.js';
-import { storefront } from '../../security/routePolicy.js';
+import { abandonOriginal, abortOnClose, publishOutputs, reserveUpload, sessionFrom, startOriginal } from './shared.js';
+import { SESSION, storefront } from '../../security/routePolicy.js';
 import { workOrigin } from '../workOrigin.js';
 
 /** Headers the storefront reads; CORS exposes them (#5). */
@@ -27,7 +28,7 @@ const IMAGE_RESPONSE = {
 
 export function registerCutoutRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.post('/v1/cutouts', {
-    config: storefront('upload'),
+    config: storefront('upload', SESSION),
     schema: {
       summary: 'Cut out the pet in one photo (synchronous)',
       tags: ['cutouts'],
@@ -38,42 +39,41 @@ export function registerCutoutRoutes(app: FastifyInstance, ctx: AppContext): voi
       response: errors(400, 404, 413, 415, 422, 503),
     },
   }, async (request, reply) => {
-    refuseEarly(ctx);
-    const upload = await readUpload(request, { maxFiles: 1, policy: ctx.uploadPolicy });
-    const outputs = parseOutputOptions({ ...(request.query as Record<string, string>), ...upload.fields });
-    const sessionId = sessionFrom(request, ctx, false);
-    const input = upload.files[0]!.data;
-    const wantsJson = outputs.length > 1 || preferJson(request);
-    const original = sessionId ? startOriginal(ctx, sessionId, input) : undefined;
-    let outcome: ProcessOutcome;
+    const { reservation } = reserveUpload(ctx, request, 1);
     try {
-      outcome = await ctx.processing.process({ input, outputs, signal: abortOnClose(reply), storeRenders: wantsJson && !sessionId, origin: workOrigin(request, sessionId) });
-    } catch (error) {
-      if (original) await abandonOriginal(ctx, original);
-      throw error;
+      return await cutOutUpload(ctx, request, reply, reservation);
+    } finally {
+      reservation.release();
     }
-    const published = sessionId && original ? await publishOutputs(ctx, request, sessionId, original, outcome.outputs) : undefined;
-    describeOutcome(reply, ctx, outcome, outputs.length === 1 ? outcome.outputs[0]! : undefined);
-    if (sessionId) reply.header('X-Session-ID', sessionId);
-    if (!wantsJson) {
-      const output = outcome.outputs[0]!;
-      return reply.type(output.contentType).header('Content-Length', output.data.length).send(output.data);
-    }
-    return reply.type('application/json').send({
-      cache: outcome.cache,
-      sessionId,
-      results: published?.results ?? outcome.outputs.map((o) => resultOf(ctx, request, o)),
-    });
   });
 }
 
-/**
- * Before an upload is read into memory: no model yet, or no room, is a 503
- * now rather than after buffering up to 30 MB that would then be refused.
- */
-export function refuseEarly(ctx: AppContext, images = 1): void {
-  ctx.engine.require();
-  ctx.capacity.check(images);
+async function cutOutUpload(ctx: AppContext, request: FastifyRequest, reply: FastifyReply, reservation: Reservation): Promise<FastifyReply> {
+  const upload = await readUpload(request, { maxFiles: 1, policy: ctx.uploadPolicy, reservation, pace: ctx.uploadPace });
+  const outputs = parseOutputOptions({ ...(request.query as Record<string, string>), ...upload.fields });
+  const sessionId = sessionFrom(request, ctx, false);
+  const input = upload.files[0]!.data;
+  const wantsJson = outputs.length > 1 || preferJson(request);
+  const original = sessionId ? startOriginal(ctx, sessionId, input) : undefined;
+  let outcome: ProcessOutcome;
+  try {
+    outcome = await ctx.processing.process({ input, outputs, signal: abortOnClose(reply), storeRenders: wantsJson && !sessionId, origin: workOrigin(request, sessionId), reservation: reservation.takeImage() });
+  } catch (error) {
+    if (original) await abandonOriginal(ctx, original);
+    throw error;
+  }
+  const published = sessionId && original ? await publishOutputs(ctx, request, sessionId, original, outcome.outputs) : undefined;
+  describeOutcome(reply, ctx, outcome, outputs.length === 1 ? outcome.outputs[0]! : undefined);
+  if (sessionId) reply.header('X-Session-ID', sessionId);
+  if (!wantsJson) {
+    const output = outcome.outputs[0]!;
+    return reply.type(output.contentType).header('Content-Length', output.data.length).send(output.data);
+  }
+  return reply.type('application/json').send({
+    cache: outcome.cache,
+    sessionId,
+    results: published?.results ?? outcome.outputs.map((o) => resultOf(ctx, request, o)),
+  });
 }
 
 function preferJson(request: FastifyRequest): boolean {

@@ -6,15 +6,14 @@ import { parseOutputOptions } from '../options.js';
 import { CUTOUT_QUERY, errors, IMAGE_UPLOAD_BODY, JOB, JOB_PARAMS, SESSION_HEADER } from '../schemas.js';
 import { superviseSocket } from '../socket.js';
 import { readUpload } from '../upload.js';
-import { refuseEarly } from './cutouts.js';
 import type { SessionImage } from '../../service/sessions.js';
-import { abandonOriginal, publishOutputs, sessionFrom, startOriginal } from './shared.js';
-import { publicRoute, storefront } from '../../security/routePolicy.js';
+import { abandonOriginal, publishOutputs, reserveUpload, sessionFrom, startOriginal } from './shared.js';
+import { publicRoute, SESSION, storefront } from '../../security/routePolicy.js';
 import { workOrigin } from '../workOrigin.js';
 
 export function registerJobRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.post('/v1/jobs', {
-    config: storefront('upload'),
+    config: storefront('upload', SESSION),
     schema: {
       summary: 'Start a cut-out job for one or several photos',
       description: 'Returns 202 at once; follow progress on the events WebSocket or poll the job. Results are stored in the session (X-Session-ID, created when absent).',
@@ -25,21 +24,24 @@ export function registerJobRoutes(app: FastifyInstance, ctx: AppContext): void {
       response: { 202: JOB, ...errors(400, 413, 415, 503) },
     },
   }, async (request, reply) => {
-    const sessionId = sessionFrom(request, ctx, true)!;
-    refuseEarly(ctx);
-    const upload = await readUpload(request, { maxFiles: ctx.config.filesPerJob, policy: ctx.uploadPolicy, keepRejected: true });
-    const outputs = parseOutputOptions({ ...(request.query as Record<string, string>), ...upload.fields });
-    // Room for every file is reserved before the 202, so an accepted job is never refused later.
-    const reservations: Array<() => void> = [];
+    // Room for the first file before the body is read, for each further one before its bytes (readUpload):
+    // an accepted job is never refused later.
+    const { reservation } = reserveUpload(ctx, request, 1, ctx.config.filesPerJob);
+    let upload: Awaited<ReturnType<typeof readUpload>>;
+    let outputs: ReturnType<typeof parseOutputOptions>;
     try {
-      for (let i = 0; i < upload.files.length; i++) reservations.push(ctx.capacity.admit());
+      upload = await readUpload(request, { maxFiles: ctx.config.filesPerJob, policy: ctx.uploadPolicy, keepRejected: true, reservation, pace: ctx.uploadPace });
+      outputs = parseOutputOptions({ ...(request.query as Record<string, string>), ...upload.fields });
     } catch (error) {
-      reservations.forEach((release) => release());
+      reservation.release();
       throw error;
     }
+    // After the body: a session_id form field is one of the places that can name it.
+    const sessionId = sessionFrom(request, ctx, true)!;
+    const reservations = upload.files.map(() => reservation.takeImage());
     const originals = new Map<number, Promise<SessionImage>>();
     const job = ctx.jobs.create({
-      files: upload.files, outputs, sessionId, requestId: request.id, reservations, origin: workOrigin(request, sessionId),
+      files: upload.files, outputs, sessionId, requestId: request.id, reservations, release: () => reservation.release(), origin: workOrigin(request, sessionId),
       publish: (_file, processed, index) => publishOutputs(ctx, request, sessionId, originals.get(index)!, processed),
       hooks: {
         begin: (file, index) => void originals.set(index, startOriginal(ctx, sessionId, file.data)),
