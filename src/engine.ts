@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import type { Worker } from 'node:worker_threads';
 import { loadEngineConfig } from './config.js';
 import type { EngineConfig } from './config.js';
 import { PetcutError } from './errors.js';
@@ -38,7 +39,16 @@ export interface Engine {
   queued(): number;
   /** Pipeline workers: how many images are processed at once. */
   readonly concurrency: number;
-  close(): Promise<void>;
+  /** The pipeline worker threads now (a dead one is replaced): diagnostics, and tests that stop one. */
+  pipelineThreads(): readonly Worker[];
+  /**
+   * Refuses what waits, lets what runs stop (up to `waitMs`, default 30 s),
+   * then stops the workers and the model. Resolves false when native work
+   * (a model run, a libvips operation) was still going at the end: its
+   * threads are left running, because stopping them, or exiting the process,
+   * then aborts it; the caller ends the process another way (SIGKILL).
+   */
+  close(waitMs?: number): Promise<boolean>;
 }
 
 export interface EngineOptions {
@@ -96,9 +106,11 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
     inFlight: () => pool.inFlight(),
     queued: () => pool.queued(),
     concurrency,
-    async close() {
-      await pool.close();
-      await runtime.close();
+    pipelineThreads: () => pool.threads(),
+    async close(waitMs = 30_000) {
+      // Side by side: the runtime refuses queued runs at once, so a pipeline waiting on one is idle soon too.
+      const [pipelines, model] = await Promise.all([pool.close(waitMs), runtime.close(waitMs)]);
+      return pipelines && model;
     },
   };
 }

@@ -32,16 +32,34 @@ async function main(): Promise<void> {
   }
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
-      app.log.info({ signal }, 'shutting down: draining in-flight work');
+      app.log.info({ signal, deadlineS: config.shutdownTimeoutMs / 1000 }, 'shutting down: draining in-flight work');
+      // The last line of defence: whatever hangs, the process is gone before the platform's SIGKILL.
+      setTimeout(() => {
+        app.log.error('shutdown did not finish within its deadline: ending the process');
+        endNow();
+      }, config.shutdownTimeoutMs + 500).unref();
       // The batch of spans goes out last, with the spans of the drained work; a collector that is down does not fail the exit.
       const flushTraces = (): Promise<void> | undefined => tracing?.shutdown().catch((error: unknown) => app.log.warn({ err: error }, 'traces not flushed'));
-      void app.shutdown().then(flushTraces).then(() => process.exit(0), (error: unknown) => {
+      void app.shutdown().then(async ({ clean }) => {
+        await flushTraces();
+        if (clean) process.exit(0);
+        else endNow();
+      }, (error: unknown) => {
         app.log.error({ err: error }, 'shutdown failed');
         process.exit(1);
       });
     });
   }
   await app.listen({ port: config.port, host: config.host });
+}
+
+/**
+ * Ends the process while a model run or a libvips operation is still inside
+ * native code: exit() would run its atexit teardown under it and abort
+ * ("terminate called ... Napi::Error", code 134); SIGKILL ends it at once.
+ */
+function endNow(): void {
+  process.kill(process.pid, 'SIGKILL');
 }
 
 /** The SDK's own switches, read before loading it: an OTLP endpoint, and neither OTEL_SDK_DISABLED=true nor OTEL_TRACES_EXPORTER=none. */

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PetcutApp } from '../src/app.js';
@@ -6,9 +5,11 @@ import type { JobView, Message } from './support/app.js';
 import { buildApp, controlledStore, expectError, form, listen, photo, Probe, startEngine } from './support/app.js';
 
 /**
- * Graceful shutdown, in its own file because it closes the engine. A job is
- * running (held at its cache lookup) when shutdown() is called; what the
- * service answers while it drains is recorded, then the job is let go.
+ * Graceful shutdown, in its own file because it closes the engine. A job has
+ * been through the engine (held while storing its render) when shutdown() is
+ * called: started work finishes. What the service answers while it drains is
+ * recorded, then the job is let go. (Work not started yet is refused at once:
+ * test/process.shutdown.test.ts.)
  */
 interface Answer { statusCode: number; body: string; headers: Record<string, unknown> }
 
@@ -29,12 +30,11 @@ beforeAll(async () => {
   ({ app } = await buildApp(engine, { wrapStore: (inner) => (control = controlledStore(inner)).store, env: { PETCUT_SHUTDOWN_TIMEOUT_S: '120' } }));
   base = await listen(app);
   const data = await photo(320, 240, 'jpeg');
-  const alias = `cache/alias/${createHash('sha256').update(data).digest('hex')}`;
-  const release = control.hold((op, key) => op === 'get' && key === alias);
+  const release = control.hold((op, key) => op === 'put' && key.startsWith('cache/render/'));
   const response = await fetch(`${base}/v1/jobs`, { method: 'POST', body: form([{ data }]) });
   job = (await response.json()) as JobView;
   probe = new Probe(job.eventsUrl);
-  await probe.next((m) => m.type === 'state');
+  await probe.next((m) => m.type === 'stage' && m.stage === 'store');
 
   let settled = false;
   const shutdown = app.shutdown().finally(() => (settled = true));

@@ -38,16 +38,23 @@ describe('the service process', () => {
     expect(run.output()).toMatch(/PETCUT_QUEUE_MAX/);
   });
 
-  it('on SIGTERM stops taking work, finishes the running job and exits 0', async () => {
+  it('on SIGTERM stops taking work, finishes the job already in a worker and exits 0', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'petcut-main-'));
     const port = 20000 + Math.floor(Math.random() * 20000);
     const base = `http://127.0.0.1:${port}`;
-    const run = start({ PORT: String(port), PETCUT_DATA_DIR: dir, PETCUT_SHUTDOWN_TIMEOUT_S: '60' });
+    const run = start({ PORT: String(port), PETCUT_DATA_DIR: dir, PETCUT_SHUTDOWN_TIMEOUT_S: '60', PETCUT_RATE_LIMIT_IP_PER_MIN: '0' });
     await waitReady(base);
     const body = new FormData();
     body.append('image', new Blob([new Uint8Array(await photo(480, 360))], { type: 'image/jpeg' }), 'pet.jpg');
     const accepted = await fetch(`${base}/v1/jobs`, { method: 'POST', body, headers: { 'x-session-id': 'sigterm-session' } });
     expect(accepted.status).toBe(202);
+    // Work not yet in a worker is refused at shutdown (its client retries elsewhere): wait until this one is.
+    const { id } = (await accepted.json()) as { id: string };
+    for (let stage = ''; !['segmentation', 'refine', 'effect', 'encode', 'store'].includes(stage);) {
+      const polled = (await (await fetch(`${base}/v1/jobs/${id}`)).json()) as { progress?: { stage?: string } };
+      stage = polled.progress?.stage ?? '';
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
     run.child.kill('SIGTERM');
     expect(await run.exited).toBe(0);
     // The job finished before the exit: its original and cut-out are in the session.

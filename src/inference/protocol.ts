@@ -24,8 +24,14 @@ export interface WorkerPortMessage {
   port: MessagePort;
 }
 
+/** Before the worker is terminated: take no new runs, say `drained` once the running ones are done. */
+export interface WorkerDrainMessage {
+  type: 'drain';
+}
+
 export type WorkerReply =
   | { type: 'ready'; loadMs: number; inputNames: string[]; outputNames: string[] }
   | { type: 'failed'; message: string }
   | { type: 'result'; id: number; output: Float32Array; dims: number[]; ms: number }
-  | { type: 'error'; id: number; message: string };
+  | { type: 'error'; id: number; message: string }
+  | { type: 'drained' };

@@ -29,7 +29,8 @@ export interface InferenceRuntime {
   pending(): number;
   /** A port on which another thread (a pipeline worker) sends its own inference requests. */
   connect(): MessagePort;
-  close(): Promise<void>;
+  /** Lets a run in progress finish (up to `waitMs`), then stops the worker; false (worker left running) when the run did not end in time. */
+  close(waitMs?: number): Promise<boolean>;
 }
 
 export interface RuntimeOptions {
@@ -147,9 +148,25 @@ function wrap(started: StartedWorker, options: RuntimeOptions, device: Device, d
     },
     pending: () => own.pending(),
     connect,
-    async close() {
+    async close(waitMs = 30_000) {
       stopped(new PetcutError('PETCUT_E_MODEL_UNAVAILABLE', 'Runtime closed.'));
+      // Terminating during a run aborts the process (see worker.ts): wait for the worker to say it is idle.
+      const drained = new Promise<void>((resolve) => {
+        const onMessage = (reply: WorkerReply): void => {
+          if (reply.type !== 'drained') return;
+          worker.off('message', onMessage);
+          resolve();
+        };
+        worker.on('message', onMessage);
+        worker.once('exit', () => resolve());
+      });
+      worker.postMessage({ type: 'drain' });
+      let timer: NodeJS.Timeout | undefined;
+      const idle = await Promise.race([drained.then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), waitMs)))]);
+      clearTimeout(timer);
+      if (!idle) return false;
       await worker.terminate();
+      return true;
     },
   };
 }

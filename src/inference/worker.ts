@@ -8,7 +8,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import type { MessagePort } from 'node:worker_threads';
-import type { WorkerInit, WorkerPortMessage, WorkerReply, WorkerRequest } from './protocol.js';
+import type { WorkerDrainMessage, WorkerInit, WorkerPortMessage, WorkerReply, WorkerRequest } from './protocol.js';
 import { yieldToMainThread } from '../workerPriority.js';
 
 const init = workerData as WorkerInit;
@@ -42,16 +42,43 @@ async function main(): Promise<void> {
     return;
   }
   port!.postMessage({ type: 'ready', loadMs: performance.now() - started, inputNames: [...session.inputNames], outputNames: [...session.outputNames] } satisfies WorkerReply);
-  port!.on('message', (message: WorkerRequest | WorkerPortMessage) => {
-    if (message.type === 'port') {
-      message.port.on('message', (request: WorkerRequest) => void run(session, request, message.port));
+  port!.on('message', (message: WorkerRequest | WorkerPortMessage | WorkerDrainMessage) => {
+    if (message.type === 'drain') {
+      draining = true;
+      if (active === 0) port!.postMessage({ type: 'drained' } satisfies WorkerReply);
       return;
     }
-    void run(session, message, port!);
+    if (message.type === 'port') {
+      message.port.on('message', (request: WorkerRequest) => enqueue(session, request, message.port));
+      return;
+    }
+    enqueue(session, message, port!);
   });
 }
 
+/*
+ * One run at a time, in arrival order: a run already uses every core
+ * (intra-op threads), and a closing runtime then waits for one run at most.
+ * Terminating this thread while ONNX Runtime still runs aborts the whole
+ * process (its completion calls into a torn-down environment), so the
+ * runtime drains first: queued runs are refused, and `drained` is sent once
+ * the running one is done.
+ */
+let active = 0;
+let draining = false;
+let chain: Promise<void> = Promise.resolve();
+
+function enqueue(session: ort.InferenceSession, request: WorkerRequest, replyTo: MessagePort | typeof port): void {
+  active++;
+  chain = chain.then(() => run(session, request, replyTo));
+}
+
 async function run(session: ort.InferenceSession, request: WorkerRequest, replyTo: MessagePort | typeof port): Promise<void> {
+  if (draining) {
+    replyTo!.postMessage({ type: 'error', id: request.id, message: 'the runtime is closing' } satisfies WorkerReply);
+    if (--active === 0) port!.postMessage({ type: 'drained' } satisfies WorkerReply);
+    return;
+  }
   try {
     const started = performance.now();
     const tensor = new ort.Tensor('float32', request.input, [1, 3, request.size, request.size]);
@@ -68,6 +95,9 @@ async function run(session: ort.InferenceSession, request: WorkerRequest, replyT
     replyTo!.postMessage(reply, [data.buffer]);
   } catch (error) {
     replyTo!.postMessage({ type: 'error', id: request.id, message: error instanceof Error ? error.message : String(error) } satisfies WorkerReply);
+  } finally {
+    active--;
+    if (draining && active === 0) port!.postMessage({ type: 'drained' } satisfies WorkerReply);
   }
 }
 

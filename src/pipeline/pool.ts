@@ -23,7 +23,15 @@ export interface PipelinePool {
   inFlight(): number;
   /** Jobs waiting for a free worker. */
   queued(): number;
-  close(): Promise<void>;
+  /** The worker threads now (diagnostics: event-loop utilisation, resource use; tests stop one to see a crash handled). */
+  threads(): readonly Worker[];
+  /**
+   * Refuses what waits, lets the images in the workers stop at their next
+   * stage (up to `waitMs`), then stops the workers. Resolves false, leaving a
+   * busy worker running, when one is still inside native code at the end:
+   * stopping it there would abort the process.
+   */
+  close(waitMs?: number): Promise<boolean>;
 }
 
 /**
@@ -98,10 +106,18 @@ export function createPipelinePool(runtime: InferenceRuntime, model: ModelDescri
     run: run as PipelinePool['run'],
     inFlight: () => queue.length + slots.reduce((sum, slot) => sum + slot.jobs.size, 0),
     queued: () => queue.length,
-    async close() {
+    threads: () => slots.map((slot) => slot.worker),
+    async close(waitMs = 30_000) {
       closed = true;
       for (const job of queue.splice(0)) job.reject(new PetcutError('PETCUT_E_MODEL_UNAVAILABLE', 'The engine is closed.'));
+      // A worker stopped mid-image may be inside sharp or an inference call: it stops at its next stage, then it is idle.
+      for (const slot of slots) slot.worker.postMessage({ kind: 'cancel' });
+      const busy = (): boolean => slots.some((slot) => slot.jobs.size > 0);
+      const until = Date.now() + waitMs;
+      while (busy() && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 10));
+      if (busy()) return false;
       await Promise.all(slots.map((slot) => slot.worker.terminate()));
+      return true;
     },
   };
 }

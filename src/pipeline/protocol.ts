@@ -37,6 +37,11 @@ export interface PipelineRequest {
   options: (SegmentOptions & RenderOptions) | ProcessOptions | RenderRequestOptions;
 }
 
+/** The engine is closing: stop the image in hand at its next stage (PETCUT_E_SHUTTING_DOWN). */
+export interface PipelineCancel {
+  kind: 'cancel';
+}
+
 /** Stages a job reports while it runs (the HTTP layer adds queue, cache and store). */
 export type ProgressEvent =
   | { stage: 'decode' | 'segmentation' | 'refine' }

@@ -5,14 +5,14 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import sharp from 'sharp';
-import { isPetcutError } from '../errors.js';
+import { isPetcutError, PetcutError } from '../errors.js';
 import { renderCutout } from '../image/render.js';
 import { createInferenceClient } from '../inference/client.js';
 import { segmentImage } from '../segment.js';
 import { yieldToMainThread } from '../workerPriority.js';
 import type { SegmentOptions } from '../segment.js';
 import { applyEffect, boxInOutput, decodeMaster, encodeMaster, isMasterLike, renderOutputs } from './outputs.js';
-import type { OutputSpec, PipelineInit, PipelineReply, PipelineRequest, ProcessOptions, ProcessSummary, ProgressEvent, RenderRequestOptions } from './protocol.js';
+import type { OutputSpec, PipelineCancel, PipelineInit, PipelineReply, PipelineRequest, ProcessOptions, ProcessSummary, ProgressEvent, RenderRequestOptions } from './protocol.js';
 
 const init = workerData as PipelineInit;
 yieldToMainThread();
@@ -22,7 +22,15 @@ const inference = createInferenceClient(init.port, init.model.inputSize);
 // new image, so the cache only costs memory (~100 MB at 12 MP).
 sharp.cache(false);
 
-port.on('message', (request: PipelineRequest) => {
+// Set when the engine closes: the image in hand stops at its next stage, so the
+// thread is idle (safe to terminate) within one stage instead of a whole image.
+let cancelled = false;
+
+port.on('message', (request: PipelineRequest | PipelineCancel) => {
+  if (request.kind === 'cancel') {
+    cancelled = true;
+    return;
+  }
   void handle(request).then(
     ({ reply, transfer }) => port.postMessage(reply, transfer),
     (error: unknown) => port.postMessage(failure(request.id, error)),
@@ -33,7 +41,10 @@ type Handled = { reply: PipelineReply; transfer: ArrayBuffer[] };
 
 async function handle(request: PipelineRequest): Promise<Handled> {
   const input = Buffer.from(request.input.buffer, request.input.byteOffset, request.input.byteLength);
-  const progress = (event: ProgressEvent): void => port.postMessage({ id: request.id, progress: event } satisfies PipelineReply);
+  const progress = (event: ProgressEvent): void => {
+    if (cancelled) throw new PetcutError('PETCUT_E_SHUTTING_DOWN', 'The engine is closing.');
+    port.postMessage({ id: request.id, progress: event } satisfies PipelineReply);
+  };
   if (request.kind === 'process') return processImage(request.id, input, request.options as ProcessOptions, progress);
   if (request.kind === 'render') return renderFromMaster(request.id, input, request.options as RenderRequestOptions, progress);
   const started = performance.now();
