@@ -133,3 +133,28 @@ describe.each(backends)('service on %s storage', (_name, makeStore) => {
     expect(diff / a.length).toBeLessThan(1); // WebP keeps alpha losslessly at alphaQuality 100
   });
 });
+
+describe('signed URLs through the service (S3, s3rver)', () => {
+  it('a stored session image comes with a time-limited signed URL serving the same bytes as its stable URL', async () => {
+    const server = await startS3Server();
+    closers.push(() => server.close());
+    const store = createS3Store({ bucket: server.bucket, endpoint: server.endpoint, forcePathStyle: true, region: 'us-east-1', credentials: server.credentials, signedUrls: true });
+    const app = await appOn(store, { PETCUT_SIGNED_URLS: 'true', PETCUT_SIGNED_URL_TTL_S: '600', PETCUT_STORAGE: 's3', PETCUT_BUCKET: server.bucket });
+    const stored = await app.inject({ method: 'POST', url: '/v1/sessions/signed-session-1/images', payload: form([{ data: await photo(120, 90) }]) });
+    expect(stored.statusCode, stored.body).toBe(201);
+    const view = stored.json<{ url: string; signedUrl?: string }>();
+    expect(view.signedUrl).toBeDefined();
+    const signed = new URL(view.signedUrl!);
+    expect(signed.searchParams.get('X-Amz-Expires')).toBe('600');
+    const direct = Buffer.from(await (await fetch(signed)).arrayBuffer());
+    const stable = (await app.inject({ method: 'GET', url: new URL(view.url).pathname })).rawPayload;
+    expect(sniff(direct)).toBe('jpeg');
+    expect(direct.equals(stable)).toBe(true);
+    // SigV4 query signing for the bucket's own credential (s3rver serves presigned URLs without checking the signature: never run against real S3 here).
+    expect(signed.searchParams.get('X-Amz-Credential')).toMatch(new RegExp(`^${server.credentials.accessKeyId}/`));
+    expect(signed.searchParams.get('X-Amz-Signature')).toMatch(/^[0-9a-f]{64}$/);
+    // The listing carries them too.
+    const listed = (await app.inject({ method: 'GET', url: '/v1/sessions/signed-session-1/images' })).json<{ images: Array<{ signedUrl?: string }> }>();
+    expect(listed.images[0]!.signedUrl).toMatch(/X-Amz-Signature=/);
+  });
+});

@@ -1,9 +1,8 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { CostMeter } from '../cost/meter.js';
 import type { Metrics } from '../observability/metrics.js';
-import { publicRoute } from '../security/routePolicy.js';
+import { scraperRoute, securityOf } from '../security/routePolicy.js';
 import type { ObjectStore } from '../storage/store.js';
-import { workOrigin } from './workOrigin.js';
 
 /** The error code a request ended with, set by the error handlers (for the metrics' `code` label). */
 export const errorCodes = new WeakMap<FastifyRequest, string>();
@@ -15,8 +14,11 @@ export const errorCodes = new WeakMap<FastifyRequest, string>();
  */
 export function installMetrics(app: FastifyInstance, metrics: Metrics, meter?: CostMeter): void {
   app.addHook('onResponse', async (request, reply) => {
-    // Request-based billing's fee per request, charged to whoever sent it.
-    meter?.request(workOrigin(request));
+    // Request-based billing's fee per request, charged to whoever sent it. The session is the
+    // checked one (never raw header text), and only for an answered request on a limited route:
+    // probes, scrapes and refusals are booked to the shop alone (the meter bounds the rows).
+    const answered = reply.statusCode < 400 && securityOf(request.routeOptions.config).rate !== 'none';
+    meter?.request({ shop: request.principal?.shop, session: answered ? request.actingSession : undefined });
     const route = request.routeOptions.url ?? 'unmatched';
     const method = request.method;
     metrics.httpRequests.inc({ route, method, status: String(reply.statusCode), code: errorCodes.get(request) ?? '' });
@@ -27,8 +29,8 @@ export function installMetrics(app: FastifyInstance, metrics: Metrics, meter?: C
 /** GET /metrics (registered with the routes, so the OpenAPI document lists it). */
 export function registerMetricsRoute(app: FastifyInstance, metrics: Metrics): void {
   app.get('/metrics', {
-    config: publicRoute('none'),
-    schema: { summary: 'Prometheus metrics (text format); names in deploy/prometheus/METRICS.md', tags: ['health'], 'x-responses': { 200: { description: 'Prometheus text exposition format.', content: { 'text/plain': { schema: { type: 'string' } } } } } } as Record<string, unknown>,
+    config: scraperRoute(),
+    schema: { summary: 'Prometheus metrics (text format); names in deploy/prometheus/METRICS.md. Open to PETCUT_METRICS_ALLOWED_IPS (loopback by default) or an operator key.', tags: ['health'], 'x-responses': { 200: { description: 'Prometheus text exposition format.', content: { 'text/plain': { schema: { type: 'string' } } } } } } as Record<string, unknown>,
   }, async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
 }
 

@@ -1,4 +1,6 @@
 import type { FastifyInstance } from 'fastify';
+import { securityOf } from '../security/routePolicy.js';
+import { EXPECTED_REFUSALS } from './errors.js';
 import { errorCodes } from './metrics.js';
 
 /**
@@ -17,7 +19,11 @@ export function installRequestLog(app: FastifyInstance): void {
     };
     const code = errorCodes.get(request);
     const line = { httpRequest, ...(code ? { code } : {}) };
-    if (status >= 500) request.log.error(line, 'request failed');
+    const expected = code !== undefined && EXPECTED_REFUSALS.has(code);
+    // Platform probes come every few seconds: their answers (a 503 while the model loads included) are debug lines.
+    const probe = securityOf(request.routeOptions.config).rate === 'none' && (status < 500 || expected);
+    if (probe) request.log.debug(line, 'request');
+    else if (status >= 500) request.log[expected ? 'warn' : 'error'](line, expected ? 'request refused' : 'request failed');
     else request.log.info(line, 'request');
   });
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { isIP } from 'node:net';
-import type { Socket } from 'node:net';
+import type { BlockList, Socket } from 'node:net';
 import fastifyCors from '@fastify/cors';
 import fastifyHelmet from '@fastify/helmet';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -10,6 +10,7 @@ import type { Authenticator, Principal } from '../security/authenticate.js';
 import type { SecurityConfig } from '../security/config.js';
 import { securityOf } from '../security/routePolicy.js';
 import { verifyAppProxy } from '../security/shopify.js';
+import { resolveSession } from './session.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -78,36 +79,40 @@ function sameHost(origin: string, host: string): boolean {
 /**
  * The access rule of each route (src/security/routePolicy.ts): public routes
  * skip credentials, storefront routes need them once auth is configured,
- * operator routes always need an operator key, and a storefront token only
- * reaches its own session.
+ * operator routes always need an operator key. Routes that act on a session
+ * get it resolved and checked here (src/http/session.ts): a storefront token
+ * only reaches its own session, and every place naming a session must agree.
  */
 export function installAccessControl(app: FastifyInstance, config: SecurityConfig, authenticator: Authenticator): void {
   app.decorateRequest('principal', undefined);
+  app.decorateRequest('actingSession', undefined);
   app.addHook('onRequest', async (request, reply) => {
     if (request.method === 'OPTIONS') return;
-    const { access } = securityOf(request.routeOptions.config);
+    const { access, session } = securityOf(request.routeOptions.config);
     const query = request.query as Record<string, string | string[] | undefined>;
     if (access === 'public' || access === 'webhook') {
       authenticator.stripProxyParams(query);
+      if (session) resolveSession(request);
       return;
     }
-    if (access === 'operator' && config.operatorKeys.length === 0) throw operatorRoutesClosed();
+    if (access === 'scraper' && addressIn(config.metricsAllowed, request.ip)) return;
+    if ((access === 'operator' || access === 'scraper') && config.operatorKeys.length === 0) throw operatorRoutesClosed(access);
     const principal = await authenticator.identify({ headers: request.headers, query, ip: request.ip }).catch((error: unknown) => {
       challenge(reply);
       throw error;
     });
     request.principal = principal;
-    if (access === 'operator') return requireOperator(reply, config, principal);
-    if (!principal && config.authRequired) {
+    if (access === 'operator' || access === 'scraper') requireOperator(reply, config, principal);
+    else if (!principal && config.authRequired) {
       challenge(reply);
       throw new PetcutError('PETCUT_E_UNAUTHORIZED');
     }
-    checkSessionScope(request, principal);
+    if (session) resolveSession(request);
   });
 }
 
 function requireOperator(reply: FastifyReply, config: SecurityConfig, principal: Principal | undefined): void {
-  if (config.operatorKeys.length === 0) throw operatorRoutesClosed();
+  if (config.operatorKeys.length === 0) throw operatorRoutesClosed('operator');
   if (!principal) {
     challenge(reply);
     throw new PetcutError('PETCUT_E_UNAUTHORIZED', 'This route needs an operator API key (X-API-Key or Authorization: Bearer pk_...).');
@@ -115,47 +120,42 @@ function requireOperator(reply: FastifyReply, config: SecurityConfig, principal:
   if (principal.kind !== 'operator') throw new PetcutError('PETCUT_E_OPERATOR_ONLY');
 }
 
-function operatorRoutesClosed(): PetcutError {
+function operatorRoutesClosed(access: string): PetcutError {
+  if (access === 'scraper') return new PetcutError('PETCUT_E_OPERATOR_ONLY', 'Metrics are open to the addresses in PETCUT_METRICS_ALLOWED_IPS (loopback by default) or to an operator key; neither applies.');
   return new PetcutError('PETCUT_E_OPERATOR_ONLY', 'Operator routes are closed: no operator key is configured (PETCUT_OPERATOR_KEYS).');
 }
 
-/** A storefront token is bound to one session: it cannot read or write another. */
-function checkSessionScope(request: FastifyRequest, principal: Principal | undefined): void {
-  if (principal?.kind !== 'storefront-token') return;
-  const named = sessionNamed(request);
-  if (named !== undefined && named !== principal.sessionId) throw new PetcutError('PETCUT_E_FORBIDDEN', 'This token is for another session.');
-}
-
-export function sessionNamed(request: FastifyRequest): string | undefined {
-  const header = request.headers['x-session-id'];
-  const query = (request.query as Record<string, unknown> | undefined)?.session_id;
-  const param = (request.params as Record<string, unknown> | undefined)?.sessionId;
-  const value = (Array.isArray(header) ? header[0] : header) ?? query ?? param;
-  return typeof value === 'string' && value !== '' ? value : undefined;
-}
-
 /**
- * The client address to rate-limit. Through Shopify's App Proxy every shopper
- * arrives from Shopify's servers, so request.ip (one trusted hop: Cloud Run)
- * is Shopify's: for a request whose App Proxy signature verifies, the next
- * X-Forwarded-For entry (the shopper's address, as Shopify reports it) is
- * used. An unsigned request never gets that extra hop, so it cannot choose
- * its own address.
+ * What a signed App Proxy request says about its shopper. Through Shopify's
+ * App Proxy every shopper arrives from Shopify's servers, so request.ip (the
+ * address at our trusted boundary: Cloud Run's front end appends it) is
+ * Shopify's, and the shopper's address is the X-Forwarded-For entry Shopify
+ * added, just left of it. That entry is only Shopify's word when the request
+ * really came from Shopify: a signed query can be replayed by anyone who
+ * captured it, with any X-Forwarded-For, so the rate-limit hook charges the
+ * signature as well as the shopper (src/http/rateLimits.ts). An unsigned or
+ * badly signed request gets no claim at all.
  */
-export function clientAddress(request: FastifyRequest, config: SecurityConfig, clock: () => Date = () => new Date()): string {
+export interface AppProxyClaim {
+  readonly signature: string;
+  /** The entry left of request.ip in X-Forwarded-For, when it is an IP address. */
+  readonly shopper?: string;
+}
+
+export function appProxyClaim(request: FastifyRequest, config: SecurityConfig, clock: () => Date = () => new Date()): AppProxyClaim | undefined {
   const query = request.query as Record<string, string | string[] | undefined> | undefined;
   const secret = config.shopify.apiSecret;
-  if (!secret || query?.signature === undefined) return request.ip;
+  if (!secret || typeof query?.signature !== 'string') return undefined;
   try {
     verifyAppProxy(query, { secret, maxAgeS: config.shopify.proxyMaxAgeS, shops: config.shopify.shops, nowS: Math.floor(clock().getTime() / 1000) });
   } catch {
-    return request.ip;
+    return undefined;
   }
   const forwarded = request.headers['x-forwarded-for'];
   const entries = (Array.isArray(forwarded) ? forwarded.join(',') : forwarded ?? '').split(',').map((entry) => entry.trim());
-  // request.ips is [peer, ...trusted hops, request.ip]; the shopper is the entry left of request.ip.
+  // request.ips is [peer, ...trusted hops, request.ip]: the entries right of request.ip were added by our own proxies.
   const shopper = entries[entries.length - (request.ips?.length ?? 1)];
-  return shopper && isIP(shopper) ? shopper : request.ip;
+  return { signature: query.signature.toLowerCase(), shopper: shopper && isIP(shopper) ? shopper : undefined };
 }
 
 function challenge(reply: FastifyReply): void {
@@ -178,4 +178,27 @@ export function clientErrorHandler(this: FastifyInstance, error: Error & { code?
     return;
   }
   socket.end(`HTTP/1.1 ${status} ${status === 408 ? 'Request Timeout' : status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+}
+
+/** An address as a BlockList checks it (IPv4-mapped IPv6 as plain IPv4). */
+export function addressIn(list: BlockList, address: string): boolean {
+  const plain = address.replace(/^::ffff:(?=\d+\.)/, '');
+  return isIP(plain) !== 0 && list.check(plain, plain.includes(':') ? 'ipv6' : 'ipv4');
+}
+
+const LOOPBACK_HOST = /^(localhost|127(\.\d{1,3}){3}|\[::1\])(:\d+)?$/i;
+
+/**
+ * The origin absolute URLs are built from when PETCUT_PUBLIC_URL is unset.
+ * The Host header is the client's own text: a cache in front would keep URLs
+ * pointing at a host of an attacker's choosing. It is believed only when one
+ * of our proxies delivered the request (a proxy routes by host; Fastify then
+ * reads X-Forwarded-Host/-Proto from it) or when it names this machine (a
+ * developer's localhost). Otherwise URLs are bare paths, relative to
+ * wherever the client called.
+ */
+export function trustedOrigin(request: FastifyRequest, config: SecurityConfig): string {
+  const viaProxy = config.trustedProxies ? addressIn(config.trustedProxies, request.socket.remoteAddress ?? '') : (config.trustProxy as number) > 0;
+  if (viaProxy || LOOPBACK_HOST.test(request.headers.host ?? '')) return `${request.protocol}://${request.host}`;
+  return '';
 }

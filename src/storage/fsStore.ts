@@ -38,6 +38,7 @@ interface Sidecar {
 /** A temp file this old belongs to a writer that crashed: no put takes an hour. */
 const STALE_MS = 60 * 60 * 1000;
 const TEMP_PREFIX = '.tmp-';
+const PROBE_BYTES = Buffer.alloc(4096, 0x2a);
 const SIDECAR = /^\.(.+)\.meta\.json$/;
 const MISSING = new Set(['ENOENT', 'ENOTDIR', 'EISDIR']);
 
@@ -60,7 +61,9 @@ function isMissing(error: unknown): boolean {
 
 function unavailable(error: unknown): never {
   if (error instanceof PetcutError) throw error;
-  throw new PetcutError('PETCUT_E_STORAGE_UNAVAILABLE', `Local storage failed: ${(error as Error).message}`, { cause: error });
+  // The system's text (ENOSPC, the file's path) stays in the cause: the log has it, the client does not.
+  const full = (error as NodeJS.ErrnoException).code === 'ENOSPC' || (error as NodeJS.ErrnoException).code === 'EDQUOT';
+  throw new PetcutError('PETCUT_E_STORAGE_UNAVAILABLE', full ? 'Storage is full: retry later; nothing was stored.' : undefined, { cause: error });
 }
 
 function sidecarPath(path: string): string {
@@ -227,7 +230,11 @@ export function createFsStore(options: FsStoreOptions): FsStore {
 
     async ping(): Promise<void> {
       const probe = join(root, `${TEMP_PREFIX}ping-${randomBytes(4).toString('hex')}`); // swept like any temp if we die here
-      await mkdir(root, { recursive: true }).then(() => writeFile(probe, '')).then(() => unlink(probe)).catch(unavailable);
+      // A real write: an empty file needs no data block, so it succeeds on a full disk; 4 KB does not.
+      await mkdir(root, { recursive: true }).then(() => writeFile(probe, PROBE_BYTES)).then(() => unlink(probe)).catch(async (error: unknown) => {
+        await unlink(probe).catch(() => undefined);
+        unavailable(error);
+      });
     },
 
     async removeStaleFiles(olderThanMs = STALE_MS): Promise<number> {

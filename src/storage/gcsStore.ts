@@ -53,7 +53,8 @@ function failure(error: unknown, what: string): never {
   const code = (error as { code?: unknown }).code;
   // A numeric code is GCS's HTTP status; a string one (ECONNREFUSED, ETIMEDOUT) means no answer came back.
   if (typeof code !== 'number' || code >= 500 || code === 429 || code === 408) {
-    throw new PetcutError('PETCUT_E_STORAGE_UNAVAILABLE', `GCS ${what} failed: ${(error as Error).message}`, { cause: error });
+    // The library's text (hosts, paths, tokens' scopes) stays in the cause: the log has it, the client does not.
+    throw new PetcutError('PETCUT_E_STORAGE_UNAVAILABLE', `Storage is not reachable (GCS ${what}): retry later; nothing was stored.`, { cause: error });
   }
   throw error;
 }

@@ -56,7 +56,8 @@ function failure(error: unknown, what: string): never {
   const status = (error as Status).$metadata?.httpStatusCode;
   // No HTTP status means no answer came back: connection refused, reset, timeout.
   if (status === undefined || status >= 500 || status === 429) {
-    throw new PetcutError('PETCUT_E_STORAGE_UNAVAILABLE', `S3 ${what} failed: ${(error as Error).message}`, { cause: error });
+    // The library's text (hosts, paths) stays in the cause: the log has it, the client does not.
+    throw new PetcutError('PETCUT_E_STORAGE_UNAVAILABLE', `Storage is not reachable (S3 ${what}): retry later; nothing was stored.`, { cause: error });
   }
   throw error;
 }

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../../app.js';
-import { PetcutError } from '../../errors.js';
+import { isPetcutError, PetcutError } from '../../errors.js';
 import type { OpenApiCollector } from '../openapi.js';
 import { errors } from '../schemas.js';
 import { chargeWarmup } from '../rateLimits.js';
@@ -51,7 +51,14 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: AppContext, open
         source: memory.source, pressure: status.underPressure, threshold: ctx.config.memoryPressure,
       },
       cost: costView(ctx),
-      queue: { inFlight: status.inFlight, concurrency: status.concurrency, queued: status.queued, queueMax: status.queueMax, activeJobs: ctx.jobs.active() },
+      queue: {
+        inFlight: status.inFlight, concurrency: status.concurrency, queued: status.queued, queueMax: status.queueMax, activeJobs: ctx.jobs.active(),
+        // Admission's view: images in the engine's hands, uploads being read, their buffered bytes, the measured pace.
+        working: status.working, uploading: status.inFlight - status.working, uploadMb: Math.round(status.uploadBytes / MB), uploadMbMax: status.uploadBytesMax === undefined ? undefined : Math.round(status.uploadBytesMax / MB),
+        secondsPerImage: Math.round(status.serviceS * 100) / 100, deadlineS: ctx.config.admissionDeadlineS,
+        // The engine's own: images in a pipeline worker, and waiting for one.
+        running: engine ? engine.inFlight() - engine.queued() : 0, waiting: engine?.queued() ?? 0,
+      },
       cache: ctx.cache.stats(),
       eventLoop: { p50Ms: ctx.eventLoop.percentile(50) / 1e6, p99Ms: ctx.eventLoop.percentile(99) / 1e6, maxMs: ctx.eventLoop.max / 1e6 },
       storage,
@@ -91,7 +98,8 @@ async function probeStorage(ctx: AppContext): Promise<{ kind: string; reachable:
     await ctx.store.ping();
     return { kind: ctx.store.name, reachable: true, latencyMs: Math.round(performance.now() - started) };
   } catch (error) {
-    return { kind: ctx.store.name, reachable: false, error: (error as Error).message, latencyMs: Math.round(performance.now() - started) };
+    // Public: the coded message only (the adapters keep paths and library text in the cause, for the log).
+    return { kind: ctx.store.name, reachable: false, error: isPetcutError(error) ? error.message : 'Storage is not reachable.', latencyMs: Math.round(performance.now() - started) };
   }
 }
 

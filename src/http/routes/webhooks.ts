@@ -15,6 +15,7 @@ import { errors } from '../schemas.js';
  */
 const TOPICS: Readonly<Record<string, Tier>> = { 'orders/create': 'order_pending', 'orders/paid': 'order_pending', 'orders/fulfilled': 'order_completed' };
 const SESSION_KEYS = new Set(['_petcut_session', 'petcut_session', '_petcut_session_id', 'petcut_session_id']);
+const WEBHOOK_BODY_LIMIT = 1024 * 1024;
 /** Delivery ids remembered for replays (Shopify retries for 48 h; a restart forgets, which only costs a no-op move). */
 const REMEMBERED = 10_000;
 
@@ -25,8 +26,10 @@ export function registerWebhookRoutes(app: FastifyInstance, ctx: AppContext): vo
   const handled = new Set<string>();
   void app.register((scope, _opts, done) => {
     // The HMAC covers the exact bytes Shopify sent: keep the body raw.
-    scope.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: 1024 * 1024 }, (_request, body, parsed) => parsed(null, body));
+    scope.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, parsed) => parsed(null, body));
     scope.post('/v1/webhooks/shopify', {
+      // An order is a few KB; the limit is the route's own, so a 413 names it.
+      bodyLimit: WEBHOOK_BODY_LIMIT,
       config: webhookRoute(),
       schema: {
         summary: 'Shopify webhooks (orders/create, orders/paid, orders/fulfilled): move the order\'s session images to an order tier',
