@@ -5,11 +5,11 @@
 // the work; a 503 is honoured by waiting Retry-After. Meanwhile /healthz is
 // polled every 100 ms from a separate process and the service's RSS sampled from /proc.
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { uniqueJpeg } from './unique.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const photo = readFileSync(process.argv[2]);
@@ -60,7 +60,7 @@ const started = performance.now();
 await Promise.all(Array.from({ length: clients }, async () => {
   while (performance.now() - started < seconds * 1000) {
     const t = performance.now();
-    const response = await fetch(`${base}/v1/cutouts`, { method: 'POST', body: Buffer.concat([photo, randomBytes(16)]), headers: { 'content-type': 'image/jpeg' } });
+    const response = await fetch(`${base}/v1/cutouts`, { method: 'POST', body: uniqueJpeg(photo), headers: { 'content-type': 'image/jpeg' } });
     const body = Buffer.from(await response.arrayBuffer());
     const key = response.status === 503 ? `503 ${JSON.parse(body.toString()).error.code}${response.headers.get('retry-after') ? ' +Retry-After' : ' NO Retry-After'}` : String(response.status);
     counts[key] = (counts[key] ?? 0) + 1;

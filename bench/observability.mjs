@@ -16,7 +16,6 @@
 //  3. POST /v1/cutouts of a ~1.9 MP JPEG over loopback, A/B pairs; unique trailing
 //     bytes per upload, so the cache never answers (every response is a MISS).
 // Knobs: OBS_PAIRS (cut-out pairs, default 20), OBS_ROUNDS (cheap-route rounds, 20).
-import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -29,6 +28,7 @@ import { createMetrics } from '../dist/observability/metrics.js';
 import { processObserver } from '../dist/observability/processObserver.js';
 import { loadServiceConfig } from '../dist/serviceConfig.js';
 import { createStore } from '../dist/storage/index.js';
+import { uniqueJpeg } from './unique.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const work = join(root, '.cache', 'bench');
@@ -50,7 +50,7 @@ const base = source && existsSync(source)
   : sharp({ create: { width: 400, height: 300, channels: 3, background: '#8a6' } }).composite([{ input: Buffer.from('<svg width="400" height="300"><ellipse cx="200" cy="160" rx="110" ry="90" fill="#a63"/></svg>') }]);
 const photo = await base.resize(1600, 1200, { fit: 'cover' }).jpeg({ quality: 90 }).toBuffer();
 // Same pixels, different bytes: the cache (an alias per upload's bytes) cannot answer.
-const unique = () => Buffer.concat([photo, randomBytes(16)]);
+const unique = () => uniqueJpeg(photo);
 
 // --- two apps over one engine ---
 const dir = mkdtempSync(join(tmpdir(), 'petcut-bench-obs-'));

@@ -6,7 +6,8 @@
 // corpus through the API: codes, rejection times vs sharp's own header read),
 // ratelimit (Redis + two service processes: allowed vs budget), observability
 // (metrics and logging on vs off: µs per request, share of a cut-out) (default:
-// all of these), soak (200 images in a row; on demand). Results: bench/results/latest.json.
+// all of these), soak (200 images in a row; on demand), hardening (stalled-upload
+// attack, refusal latency, the new checks, goodput under 2x/10x overload; on demand). Results: bench/results/latest.json.
 // Reads ../shared when present; makes the 12 MP photo itself by upscaling a fixture.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -183,6 +184,11 @@ if (sections.has('observability')) {
   log(`observability: ${obs.overheadUs} µs per request with metrics + logging on (${obs.overheadUsSyncLog} µs with synchronous log writes) = ${(obs.overheadShareOfCutout * 100).toFixed(4)} % of a ${obs.cutoutMedianMs} ms cut-out (upper bound ${(obs.overheadShareUpperBound * 100).toFixed(4)} %; target < 1 %);`
     + ` measured end to end ON/OFF ${obs.cutout.onOverOffRatioMedian} (per pair p10..p90 ${obs.cutout.onOverOffRatioP10}..${obs.cutout.onOverOffRatioP90}, noise on 2 cores); /metrics scrape ${obs.scrape.quietMedianMs} ms`);
   log('observability:', JSON.stringify(obs));
+}
+
+if (sections.has('hardening')) {
+  report.hardening = JSON.parse(execFileSync(process.execPath, [join(root, 'bench', 'hardening.mjs'), phone], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }));
+  log('hardening (stalled uploads, refusals, checks, overload):', JSON.stringify(report.hardening));
 }
 
 if (sections.has('soak')) {

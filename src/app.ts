@@ -125,6 +125,8 @@ function trustProxyOf(trust: number | string[]): ((address: string, hop: number)
   return trust > 0 ? (_address, hop) => hop < trust : false;
 }
 
+const JSON_BODY_LIMIT = 64 * 1024;
+
 export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<PetcutApp> {
   const security = config.security;
   const app = Fastify({
@@ -132,7 +134,10 @@ export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<P
     // One line per request, in Cloud Logging's httpRequest shape (installRequestLog), instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
     childLoggerFactory: (logger, bindings, options, raw) => logger.child({ ...bindings, ...traceFields(raw as IncomingMessage, config.gcpProject) }, options),
-    bodyLimit: config.bodyLimitBytes,
+    // JSON bodies (token, order, tier requests) are a few hundred bytes: Fastify buffers them before any
+    // reservation, so they get a small bound. Photos never go through Fastify's reader (readUpload reads them
+    // against their reservation and PETCUT_BODY_LIMIT_MB), and the webhook route sets its own 1 MB.
+    bodyLimit: JSON_BODY_LIMIT,
     // X-Forwarded-For/Proto are believed only through the configured proxies (Cloud Run's front end: 1 hop).
     trustProxy: trustProxyOf(security.trustProxy),
     // Slow-loris uploads are cut off; Node checks its timers every second instead of every 30 s.
@@ -154,7 +159,7 @@ export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<P
   const concurrency = config.concurrency;
   const capacity = createCapacity({
     concurrency, queueMax: config.queueMax, memoryPressure: config.memoryPressure, retryAfterS: config.retryAfterS, probe: memoryProbe,
-    uploadBytesMax: config.uploadBufferBytes, deadlineS: config.admissionDeadlineS,
+    uploadBytesMax: config.uploadBufferBytes, deadlineS: config.admissionDeadlineS, perOwnerMax: config.uploadsPerAddress > 0 ? config.uploadsPerAddress : undefined,
   });
   const cache = createResultCache(store, model, { days: config.cacheDays, memoryBytes: config.cacheMemoryBytes });
   const log = (msg: string, err?: unknown): void => app.log.error({ err }, msg);

@@ -42,6 +42,9 @@ const EnvSchema = z.object({
   // not hold its reserved room until the 120 s request timeout. 32 KB/s is slower than a 2G phone.
   PETCUT_UPLOAD_MIN_KBPS: z.coerce.number().min(0).max(100_000).default(32),
   PETCUT_UPLOAD_GRACE_S: z.coerce.number().min(1).max(600).default(5),
+  // Uploads one client address may have in flight at once (429 past it; 0: no bound): stalled bodies from
+  // one address must not hold all the room a body is read into.
+  PETCUT_UPLOADS_PER_ADDRESS: z.coerce.number().int().min(0).max(10_000).default(4),
   // A new photo is admitted only if, at the measured pace, it would be done within this many seconds
   // (the plan's warm P95 < 5 s); 0 turns the deadline off (only the queue bound remains).
   PETCUT_ADMISSION_DEADLINE_S: z.coerce.number().min(0).max(600).default(5),
@@ -99,6 +102,8 @@ export interface ServiceConfig {
   /** Slowest average upload rate allowed once `uploadGraceMs` has passed (0: no floor). */
   readonly uploadMinBytesPerS: number;
   readonly uploadGraceMs: number;
+  /** Uploads one client address may have in flight at once (0: no bound). */
+  readonly uploadsPerAddress: number;
   /** Seconds an admitted photo may take, wait included, at the measured pace (0: no deadline). */
   readonly admissionDeadlineS: number;
   /** From SIGTERM to exit. */
@@ -160,6 +165,7 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env, override
     uploadBufferBytes: e.PETCUT_UPLOAD_BUFFER_MB !== undefined ? e.PETCUT_UPLOAD_BUFFER_MB * MB : defaultUploadBuffer(e.PETCUT_MEMORY_LIMIT_MB),
     uploadMinBytesPerS: e.PETCUT_UPLOAD_MIN_KBPS * 1024,
     uploadGraceMs: e.PETCUT_UPLOAD_GRACE_S * 1000,
+    uploadsPerAddress: e.PETCUT_UPLOADS_PER_ADDRESS,
     admissionDeadlineS: e.PETCUT_ADMISSION_DEADLINE_S,
     shutdownTimeoutMs: e.PETCUT_SHUTDOWN_TIMEOUT_S * 1000,
     jobTtlMs: e.PETCUT_JOB_TTL_S * 1000,

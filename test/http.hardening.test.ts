@@ -217,3 +217,16 @@ async function until(condition: () => Promise<boolean>, what: string, timeoutMs 
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
+
+describe('no unbounded buffering anywhere (the same class as item 4)', () => {
+  it('a JSON body is bounded before any route reads it: 413 past 64 KB on the token and order routes', async () => {
+    const { app } = await buildApp(engine, { env: { PETCUT_JWT_SECRET: 'bounded-json-secret-at-least-32-characters' } });
+    const big = JSON.stringify({ sessionId: 'x'.repeat(100_000) });
+    for (const url of ['/v1/auth/token', '/v1/sessions/bounded-session-1/order']) {
+      const response = await app.inject({ method: 'POST', url, headers: { 'content-type': 'application/json', ...OPERATOR }, payload: big });
+      const body = expectError(response, 413, 'PETCUT_E_PAYLOAD_TOO_LARGE');
+      expect(body.error.message).toMatch(/64 KB/);
+    }
+    await app.close();
+  });
+});

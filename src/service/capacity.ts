@@ -31,6 +31,12 @@ export interface CapacityOptions {
   readonly deadlineS?: number;
   /** Seconds one image takes before any is measured (the CPU figure). */
   readonly initialServiceS?: number;
+  /**
+   * Uploads one owner (a client address) may have in flight at once (absent:
+   * no bound). Room held while a body arrives is room others wait for: one
+   * address must not be able to hold all of it.
+   */
+  readonly perOwnerMax?: number;
 }
 
 export interface CapacityStatus {
@@ -65,8 +71,12 @@ export interface Reservation {
 }
 
 export interface Capacity {
-  /** Reserves slots and body bytes, or throws a 503 OverloadError; counted at once, so a burst cannot overshoot. */
-  reserve(need: { readonly images: number; readonly bytes: number }): Reservation;
+  /**
+   * Reserves slots and body bytes, or throws a 503 OverloadError (a 429 when
+   * the owner already has its most uploads in flight); counted at once, so a
+   * burst cannot overshoot.
+   */
+  reserve(need: { readonly images: number; readonly bytes: number; readonly owner?: string }): Reservation;
   /** Reserves room for `images` (no body bytes); call the returned release when the work is done. */
   admit(images?: number): () => void;
   /** Throws as admit would, without reserving. */
@@ -93,6 +103,7 @@ export function createCapacity(options: CapacityOptions): Capacity {
   let slots = 0;
   let working = 0;
   let bytes = 0;
+  const owners = new Map<string, number>();
   const pace: Pace = createPace({ concurrency: options.concurrency, initialServiceS: options.initialServiceS ?? 3 });
   const refresh = async (): Promise<MemoryReading> => (memory = await options.probe());
   const timer = setInterval(() => void refresh().catch(() => undefined), 1000);
@@ -120,10 +131,17 @@ export function createCapacity(options: CapacityOptions): Capacity {
     if (underPressure()) throw new OverloadError('PETCUT_E_MEMORY_PRESSURE', options.retryAfterS);
   };
 
-  const reserve = (need: { readonly images: number; readonly bytes: number }): Reservation => {
+  const reserve = (need: { readonly images: number; readonly bytes: number; readonly owner?: string }): Reservation => {
+    const owner = need.owner;
+    const owned = owner === undefined ? 0 : owners.get(owner) ?? 0;
+    if (owner !== undefined && options.perOwnerMax !== undefined && owned >= options.perOwnerMax) {
+      throw new PetcutError('PETCUT_E_RATE_LIMITED', `Too many uploads at once from this address (at most ${options.perOwnerMax}): wait for one to finish.`, { retryAfterS: options.retryAfterS });
+    }
     refuse(need.images, need.bytes);
     slots += need.images;
     bytes += need.bytes;
+    if (owner !== undefined) owners.set(owner, owned + 1);
+    let ownerHeld = owner !== undefined;
     let held = need.images;
     let heldBytes = need.bytes;
     const reservation: Reservation = {
@@ -158,6 +176,12 @@ export function createCapacity(options: CapacityOptions): Capacity {
         bytes -= heldBytes;
         held = 0;
         heldBytes = 0;
+        if (ownerHeld && owner !== undefined) {
+          ownerHeld = false;
+          const left = (owners.get(owner) ?? 1) - 1;
+          if (left > 0) owners.set(owner, left);
+          else owners.delete(owner);
+        }
       },
     };
     return reservation;

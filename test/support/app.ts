@@ -53,7 +53,7 @@ export async function buildApp(engine: Engine | Promise<Engine>, options: BuildO
   const dir = await mkdtemp(join(tmpdir(), 'petcut-http-'));
   const config = loadServiceConfig({ ...process.env, PETCUT_DATA_DIR: dir, PETCUT_SWEEP_INTERVAL_S: '0', PETCUT_LOG_LEVEL: 'silent', PETCUT_OPERATOR_KEYS: OPERATOR_KEYS,
     // Tests send hundreds of requests a minute from one address; the limits have their own tests (env overrides).
-    PETCUT_RATE_LIMIT_IP_PER_MIN: '0', PETCUT_RATE_LIMIT_SESSION_PER_MIN: '0',
+    PETCUT_RATE_LIMIT_IP_PER_MIN: '0', PETCUT_RATE_LIMIT_SESSION_PER_MIN: '0', PETCUT_UPLOADS_PER_ADDRESS: '0',
     // Admission by deadline follows the measured pace, which a loaded test machine makes vary: it has its own
     // tests (http.admission.test.ts); elsewhere only the queue bound decides, deterministically.
     PETCUT_ADMISSION_DEADLINE_S: '0', ...options.env });

@@ -29,7 +29,7 @@ export function reserveUpload(ctx: AppContext, request: FastifyRequest, images: 
   if (declared !== undefined && declared > limit) {
     throw leavingBodyUnread(new PetcutError('PETCUT_E_PAYLOAD_TOO_LARGE', `The request body is ${(declared / 1048576).toFixed(1)} MB; the limit is ${(limit / 1048576).toFixed(1)} MB (${Math.round(ctx.config.bodyLimitBytes / 1048576)} MB a photo).`));
   }
-  return { reservation: ctx.capacity.reserve({ images, bytes: declared ?? 0 }) };
+  return { reservation: ctx.capacity.reserve({ images, bytes: declared ?? 0, owner: request.limitedAddress ?? request.ip }) };
 }
 
 /**
