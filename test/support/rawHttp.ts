@@ -19,9 +19,10 @@ export interface RawExchange {
   destroy(): void;
 }
 
-export function rawRequest(base: string, head: string): RawExchange {
+/** `localAddress`: another loopback address (127.0.0.2 ...) to look like another client. */
+export function rawRequest(base: string, head: string, localAddress?: string): RawExchange {
   const url = new URL(base);
-  const socket = connect(Number(url.port), url.hostname);
+  const socket = connect({ port: Number(url.port), host: url.hostname, ...(localAddress ? { localAddress } : {}) });
   let text = '';
   const waiters: Array<() => void> = [];
   socket.on('data', (chunk) => {
