@@ -16,10 +16,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { createApp } from '../dist/app.js';
-import { createEngine } from '../dist/engine.js';
+import { createEngine } from '../dist/engine/engine.js';
 import { ERRORS } from '../dist/errors.js';
 import { checkImageBytes } from '../dist/security/imageCheck.js';
-import { loadServiceConfig } from '../dist/serviceConfig.js';
+import { loadServiceConfig } from '../dist/config.js';
 import { createStore } from '../dist/storage/index.js';
 import { badInputCorpus, sources } from './badinput-corpus.mjs';
 

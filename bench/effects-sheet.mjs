@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { createEngine } from '../dist/engine.js';
+import { createEngine } from '../dist/engine/engine.js';
 import { EFFECTS, resolveParams } from '../dist/effects/registry.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');

@@ -5,7 +5,7 @@
 // worker runs it), median of 3, and the RSS growth during the 4000x3000 runs.
 import { readFileSync } from 'node:fs';
 import sharp from 'sharp';
-import { createEngine } from '../dist/engine.js';
+import { createEngine } from '../dist/engine/engine.js';
 import { contextFor } from '../dist/effects/kit.js';
 import { EFFECTS, resolveParams } from '../dist/effects/registry.js';
 

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import sharp from 'sharp';
 import { loadEngineConfig } from '../dist/index.js';
-import { describeModel } from '../dist/engine.js';
+import { describeModel } from '../dist/engine/engine.js';
 import { resolveModelFile } from '../dist/inference/modelCache.js';
 import { createRuntime } from '../dist/inference/runtime.js';
 import { toModelTensor } from '../dist/inference/tensor.js';

@@ -23,10 +23,10 @@ import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import sharp from 'sharp';
 import { createApp } from '../dist/app.js';
-import { createEngine } from '../dist/engine.js';
+import { createEngine } from '../dist/engine/engine.js';
 import { createMetrics } from '../dist/observability/metrics.js';
 import { processObserver } from '../dist/observability/processObserver.js';
-import { loadServiceConfig } from '../dist/serviceConfig.js';
+import { loadServiceConfig } from '../dist/config.js';
 import { createStore } from '../dist/storage/index.js';
 import { uniqueJpeg } from './unique.mjs';
 

@@ -15,7 +15,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { createEngine, loadEngineConfig } from '../dist/index.js';
-import { describeModel } from '../dist/engine.js';
+import { describeModel } from '../dist/engine/engine.js';
 import { resolveModelFile } from '../dist/inference/modelCache.js';
 import { createRuntime } from '../dist/inference/runtime.js';
 import { toModelTensor } from '../dist/inference/tensor.js';

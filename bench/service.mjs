@@ -7,8 +7,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createApp } from '../dist/app.js';
-import { createEngine } from '../dist/engine.js';
-import { loadServiceConfig } from '../dist/serviceConfig.js';
+import { createEngine } from '../dist/engine/engine.js';
+import { loadServiceConfig } from '../dist/config.js';
 import { createStore } from '../dist/storage/index.js';
 import { uniqueJpeg } from './unique.mjs';
 

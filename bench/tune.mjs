@@ -4,11 +4,11 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadEngineConfig } from '../dist/config.js';
-import { describeModel } from '../dist/engine.js';
+import { loadEngineConfig } from '../dist/engine/config.js';
+import { describeModel } from '../dist/engine/engine.js';
 import { resolveModelFile } from '../dist/inference/modelCache.js';
 import { createRuntime } from '../dist/inference/runtime.js';
-import { segmentImage } from '../dist/segment.js';
+import { segmentImage } from '../dist/engine/segment.js';
 import { pairsFromManifest } from '../dist/eval/dataset.js';
 import { readGroundTruth } from '../dist/eval/maskReader.js';
 import { iou, boundaryF } from '../dist/eval/metrics.js';

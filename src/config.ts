@@ -1,77 +1,181 @@
-import { availableParallelism, homedir, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { availableParallelism, totalmem } from 'node:os';
+import { resolve } from 'node:path';
 import { z } from 'zod';
-import { PetcutError } from './errors.js';
+import { loadEngineConfig } from './engine/index.js';
+import type { EngineConfig } from './engine/index.js';
+import { parseEnv, PetcutError } from './errors.js';
+import { loadCostConfig } from './cost/config.js';
+import { containerMemoryLimit } from './observability/memory.js';
+import type { CostConfig } from './cost/config.js';
+import { loadSecurityConfig } from './security/config.js';
+import type { SecurityConfig } from './security/config.js';
+import type { StorageConfig } from './storage/index.js';
 
 /**
- * Engine configuration: option ?? env ?? default, validated once and frozen.
- * Every variable is documented in .env.example (a test keeps the two in step).
+ * The HTTP service's configuration: env ?? default, validated once at
+ * start-up and frozen. Every variable is documented in .env.example (a test
+ * keeps the two in step) and in the README's configuration table.
  */
-const triple = z
-  .string()
-  .transform((text) => text.split(',').map((part) => Number(part.trim())))
-  .pipe(z.tuple([z.number().finite(), z.number().finite(), z.number().finite()]));
+const flag = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 
 const EnvSchema = z.object({
-  PETCUT_MODEL: z.string().min(1).default('isnet'),
-  PETCUT_MODEL_INPUT_SIZE: z.coerce.number().int().min(64).max(4096).optional(),
-  PETCUT_MODEL_MEAN: triple.optional(),
-  PETCUT_MODEL_STD: triple.optional(),
-  PETCUT_MODEL_INPUT_NAME: z.string().min(1).optional(),
-  PETCUT_MODEL_OUTPUT_NAME: z.string().min(1).optional(),
-  PETCUT_MODEL_CACHE_DIR: z.string().min(1).optional(),
-  PETCUT_DEVICE: z.enum(['auto', 'cpu', 'cuda']).default('auto'),
-  PETCUT_THREADS: z.coerce.number().int().min(1).max(256).optional(),
-  // 4096 x 4096 is the plan's upload limit; it bounds the full-resolution
-  // buffers (about 20 bytes a pixel across the pipeline, ~340 MB at the limit).
-  PETCUT_MAX_PIXELS: z.coerce.number().int().min(1).max(100_000_000).default(4096 * 4096),
+  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  PETCUT_HOST: z.string().min(1).default('0.0.0.0'),
+  PETCUT_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  PETCUT_PUBLIC_URL: z.url().optional(),
+  // The plan's request size limit.
+  PETCUT_BODY_LIMIT_MB: z.coerce.number().min(1).max(200).default(30),
+  PETCUT_FILES_PER_JOB: z.coerce.number().int().min(1).max(100).optional(),
+  PETCUT_CONCURRENCY: z.coerce.number().int().min(1).max(64).optional(),
+  // Each waiting image holds its upload (<= 30 MB) in memory: the bound keeps
+  // a burst from turning into an out-of-memory crash. It also bounds the wait:
+  // on two CPU cores (~0.4 images/s) 8 queued images already mean ~25 s, so a
+  // longer queue would only turn 503s (retried elsewhere) into timeouts.
+  PETCUT_QUEUE_MAX: z.coerce.number().int().min(0).max(1000).default(8),
+  PETCUT_MEMORY_LIMIT_MB: z.coerce.number().int().min(64).optional(),
+  PETCUT_MEMORY_PRESSURE: z.coerce.number().min(0.1).max(1).default(0.9),
+  PETCUT_RETRY_AFTER_S: z.coerce.number().int().min(1).max(600).default(5),
+  // Bodies of all uploads in flight together, buffered in memory until processed. Unset: a tenth of the
+  // memory limit, 64-512 MB (60 stalled 29 MB uploads once held 1.6 GB).
+  PETCUT_UPLOAD_BUFFER_MB: z.coerce.number().int().min(1).max(65_536).optional(),
+  // An upload slower than this on average, once its grace is over, is cut off (408): a stalled body must
+  // not hold its reserved room until the 120 s request timeout. 32 KB/s is slower than a 2G phone.
+  PETCUT_UPLOAD_MIN_KBPS: z.coerce.number().min(0).max(100_000).default(32),
+  PETCUT_UPLOAD_GRACE_S: z.coerce.number().min(1).max(600).default(5),
+  // Uploads one client address may have in flight at once (429 past it; 0: no bound): stalled bodies from
+  // one address must not hold all the room a body is read into.
+  PETCUT_UPLOADS_PER_ADDRESS: z.coerce.number().int().min(0).max(10_000).default(4),
+  // A new photo is admitted only if, at the measured pace, it would be done within this many seconds
+  // (the plan's warm P95 < 5 s); 0 turns the deadline off (only the queue bound remains).
+  PETCUT_ADMISSION_DEADLINE_S: z.coerce.number().min(0).max(600).default(5),
+  // Cloud Run sends SIGKILL 10 s after SIGTERM: work still running 3 s before this is refused (503)
+  // so that answers, the ledger and the engine can close in time.
+  PETCUT_SHUTDOWN_TIMEOUT_S: z.coerce.number().min(0).max(3600).default(9),
+  PETCUT_JOB_TTL_S: z.coerce.number().int().min(10).default(3600),
+  PETCUT_JOBS_MAX: z.coerce.number().int().min(10).default(1000),
+  PETCUT_WS_PING_S: z.coerce.number().min(1).max(600).default(30),
+  PETCUT_STORAGE: z.enum(['fs', 'gcs', 's3']).default('fs'),
+  PETCUT_DATA_DIR: z.string().min(1).default('./data'),
+  PETCUT_BUCKET: z.string().min(1).optional(),
+  PETCUT_S3_REGION: z.string().min(1).default('us-east-1'),
+  PETCUT_S3_ENDPOINT: z.url().optional(),
+  PETCUT_S3_FORCE_PATH_STYLE: flag.default(false),
+  PETCUT_GCS_PROJECT: z.string().min(1).optional(),
+  PETCUT_GCS_ENDPOINT: z.url().optional(),
+  PETCUT_STORAGE_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
+  PETCUT_SIGNED_URLS: flag.default(false),
+  PETCUT_SIGNED_URL_TTL_S: z.coerce.number().int().min(60).max(7 * 86400).default(3600),
+  PETCUT_LIFECYCLE: z.enum(['apply', 'off']).default('apply'),
+  PETCUT_CACHE_DAYS: z.coerce.number().int().min(1).max(365).default(7),
+  PETCUT_CACHE_MEMORY_MB: z.coerce.number().int().min(0).max(16_384).default(256),
+  PETCUT_SWEEP_INTERVAL_S: z.coerce.number().int().min(0).default(3600),
 });
 
-export interface EngineConfig {
-  readonly model: string;
-  readonly customModel: {
-    readonly inputSize?: number;
-    readonly mean?: readonly [number, number, number];
-    readonly std?: readonly [number, number, number];
-    readonly inputName?: string;
-    readonly outputName?: string;
-  };
-  readonly modelCacheDir: string;
-  readonly device: 'auto' | 'cpu' | 'cuda';
-  /** Intra-op threads for ONNX Runtime; sequential execution with threads = cores measured fastest. */
-  readonly threads: number;
-  readonly maxPixels: number;
+const MB = 1024 * 1024;
+
+/** A tenth of the memory the instance may use, 64 to 512 MB: room for ~100 phone photos without crowding out the engine. */
+function defaultUploadBuffer(configuredMb: number | undefined): number {
+  const limit = configuredMb !== undefined ? configuredMb * MB : containerMemoryLimit() ?? totalmem();
+  return Math.round(Math.min(512 * MB, Math.max(64 * MB, limit * 0.1)));
 }
 
-function defaultCacheDir(env: NodeJS.ProcessEnv): string {
-  const base = env.XDG_CACHE_HOME ?? (homedir() ? join(homedir(), '.cache') : tmpdir());
-  return join(base, 'petcut', 'models');
+export interface ServiceConfig {
+  readonly port: number;
+  readonly host: string;
+  readonly logLevel: string;
+  readonly publicUrl?: string;
+  readonly bodyLimitBytes: number;
+  readonly filesPerJob: number;
+  /** Images processed at once (pipeline workers); default from the cores. */
+  readonly concurrency: number;
+  readonly queueMax: number;
+  readonly memoryLimitBytes?: number;
+  readonly memoryPressure: number;
+  readonly retryAfterS: number;
+  /** Bytes all uploads in flight may buffer together. */
+  readonly uploadBufferBytes: number;
+  /** Slowest average upload rate allowed once `uploadGraceMs` has passed (0: no floor). */
+  readonly uploadMinBytesPerS: number;
+  readonly uploadGraceMs: number;
+  /** Uploads one client address may have in flight at once (0: no bound). */
+  readonly uploadsPerAddress: number;
+  /** Seconds an admitted photo may take, wait included, at the measured pace (0: no deadline). */
+  readonly admissionDeadlineS: number;
+  /** From SIGTERM to exit. */
+  readonly shutdownTimeoutMs: number;
+  readonly jobTtlMs: number;
+  readonly jobsMax: number;
+  readonly wsPingMs: number;
+  readonly storage: StorageConfig;
+  readonly signedUrlTtlS: number;
+  readonly lifecycle: 'apply' | 'off';
+  readonly cacheDays: number;
+  readonly cacheMemoryBytes: number;
+  readonly sweepIntervalMs: number;
+  readonly engine: EngineConfig;
+  readonly security: SecurityConfig;
+  /** Prices, billing mode and instance shape for the cost meter. */
+  readonly cost: CostConfig;
+  /** Google Cloud project for log trace links (GOOGLE_CLOUD_PROJECT, else PETCUT_GCS_PROJECT). */
+  readonly gcpProject?: string;
 }
 
-/** Validates env against a schema once; a bad value is an error naming the variable. */
-export function parseEnv<T extends z.ZodType>(schema: T, env: NodeJS.ProcessEnv): z.output<T> {
-  const parsed = schema.safeParse(env);
-  if (!parsed.success) {
-    const detail = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ');
-    throw new PetcutError('PETCUT_E_INVALID_CONFIG', `Invalid configuration: ${detail}`);
-  }
-  return parsed.data;
-}
-
-export function loadEngineConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<EngineConfig> = {}): EngineConfig {
+export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<ServiceConfig> = {}): ServiceConfig {
   const e = parseEnv(EnvSchema, env);
+  if (e.PETCUT_STORAGE !== 'fs' && !e.PETCUT_BUCKET) {
+    throw new PetcutError('PETCUT_E_INVALID_CONFIG', `Invalid configuration: PETCUT_BUCKET is required when PETCUT_STORAGE=${e.PETCUT_STORAGE}`);
+  }
+  // Two pipelines keep the one model session busy (one image decodes or encodes while the other
+  // is in the model); more than four only hold more full-resolution buffers.
+  const concurrency = e.PETCUT_CONCURRENCY ?? Math.max(2, Math.min(4, availableParallelism()));
+  // A job reserves room for all its files before its 202: a bigger job could never be admitted.
+  const filesPerJob = e.PETCUT_FILES_PER_JOB ?? Math.min(10, concurrency + e.PETCUT_QUEUE_MAX);
+  if (filesPerJob > concurrency + e.PETCUT_QUEUE_MAX) {
+    throw new PetcutError('PETCUT_E_INVALID_CONFIG',
+      `Invalid configuration: PETCUT_FILES_PER_JOB (${e.PETCUT_FILES_PER_JOB}) must not exceed PETCUT_CONCURRENCY + PETCUT_QUEUE_MAX (${concurrency + e.PETCUT_QUEUE_MAX})`);
+  }
+  const storage: StorageConfig = {
+    kind: e.PETCUT_STORAGE,
+    root: resolve(e.PETCUT_DATA_DIR),
+    bucket: e.PETCUT_BUCKET,
+    region: e.PETCUT_S3_REGION,
+    endpoint: e.PETCUT_STORAGE === 's3' ? e.PETCUT_S3_ENDPOINT : e.PETCUT_GCS_ENDPOINT,
+    forcePathStyle: e.PETCUT_S3_FORCE_PATH_STYLE,
+    projectId: e.PETCUT_GCS_PROJECT,
+    signedUrls: e.PETCUT_SIGNED_URLS,
+    timeoutMs: e.PETCUT_STORAGE_TIMEOUT_MS,
+  };
   return Object.freeze({
-    model: overrides.model ?? e.PETCUT_MODEL,
-    customModel: Object.freeze(overrides.customModel ?? {
-      inputSize: e.PETCUT_MODEL_INPUT_SIZE,
-      mean: e.PETCUT_MODEL_MEAN,
-      std: e.PETCUT_MODEL_STD,
-      inputName: e.PETCUT_MODEL_INPUT_NAME,
-      outputName: e.PETCUT_MODEL_OUTPUT_NAME,
-    }),
-    modelCacheDir: overrides.modelCacheDir ?? e.PETCUT_MODEL_CACHE_DIR ?? defaultCacheDir(env),
-    device: overrides.device ?? e.PETCUT_DEVICE,
-    threads: overrides.threads ?? e.PETCUT_THREADS ?? availableParallelism(),
-    maxPixels: overrides.maxPixels ?? e.PETCUT_MAX_PIXELS,
+    port: e.PORT,
+    host: e.PETCUT_HOST,
+    logLevel: e.PETCUT_LOG_LEVEL,
+    publicUrl: e.PETCUT_PUBLIC_URL?.replace(/\/$/, ''),
+    bodyLimitBytes: Math.round(e.PETCUT_BODY_LIMIT_MB * 1024 * 1024),
+    filesPerJob,
+    concurrency,
+    queueMax: e.PETCUT_QUEUE_MAX,
+    memoryLimitBytes: e.PETCUT_MEMORY_LIMIT_MB === undefined ? undefined : e.PETCUT_MEMORY_LIMIT_MB * 1024 * 1024,
+    memoryPressure: e.PETCUT_MEMORY_PRESSURE,
+    retryAfterS: e.PETCUT_RETRY_AFTER_S,
+    uploadBufferBytes: e.PETCUT_UPLOAD_BUFFER_MB !== undefined ? e.PETCUT_UPLOAD_BUFFER_MB * MB : defaultUploadBuffer(e.PETCUT_MEMORY_LIMIT_MB),
+    uploadMinBytesPerS: e.PETCUT_UPLOAD_MIN_KBPS * 1024,
+    uploadGraceMs: e.PETCUT_UPLOAD_GRACE_S * 1000,
+    uploadsPerAddress: e.PETCUT_UPLOADS_PER_ADDRESS,
+    admissionDeadlineS: e.PETCUT_ADMISSION_DEADLINE_S,
+    shutdownTimeoutMs: e.PETCUT_SHUTDOWN_TIMEOUT_S * 1000,
+    jobTtlMs: e.PETCUT_JOB_TTL_S * 1000,
+    jobsMax: e.PETCUT_JOBS_MAX,
+    wsPingMs: e.PETCUT_WS_PING_S * 1000,
+    storage: Object.freeze(storage),
+    signedUrlTtlS: e.PETCUT_SIGNED_URL_TTL_S,
+    lifecycle: e.PETCUT_LIFECYCLE,
+    cacheDays: e.PETCUT_CACHE_DAYS,
+    cacheMemoryBytes: e.PETCUT_CACHE_MEMORY_MB * 1024 * 1024,
+    sweepIntervalMs: e.PETCUT_SWEEP_INTERVAL_S * 1000,
+    engine: loadEngineConfig(env),
+    security: loadSecurityConfig(env),
+    cost: loadCostConfig(env, resolve(e.PETCUT_DATA_DIR)),
+    gcpProject: env.GOOGLE_CLOUD_PROJECT || e.PETCUT_GCS_PROJECT,
+    ...overrides,
   });
 }

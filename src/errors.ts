@@ -1,3 +1,5 @@
+import type { z } from 'zod';
+
 /**
  * One table of coded errors. Every failure that a caller can cause or act on
  * has a stable code and an HTTP status; anything else is an internal error
@@ -76,3 +78,19 @@ export function isPetcutError(error: unknown): error is PetcutError {
 export function invalidOption(name: string, detail: string): PetcutError {
   return new PetcutError('PETCUT_E_INVALID_OPTION', `Invalid option "${name}": ${detail}`);
 }
+
+/**
+ * Validates env against a schema once; a bad value is an error naming the
+ * variable (never its value). With the error table because a configuration
+ * mistake is a coded error like any other, and because every room's config
+ * loader needs it: it must sit below all of them.
+ */
+export function parseEnv<T extends z.ZodType>(schema: T, env: NodeJS.ProcessEnv): z.output<T> {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const detail = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ');
+    throw new PetcutError('PETCUT_E_INVALID_CONFIG', `Invalid configuration: ${detail}`);
+  }
+  return parsed.data;
+}
+

@@ -4,9 +4,9 @@
  * Everything else is built by createApp().
  */
 import { createApp } from './app.js';
-import { createEngine } from './engine.js';
+import { createEngine } from './engine/index.js';
 import { isPetcutError } from './errors.js';
-import { loadServiceConfig } from './serviceConfig.js';
+import { loadServiceConfig } from './config.js';
 import { createStore } from './storage/index.js';
 
 async function main(): Promise<void> {

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
-import { loadEngineConfig } from '../src/config.js';
-import { describeModel } from '../src/engine.js';
+import { loadEngineConfig } from '../src/engine/config.js';
+import { describeModel } from '../src/engine/engine.js';
 
 describe('config', () => {
   it('uses embedded defaults when nothing is set', () => {
@@ -32,7 +32,7 @@ describe('config', () => {
   });
 
   it('.env.example documents exactly the variables config.ts reads', async () => {
-    const source = (await readFile(new URL('../src/config.ts', import.meta.url), 'utf8')) + (await readFile(new URL('../src/serviceConfig.ts', import.meta.url), 'utf8'))
+    const source = (await readFile(new URL('../src/config.ts', import.meta.url), 'utf8')) + (await readFile(new URL('../src/engine/config.ts', import.meta.url), 'utf8'))
       + (await readFile(new URL('../src/security/config.ts', import.meta.url), 'utf8')) + (await readFile(new URL('../src/cost/config.ts', import.meta.url), 'utf8'));
     const example = await readFile(new URL('../.env.example', import.meta.url), 'utf8');
     const read = new Set([...source.matchAll(/\b(PETCUT_[A-Z_]+|PORT|REDIS_URL):/g)].map((m) => m[1]));
@@ -56,7 +56,7 @@ describe('fp16 -> fp32 widening', () => {
 
 describe('service config', () => {
   it('runs on embedded defaults: port 8080, local disk, bounded queue', async () => {
-    const { loadServiceConfig } = await import('../src/serviceConfig.js');
+    const { loadServiceConfig } = await import('../src/config.js');
     const config = loadServiceConfig({});
     expect(config.port).toBe(8080);
     expect(config.storage.kind).toBe('fs');
@@ -68,7 +68,7 @@ describe('service config', () => {
   });
 
   it('names the bad variable, and requires a bucket for cloud storage', async () => {
-    const { loadServiceConfig } = await import('../src/serviceConfig.js');
+    const { loadServiceConfig } = await import('../src/config.js');
     expect(() => loadServiceConfig({ PORT: 'eighty' })).toThrow(/PORT/);
     expect(() => loadServiceConfig({ PETCUT_STORAGE: 'ftp' })).toThrow(/PETCUT_STORAGE/);
     expect(() => loadServiceConfig({ PETCUT_SIGNED_URLS: 'yes please' })).toThrow(/PETCUT_SIGNED_URLS/);

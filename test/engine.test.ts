@@ -1,7 +1,7 @@
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEngine } from '../src/engine.js';
-import type { Engine } from '../src/engine.js';
+import { createEngine } from '../src/engine/engine.js';
+import type { Engine } from '../src/engine/engine.js';
 import { discJpeg, discScene, iouOf } from './images.js';
 
 let engine: Engine;

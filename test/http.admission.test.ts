@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PetcutApp } from '../src/app.js';
-import type { Engine } from '../src/engine.js';
+import type { Engine } from '../src/engine/engine.js';
 import type { ControlledStore } from './support/app.js';
 import { buildApp, controlledStore, expectError, form, listen, photo, startEngine } from './support/app.js';
 import { filePartHead, rawRequest, statusOf, uploadHead } from './support/rawHttp.js';

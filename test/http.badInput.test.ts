@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { PetcutApp } from '../src/app.js';
-import type { Engine } from '../src/engine.js';
+import type { Engine } from '../src/engine/engine.js';
 import { ERRORS } from '../src/errors.js';
 import { checkImageBytes } from '../src/security/imageCheck.js';
 import type { UploadPolicy } from '../src/security/imageCheck.js';

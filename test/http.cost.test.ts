@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PetcutApp } from '../src/app.js';
 import { openLedger } from '../src/cost/ledger.js';
 import { buildReport } from '../src/cost/report.js';
-import type { Engine } from '../src/engine.js';
+import type { Engine } from '../src/engine/engine.js';
 import { appProxySignature } from '../src/security/shopify.js';
 import { buildApp, form, photo, startEngine } from './support/app.js';
 

@@ -2,7 +2,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PetcutApp } from '../src/app.js';
 import { EFFECTS, resolveParams } from '../src/effects/registry.js';
-import type { Engine } from '../src/engine.js';
+import type { Engine } from '../src/engine/engine.js';
 import { buildApp, expectError, form, pathOf, photo, sniff, startEngine } from './support/app.js';
 
 /**

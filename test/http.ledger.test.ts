@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PetcutApp } from '../src/app.js';
 import { openLedger } from '../src/cost/ledger.js';
 import type { CostEntry } from '../src/cost/meter.js';
-import type { Engine } from '../src/engine.js';
+import type { Engine } from '../src/engine/engine.js';
 import { buildApp, form, photo, startEngine } from './support/app.js';
 
 /**

@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PetcutApp } from '../src/app.js';
-import type { Engine } from '../src/engine.js';
+import type { Engine } from '../src/engine/engine.js';
 import { buildApp } from './support/app.js';
 
 /** Structured logs as Cloud Logging reads them, and one correlation id per request. */

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PetcutApp } from '../src/app.js';
-import type { Engine } from '../src/engine.js';
+import type { Engine } from '../src/engine/engine.js';
 import { buildApp, listen, photo, startEngine } from './support/app.js';
 import { filePartHead, rawRequest, statusOf, uploadHead } from './support/rawHttp.js';
 

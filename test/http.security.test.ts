@@ -3,7 +3,7 @@ import { connect } from 'node:net';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PetcutApp } from '../src/app.js';
-import type { Engine } from '../src/engine.js';
+import type { Engine } from '../src/engine/engine.js';
 import { appProxySignature } from '../src/security/shopify.js';
 import { buildApp, expectError, form, listen, OPERATOR, photo, startEngine } from './support/app.js';
 

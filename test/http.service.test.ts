@@ -2,8 +2,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PetcutApp } from '../src/app.js';
-import type { Engine } from '../src/engine.js';
-import type { MemoryReading } from '../src/service/memory.js';
+import type { Engine } from '../src/engine/engine.js';
+import type { MemoryReading } from '../src/observability/memory.js';
 import type { ControlledStore, JobView } from './support/app.js';
 import { buildApp, controlledStore, expectError, finishedJob, form, listen, photo, startEngine } from './support/app.js';
 

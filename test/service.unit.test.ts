@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { parseOutputOptions } from '../src/http/options.js';
 import { createCapacity, OverloadError } from '../src/service/capacity.js';
 import { createLru } from '../src/service/lru.js';
-import { createMemoryProbe } from '../src/service/memory.js';
-import type { MemoryReading } from '../src/service/memory.js';
+import { createMemoryProbe } from '../src/observability/memory.js';
+import type { MemoryReading } from '../src/observability/memory.js';
 import { createProgressTracker } from '../src/service/progress.js';
 
 const reading = (usedBytes: number, limitBytes = 1000): MemoryReading => ({ usedBytes, limitBytes, source: 'configured', rssBytes: usedBytes });

@@ -2,13 +2,13 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEngine } from '../src/engine.js';
-import type { Engine } from '../src/engine.js';
+import { createEngine } from '../src/engine/engine.js';
+import type { Engine } from '../src/engine/engine.js';
 import { readGroundTruth } from '../src/eval/maskReader.js';
 import { iou } from '../src/eval/metrics.js';
 
 // Real photos from ../shared (not in the repo). Skipped, with a message, where absent.
-const shared = new URL('../../shared/', import.meta.url).pathname;
+const shared = new URL('../../shared', import.meta.url).pathname;
 const present = existsSync(join(shared, 'fixtures', 'pets')) && existsSync(join(shared, 'eval-dev'));
 if (!present) console.warn(`skipping real-photo tests: ${shared} not found`);
 

@@ -10,7 +10,7 @@ import { Writable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PetcutApp } from '../src/app.js';
-import type { Engine } from '../src/engine.js';
+import type { Engine } from '../src/engine/engine.js';
 import { startTracing } from '../src/observability/tracing.js';
 import type { Tracing } from '../src/observability/tracing.js';
 import { buildApp, failingPuts, listen, photo, startEngine } from './support/app.js';

@@ -72,7 +72,7 @@ function readLedger(path: string, from: number, to: number): CostEntry[] {
 
 /** Downloads the instances' ledger copies from the configured storage into a folder; returns the files. */
 async function pullLedgers(into: string): Promise<string[]> {
-  const { loadServiceConfig } = await import('../serviceConfig.js');
+  const { loadServiceConfig } = await import('../config.js');
   const { createStore } = await import('../storage/index.js');
   const { LEDGER_PREFIX } = await import('../cost/index.js');
   const store = createStore(loadServiceConfig().storage);

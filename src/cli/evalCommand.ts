@@ -1,12 +1,12 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
-import sharp from 'sharp';
-import type { Engine } from '../engine.js';
+import type { Engine } from '../engine/index.js';
 import { pairsFromFolders, pairsFromManifest } from '../eval/dataset.js';
 import type { EvalPair } from '../eval/dataset.js';
 import { readGroundTruth } from '../eval/maskReader.js';
 import { boundaryF, iou, mae } from '../eval/metrics.js';
-import type { SegmentOptions } from '../segment.js';
+import { resizeMask, writeMaskPng } from '../image/masks.js';
+import type { SegmentOptions } from '../engine/index.js';
 
 export interface EvalFlags {
   images?: string;
@@ -58,11 +58,10 @@ export async function evaluate(engine: Engine, pairs: EvalPair[], options: Segme
     const ms = performance.now() - started;
     let alpha = segmentation.alpha;
     if (segmentation.width !== gt.width || segmentation.height !== gt.height) {
-      alpha = await sharp(segmentation.alpha, { raw: { width: segmentation.width, height: segmentation.height, channels: 1 } })
-        .resize(gt.width, gt.height, { fit: 'fill' }).raw().toBuffer();
+      alpha = await resizeMask(segmentation.alpha, segmentation.width, segmentation.height, gt.width, gt.height);
     }
     if (save) {
-      await sharp(alpha, { raw: { width: gt.width, height: gt.height, channels: 1 } }).png().toFile(join(save, `${basename(pair.image, extname(pair.image))}.png`));
+      await writeMaskPng(alpha, gt.width, gt.height, join(save, `${basename(pair.image, extname(pair.image))}.png`));
     }
     rows.push({
       image: pair.image, subject: pair.subject, iou: iou(alpha, gt), boundaryF: boundaryF(alpha, gt, gt.width, gt.height).f,

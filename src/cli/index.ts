@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
-import { loadEngineConfig } from '../config.js';
-import { createEngine } from '../engine.js';
+import { loadEngineConfig } from '../engine/index.js';
+import { createEngine } from '../engine/index.js';
 import { isPetcutError } from '../errors.js';
 import { MODELS } from '../inference/models.js';
 import { EFFECTS } from '../effects/registry.js';
 import { resolveModelFile } from '../inference/modelCache.js';
-import { describeModel } from '../engine.js';
+import { describeModel } from '../engine/index.js';
 import { removeBackgrounds } from './remove.js';
 import type { RemoveFlags } from './remove.js';
 import { runEvalCommand } from './evalCommand.js';
@@ -105,7 +105,7 @@ program.command('storage')
   .option('--apply', 'write them to the bucket (only when they differ; other rules are kept)')
   .action(async (action: string, flags: { apply?: boolean }) => {
     if (action !== 'lifecycle') throw new Error(`unknown action "${action}": use lifecycle`);
-    const { loadServiceConfig } = await import('../serviceConfig.js');
+    const { loadServiceConfig } = await import('../config.js');
     const { expiryRules } = await import('../service/sessions.js');
     const config = loadServiceConfig();
     const rules = expiryRules(config.cacheDays);

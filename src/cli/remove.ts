@@ -1,7 +1,7 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { SingleBar, Presets } from 'cli-progress';
-import type { CutoutOptions, Engine } from '../engine.js';
+import type { CutoutOptions, Engine } from '../engine/index.js';
 import { parseEffectList, resolveParams } from '../effects/registry.js';
 import { invalidOption, isPetcutError } from '../errors.js';
 import { FORMATS, isFormatName } from '../image/formats.js';

@@ -2,9 +2,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { parseEnv } from '../config.js';
+import { parseEnv } from '../errors.js';
 import { PetcutError } from '../errors.js';
-import { containerMemoryLimit } from '../service/memory.js';
+import { containerMemoryLimit } from '../observability/memory.js';
 import { DEFAULT_PRICE_FILE, loadPrices } from './prices.js';
 import type { BillingMode, Prices } from './prices.js';
 

@@ -1,4 +1,4 @@
-import type { ProcessObserver } from '../service/processing.js';
+import type { ProcessObserver } from '../observability/work.js';
 import type { ObjectStore } from '../storage/store.js';
 import type { CostConfig } from './config.js';
 import { ledgerSink, openLedger } from './ledger.js';

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { WorkOrigin } from '../service/processing.js';
+import type { WorkOrigin } from '../observability/work.js';
 
 /**
  * The cost meter: the instance's price per second accrues from start-up to

@@ -1,15 +1,11 @@
+import type { Planes } from '../image/types.js';
+
 /**
  * A print style applied to the cut-out. Effects are data in the registry
  * (`registry.ts`): adding one is one file plus one registry line.
  */
-export interface EffectImage {
-  readonly width: number;
-  readonly height: number;
-  /** RGB, 3 bytes a pixel: the cut-out's colours (zero where transparent). */
-  readonly rgb: Buffer;
-  /** 0..255; effects keep it unless they say otherwise. */
-  readonly alpha: Uint8Array;
-}
+/** The cut-out's planes (src/image/types.ts); effects keep the alpha unless they say otherwise. */
+export type EffectImage = Planes;
 
 export type ParamValue = number | boolean | string;
 export type EffectParams = Readonly<Record<string, ParamValue>>;

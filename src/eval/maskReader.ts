@@ -7,7 +7,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { inflateSync } from 'node:zlib';
-import sharp from 'sharp';
+import { readGreyMask } from '../image/masks.js';
 
 export interface GroundTruth {
   width: number;
@@ -38,13 +38,8 @@ export async function readGroundTruth(path: string, options: ReadGroundTruthOpti
     // Palette masks store object ids: any non-zero index is some object.
     return classify(width, height, indices, (v) => v !== 0, options.ignoreValue);
   }
-  const { data, info } = await sharp(file)
-    .removeAlpha()
-    .toColourspace('b-w')
-    .raw({ depth: 'uchar' })
-    .toBuffer({ resolveWithObject: true });
-  if (info.channels !== 1) throw new Error(`${path}: expected 1 grey channel, got ${info.channels}`);
-  return classify(info.width, info.height, data, (v) => v >= 128, options.ignoreValue);
+  const grey = await readGreyMask(file, path);
+  return classify(grey.width, grey.height, grey.data, (v) => v >= 128, options.ignoreValue);
 }
 
 function classify(

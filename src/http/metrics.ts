@@ -2,7 +2,6 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { CostMeter } from '../cost/meter.js';
 import type { Metrics } from '../observability/metrics.js';
 import { scraperRoute, securityOf } from '../security/routePolicy.js';
-import type { ObjectStore } from '../storage/store.js';
 
 /** The error code a request ended with, set by the error handlers (for the metrics' `code` label). */
 export const errorCodes = new WeakMap<FastifyRequest, string>();
@@ -32,29 +31,4 @@ export function registerMetricsRoute(app: FastifyInstance, metrics: Metrics): vo
     config: scraperRoute(),
     schema: { summary: 'Prometheus metrics (text format); names in deploy/prometheus/METRICS.md. Open to PETCUT_METRICS_ALLOWED_IPS (loopback by default) or an operator key.', tags: ['health'], 'x-responses': { 200: { description: 'Prometheus text exposition format.', content: { 'text/plain': { schema: { type: 'string' } } } } } } as Record<string, unknown>,
   }, async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
-}
-
-/** The store, counting its failures by operation (petcut_storage_errors_total). */
-export function countingStore(store: ObjectStore, metrics: Metrics): ObjectStore {
-  const counted = <A extends unknown[], R>(operation: string, call: (...args: A) => Promise<R>) => async (...args: A): Promise<R> => {
-    try {
-      return await call(...args);
-    } catch (error) {
-      metrics.storageErrors.inc({ operation });
-      throw error;
-    }
-  };
-  return {
-    ...store,
-    name: store.name,
-    put: counted('put', store.put.bind(store)),
-    get: counted('get', store.get.bind(store)),
-    head: counted('head', store.head.bind(store)),
-    list: counted('list', store.list.bind(store)),
-    delete: counted('delete', store.delete.bind(store)),
-    copy: counted('copy', store.copy.bind(store)),
-    ping: counted('ping', store.ping.bind(store)),
-    ensureLifecycle: counted('lifecycle', store.ensureLifecycle.bind(store)),
-    ...(store.signedUrl ? { signedUrl: counted('sign', store.signedUrl.bind(store)) } : {}),
-  };
 }

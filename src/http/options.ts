@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { parseEffectList, resolveParams } from '../effects/registry.js';
 import { invalidOption, PetcutError } from '../errors.js';
 import { parseColour } from '../image/render.js';
-import type { OutputSpec } from '../pipeline/protocol.js';
+import type { OutputSpec } from '../engine/index.js';
 
 /**
  * Output options, read the same way from the query string and from multipart

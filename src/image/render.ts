@@ -2,7 +2,7 @@ import sharp from 'sharp';
 import { invalidOption } from '../errors.js';
 import { FORMATS } from './formats.js';
 import type { FormatName } from './formats.js';
-import type { Box } from './subject.js';
+import type { Box, Planes } from './types.js';
 
 export interface RenderOptions {
   readonly format?: FormatName;
@@ -21,11 +21,8 @@ export interface RenderOptions {
   readonly size?: 'full' | 'preview' | number;
 }
 
-export interface RenderSource {
-  readonly width: number;
-  readonly height: number;
-  readonly rgb: Buffer;
-  readonly alpha: Uint8Array;
+/** A cut-out to render: its planes and the foreground box. */
+export interface RenderSource extends Planes {
   readonly box: Box | null;
 }
 

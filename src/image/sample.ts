@@ -41,6 +41,11 @@ const SAMPLE_SVG = `<svg xmlns="http://www.w3.org/2000/svg" width="512" height="
 
 let cached: Promise<Buffer> | undefined;
 
+/** The warm-up's photo: 64x64 is enough, the model always runs at its input size and the rest is cheap. */
+export function warmupPhoto(): Promise<Buffer> {
+  return sharp({ create: { width: 64, height: 64, channels: 3, background: { r: 200, g: 120, b: 60 } } }).png().toBuffer();
+}
+
 /** The sample as an RGBA PNG (rendered once by librsvg, then kept). */
 export function samplePetPng(): Promise<Buffer> {
   cached ??= sharp(Buffer.from(SAMPLE_SVG)).png({ compressionLevel: 1 }).toBuffer();

@@ -1,7 +1,8 @@
 import { dilate, labelComponents } from './planes.js';
 
-export interface Box { x: number; y: number; width: number; height: number }
-export interface Point { x: number; y: number }
+import type { Box, Point } from './types.js';
+
+export type { Box, Point } from './types.js';
 
 export interface SubjectOptions {
   /** A tap on the pet, in this plane's coordinates: picks the subject. */

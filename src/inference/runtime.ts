@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import { PetcutError } from '../errors.js';
-import { workerPath } from '../workerPath.js';
+import { workerPath } from './threads.js';
 import type { ModelDescription } from './models.js';
 import { createInferenceClient } from './client.js';
 import type { WorkerInit, WorkerReply } from './protocol.js';

@@ -9,7 +9,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import type { MessagePort } from 'node:worker_threads';
 import type { WorkerDrainMessage, WorkerInit, WorkerPortMessage, WorkerReply, WorkerRequest } from './protocol.js';
-import { yieldToMainThread } from '../workerPriority.js';
+import { yieldToMainThread } from './threads.js';
 
 const init = workerData as WorkerInit;
 // Before the session exists, so ONNX Runtime's thread pool inherits the lower priority.

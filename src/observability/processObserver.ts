@@ -1,5 +1,5 @@
 import { isPetcutError } from '../errors.js';
-import type { ProcessObserver, WorkWatch } from '../service/processing.js';
+import type { ProcessObserver, WorkWatch } from './work.js';
 import type { Metrics } from './metrics.js';
 
 /** Stage names as the pipeline times them -> the metrics' `stage` label. */

@@ -3,7 +3,7 @@ import type { Attributes, Context, ContextManager, Span, Tracer } from '@opentel
 import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { isPetcutError } from '../errors.js';
-import type { ProcessObserver, ProcessRequest, StageEvent, WorkWatch } from '../service/processing.js';
+import type { ProcessObserver, StageEvent, WorkStart, WorkWatch } from './work.js';
 
 /**
  * OpenTelemetry traces, the only module that imports @opentelemetry/*:
@@ -105,7 +105,7 @@ function tracingObserver(tracer: Tracer): ProcessObserver {
   return { begin: (request) => watchWork(tracer, request) };
 }
 
-function watchWork(tracer: Tracer, request: ProcessRequest): WorkWatch {
+function watchWork(tracer: Tracer, request: WorkStart): WorkWatch {
   const origin = request.origin;
   const parent = isContext(origin?.trace) ? origin.trace : ROOT_CONTEXT;
   const attributes: Attributes = { 'petcut.input.bytes': request.input.length, 'petcut.outputs': request.outputs.length };

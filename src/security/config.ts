@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
-import { parseEnv } from '../config.js';
+import { parseEnv } from '../errors.js';
 import { PetcutError } from '../errors.js';
 
 /**

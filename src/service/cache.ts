@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
-import type { Box } from '../image/subject.js';
+import type { Box } from '../image/types.js';
 import type { ModelDescription } from '../inference/models.js';
-import type { OutputSpec } from '../pipeline/protocol.js';
+import type { OutputSpec, SubjectFacts } from '../engine/index.js';
+
+export type { SubjectFacts } from '../engine/index.js';
 import type { ObjectStore } from '../storage/store.js';
 import { createLru } from './lru.js';
 
@@ -21,14 +23,6 @@ import { createLru } from './lru.js';
 // Bump when segmentation or rendering changes what a key's bytes look like.
 const PIPELINE_VERSION = 1;
 export const CACHE_PREFIX = 'cache/';
-
-export interface SubjectFacts {
-  readonly box: Box | null;
-  readonly confidence: number;
-  readonly zoomed: boolean;
-  readonly sourceWidth: number;
-  readonly sourceHeight: number;
-}
 
 export interface Alias {
   readonly pixelKey: string;

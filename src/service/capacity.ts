@@ -1,7 +1,7 @@
 import { PetcutError } from '../errors.js';
 import { createPace } from './pace.js';
 import type { Pace } from './pace.js';
-import type { MemoryProbe, MemoryReading } from './memory.js';
+import type { MemoryProbe, MemoryReading } from '../observability/memory.js';
 
 /**
  * Admission control in front of the engine, decided before a request's body

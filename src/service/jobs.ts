@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { isPetcutError, PetcutError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
-import type { OutputSpec } from '../pipeline/protocol.js';
+import type { OutputSpec } from '../engine/index.js';
 import { createProgressTracker } from './progress.js';
 import type { JobEvent } from './progress.js';
 import type { ProcessedOutput, Processing, WorkOrigin } from './processing.js';

@@ -1,7 +1,10 @@
-import type { Engine, ProcessResult } from '../engine.js';
+import type { Engine, ProcessResult } from '../engine/index.js';
 import { isPetcutError, PetcutError } from '../errors.js';
-import type { OutputSpec, ProgressEvent } from '../pipeline/protocol.js';
+import type { OutputSpec, ProgressEvent } from '../engine/index.js';
+import type { ProcessObserver, StageEvent, WorkOrigin } from '../observability/work.js';
 import type { ResultCache, SubjectFacts } from './cache.js';
+
+export type { StageEvent, WorkOrigin } from '../observability/work.js';
 import { OverloadError } from './capacity.js';
 import type { Capacity } from './capacity.js';
 import type { EngineHandle } from './engineHandle.js';
@@ -10,12 +13,6 @@ import type { EngineHandle } from './engineHandle.js';
  * The cut-out service: cache check, admission, the engine, and the cache
  * writes. Routes and jobs call this; it never touches pixels itself.
  */
-export type StageEvent =
-  | { stage: 'queued'; position: number }
-  | { stage: 'cache' }
-  | ProgressEvent
-  | { stage: 'store' };
-
 export interface ProcessRequest {
   readonly input: Buffer;
   readonly outputs: readonly OutputSpec[];
@@ -27,15 +24,6 @@ export interface ProcessRequest {
   readonly reservation?: () => void;
   /** Who asked for the work: cost attribution and traces. */
   readonly origin?: WorkOrigin;
-}
-
-/** The shop, shopper session and HTTP request a piece of work is done for. */
-export interface WorkOrigin {
-  readonly shop?: string;
-  readonly session?: string;
-  readonly requestId?: string;
-  /** The asking request's trace context (OpenTelemetry's, when tracing is on); opaque here. */
-  readonly trace?: unknown;
 }
 
 export interface ProcessedOutput {
@@ -71,21 +59,6 @@ export interface Processing {
   /** The drain deadline passed: every process() still running is answered with PETCUT_E_SHUTTING_DOWN now. */
   abandon(): void;
   queuePositions(): number;
-}
-
-/** Told what each request cost (the metrics); never on the request's path for long. */
-export interface ProcessObserver {
-  done?(outcome: ProcessOutcome, seconds: number): void;
-  failed?(error: unknown): void;
-  /** Seconds from admission until a pipeline took the image. */
-  waited?(seconds: number): void;
-  /** Called as the work starts; the watch sees its stages and its end (cost meter, traces). */
-  begin?(request: ProcessRequest): WorkWatch | undefined;
-}
-
-export interface WorkWatch {
-  stage?(event: StageEvent): void;
-  end(result: { readonly outcome?: ProcessOutcome; readonly error?: unknown }): void;
 }
 
 export function createProcessing(deps: { engine: EngineHandle; cache: ResultCache; capacity: Capacity; log: (msg: string, err?: unknown) => void; observer?: ProcessObserver }): Processing {

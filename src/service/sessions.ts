@@ -1,8 +1,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { PetcutError } from '../errors.js';
 import { sanitizeOriginal } from '../image/sanitize.js';
-import { TIER_NAMES, TIERS } from '../serviceConfig.js';
-import type { Tier } from '../serviceConfig.js';
+import { TIER_NAMES, TIERS } from './tiers.js';
+import type { Tier } from './tiers.js';
 import type { ExpiryRule, ObjectInfo, ObjectStore, StoredObject } from '../storage/store.js';
 import { CACHE_PREFIX } from './cache.js';
 

@@ -1,4 +1,4 @@
-import sharp from 'sharp';
+import { warmupPhoto } from '../image/sample.js';
 import type { EngineHandle } from './engineHandle.js';
 
 /**
@@ -23,9 +23,7 @@ export function createWarmup(engine: EngineHandle): Warmup {
   let warm = false;
   const once = async (): Promise<void> => {
     const loaded = await engine.ready;
-    // 64x64 is enough: the model always runs at its input size, the rest is cheap.
-    const tiny = await sharp({ create: { width: 64, height: 64, channels: 3, background: { r: 200, g: 120, b: 60 } } }).png().toBuffer();
-    await loaded.process(tiny, { outputs: [{ format: 'png' }] });
+    await loaded.process(await warmupPhoto(), { outputs: [{ format: 'png' }] });
     warm = true;
   };
   return {

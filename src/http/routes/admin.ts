@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../../app.js';
 import { operatorRoute, SESSION } from '../../security/routePolicy.js';
-import { TIER_NAMES } from '../../serviceConfig.js';
-import type { Tier } from '../../serviceConfig.js';
+import { TIER_NAMES } from '../../service/tiers.js';
+import type { Tier } from '../../service/tiers.js';
 import { errors, SESSION_PARAMS } from '../schemas.js';
 
 /** Operator routes: never open, whatever else is configured (lesson 7 of the first version). */

@@ -3,7 +3,7 @@ import type { AppContext } from '../../app.js';
 import { isPetcutError, PetcutError } from '../../errors.js';
 import { webhookRoute } from '../../security/routePolicy.js';
 import { verifyWebhook } from '../../security/shopify.js';
-import type { Tier } from '../../serviceConfig.js';
+import type { Tier } from '../../service/tiers.js';
 import { errors } from '../schemas.js';
 
 /**

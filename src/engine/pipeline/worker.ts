@@ -4,23 +4,21 @@
  * Inference goes over a port to the process's single inference worker.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import sharp from 'sharp';
-import { isPetcutError, PetcutError } from '../errors.js';
-import { renderCutout } from '../image/render.js';
-import { createInferenceClient } from '../inference/client.js';
+import { isPetcutError, PetcutError } from '../../errors.js';
+import { renderCutout } from '../../image/render.js';
+import { createInferenceClient } from '../../inference/client.js';
 import { segmentImage } from '../segment.js';
-import { yieldToMainThread } from '../workerPriority.js';
+import { yieldToMainThread } from '../../inference/threads.js';
 import type { SegmentOptions } from '../segment.js';
-import { applyEffect, boxInOutput, decodeMaster, encodeMaster, isMasterLike, renderOutputs } from './outputs.js';
+import { applyEffect, boxInOutput, isMasterLike, renderOutputs } from './outputs.js';
+import { decodeMaster, disableOperationCache, encodeMaster } from '../../image/master.js';
 import type { OutputSpec, PipelineCancel, PipelineInit, PipelineReply, PipelineRequest, ProcessOptions, ProcessSummary, ProgressEvent, RenderRequestOptions } from './protocol.js';
 
 const init = workerData as PipelineInit;
 yieldToMainThread();
 const port = parentPort!;
 const inference = createInferenceClient(init.port, init.model.inputSize);
-// libvips' operation cache keeps recent images alive; every request here is a
-// new image, so the cache only costs memory (~100 MB at 12 MP).
-sharp.cache(false);
+disableOperationCache();
 
 // Set when the engine closes: the image in hand stops at its next stage, so the
 // thread is idle (safe to terminate) within one stage instead of a whole image.

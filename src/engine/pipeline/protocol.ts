@@ -1,8 +1,9 @@
 import type { MessagePort } from 'node:worker_threads';
-import type { ErrorCode } from '../errors.js';
-import type { Rendered, RenderOptions } from '../image/render.js';
-import type { Box } from '../image/subject.js';
-import type { ModelDescription } from '../inference/models.js';
+import type { ErrorCode } from '../../errors.js';
+import type { Rendered, RenderOptions } from '../../image/render.js';
+import type { Box } from '../../image/types.js';
+import type { SubjectFacts } from '../types.js';
+import type { ModelDescription } from '../../inference/models.js';
 import type { SegmentOptions, StageTimes } from '../segment.js';
 
 /** Messages between the engine (main thread) and its pipeline workers. */
@@ -53,34 +54,24 @@ export interface RenderedOutput extends Rendered {
   readonly box: Box | null;
 }
 
-export interface ProcessSummary {
+export interface ProcessSummary extends SubjectFacts {
   readonly outputs: readonly RenderedOutput[];
   readonly master?: Uint8Array;
   readonly pixelHash?: string;
-  readonly box: Box | null;
-  readonly confidence: number;
-  readonly zoomed: boolean;
-  readonly sourceWidth: number;
-  readonly sourceHeight: number;
   readonly times: StageTimes & { total: number };
 }
 
-export interface SegmentSummary {
+/** The alpha at the source's resolution (width x height), with what was found. */
+export interface SegmentSummary extends Pick<SubjectFacts, 'box' | 'confidence' | 'zoomed'> {
   readonly width: number;
   readonly height: number;
   readonly alpha: Uint8Array;
-  readonly box: Box | null;
-  readonly confidence: number;
-  readonly zoomed: boolean;
   readonly times: StageTimes;
 }
 
-export interface CutoutSummary extends Rendered {
+export interface CutoutSummary extends Rendered, SubjectFacts {
+  /** The foreground box in the output's coordinates. */
   readonly box: Box | null;
-  readonly confidence: number;
-  readonly zoomed: boolean;
-  readonly sourceWidth: number;
-  readonly sourceHeight: number;
   readonly times: Required<StageTimes>;
 }
 

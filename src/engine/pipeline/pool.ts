@@ -1,8 +1,8 @@
 import { Worker } from 'node:worker_threads';
-import { PetcutError } from '../errors.js';
-import type { InferenceRuntime } from '../inference/runtime.js';
-import type { ModelDescription } from '../inference/models.js';
-import { workerPath } from '../workerPath.js';
+import { PetcutError } from '../../errors.js';
+import type { InferenceRuntime } from '../../inference/runtime.js';
+import type { ModelDescription } from '../../inference/models.js';
+import { workerPath } from '../../inference/threads.js';
 import type { CutoutSummary, JobKind, PipelineInit, PipelineReply, PipelineRequest, ProcessSummary, ProgressEvent, SegmentSummary } from './protocol.js';
 
 interface Pending { resolve: (value: never) => void; reject: (error: Error) => void; onProgress?: (event: ProgressEvent) => void }
@@ -58,7 +58,7 @@ export function createPipelinePool(runtime: InferenceRuntime, model: ModelDescri
   const spawn = (index: number): void => {
     const port = runtime.connect();
     const init: PipelineInit = { port, model, maxPixels };
-    const worker = new Worker(workerPath('pipeline/worker.js'), { workerData: init, transferList: [port] });
+    const worker = new Worker(workerPath('engine/pipeline/worker.js'), { workerData: init, transferList: [port] });
     const slot: Slot = { worker, jobs: new Map() };
     worker.on('message', (reply: PipelineReply) => {
       const job = slot.jobs.get(reply.id);

@@ -1,15 +1,16 @@
-import { decodeImage, decodeModelInput, inspectImage } from './image/decode.js';
-import type { DecodedImage } from './image/decode.js';
-import { alphaBox, finishFullRes } from './image/fullres.js';
-import { dilate, resizePlane } from './image/planes.js';
-import { applyGuided, colourMeans, guidedCoefficients } from './image/refine.js';
-import { resizeRgb, workSize } from './image/resample.js';
-import { fillEnclosed, maskConfidence, selectSubject } from './image/subject.js';
-import type { Box, Point } from './image/subject.js';
-import type { Inferencer } from './inference/client.js';
-import type { ModelDescription } from './inference/models.js';
-import { toModelTensor, toProbability } from './inference/tensor.js';
-import { pixelHash } from './pipeline/outputs.js';
+import { decodeImage, decodeModelInput, inspectImage } from '../image/decode.js';
+import type { DecodedImage } from '../image/decode.js';
+import { alphaBox, finishFullRes } from '../image/fullres.js';
+import { dilate, resizePlane } from '../image/planes.js';
+import { applyGuided, colourMeans, guidedCoefficients } from '../image/refine.js';
+import { resizeRgb, workSize } from '../image/resample.js';
+import { fillEnclosed, maskConfidence, selectSubject } from '../image/subject.js';
+import type { Box, Planes, Point } from '../image/types.js';
+import type { SubjectFacts } from './types.js';
+import type { Inferencer } from '../inference/client.js';
+import type { ModelDescription } from '../inference/models.js';
+import { toModelTensor, toProbability } from '../inference/tensor.js';
+import { pixelHash } from '../image/pixelHash.js';
 
 export interface SegmentOptions {
   /** A point on the pet in image coordinates (after EXIF orientation). */
@@ -57,18 +58,12 @@ export const DEFAULT_TUNING: Tuning = {
 
 export interface StageTimes { decode: number; inference: number; refine: number; encode?: number; total?: number }
 
-export interface Segmentation {
-  readonly width: number;
-  readonly height: number;
-  /** The cut-out's colours: the photo, with foreground colours estimated at the edges and zero where transparent. */
-  readonly rgb: Buffer;
-  /** Full-resolution alpha, 0..255. */
-  readonly alpha: Uint8Array;
-  /** Foreground box at full resolution (alpha >= 50 %), null when no subject was found. */
-  readonly box: Box | null;
-  /** 1 - share of the subject whose alpha is uncertain. */
-  readonly confidence: number;
-  readonly zoomed: boolean;
+/**
+ * The full-resolution cut-out: the photo's colours (foreground colours
+ * estimated at the edges, zero where transparent) and alpha, with what was
+ * found (SubjectFacts, with the planes' width and height as the source's).
+ */
+export interface Segmentation extends Planes, Pick<SubjectFacts, 'box' | 'confidence' | 'zoomed'> {
   /** sha256 of the oriented decoded pixels: the cache's content key. */
   readonly pixelHash: string;
   readonly times: StageTimes;
