@@ -1,5 +1,7 @@
 import js from '@eslint/js';
+import importX from 'eslint-plugin-import-x';
 import tseslint from 'typescript-eslint';
+import boundaries from './eslint/boundaries.js';
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'bench/imgly/**', 'out/**', '.cache/**', 'coverage/**'] },
@@ -13,6 +15,18 @@ export default tseslint.config(
       '@typescript-eslint/no-misused-promises': 'error',
       '@typescript-eslint/consistent-type-imports': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+    },
+  },
+  // The house rules (eslint/boundaries.js): rooms import inward, technologies stay in their adapters,
+  // no import circle anywhere in src/, web/ never imports src/.
+  {
+    files: ['src/**/*.ts', 'web/**/*.{js,ts}'],
+    plugins: { petcut: boundaries, 'import-x': importX },
+    settings: { 'import-x/resolver': { typescript: { project: './tsconfig.json' } }, 'import-x/extensions': ['.ts', '.js'] },
+    rules: {
+      'petcut/rooms': ['error', { root: import.meta.dirname }],
+      'petcut/technology': ['error', { root: import.meta.dirname }],
+      'import-x/no-cycle': ['error', { ignoreExternal: true }],
     },
   },
   {

@@ -2,7 +2,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PetcutApp } from '../src/app.js';
 import type { ControlledStore, JobView, Message } from './support/app.js';
-import { buildApp, controlledStore, expectError, finishedJob, form, listen, photo, Probe, refusedUpgrade, sniff, startEngine } from './support/app.js';
+import { buildApp, controlledStore, expectError, finishedJob, form, listen, pathOf, photo, Probe, refusedUpgrade, sniff, startEngine } from './support/app.js';
 
 let app: PetcutApp;
 let store: ControlledStore;
@@ -114,13 +114,14 @@ describe('jobs and their progress', () => {
       expect(file.results).toHaveLength(1);
       const result = file.results![0]!;
       expect(result.url).toMatch(new RegExp(`/v1/sessions/${SESSION}/images/`));
-      const image = await fetch(result.url);
+      // The view's URLs follow the request that asked for it (here an inject's localhost): fetched from the real socket.
+      const image = await fetch(`${base}${pathOf(result.url)}`);
       expect(image.status).toBe(200);
       expect(image.headers.get('content-type')).toBe('image/png');
       const bytes = Buffer.from(await image.arrayBuffer());
       expect(bytes.length).toBe(result.bytes);
       expect(await sharp(bytes).metadata()).toMatchObject({ format: 'png', width: result.width, height: result.height, channels: 4 });
-      const original = await fetch(file.originalUrl!);
+      const original = await fetch(`${base}${pathOf(file.originalUrl!)}`);
       expect(original.headers.get('content-type')).toBe('image/jpeg');
       expect(sniff(Buffer.from(await original.arrayBuffer()))).toBe('jpeg');
     }

@@ -1,12 +1,11 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
-import { loadEngineConfig } from '../engine/index.js';
-import { createEngine } from '../engine/index.js';
+import { createEngine, describeModel, loadEngineConfig } from '../engine/index.js';
 import { isPetcutError } from '../errors.js';
+import { FORMAT_SPELLINGS } from '../image/formats.js';
 import { MODELS } from '../inference/models.js';
 import { EFFECTS } from '../effects/registry.js';
 import { resolveModelFile } from '../inference/modelCache.js';
-import { describeModel } from '../engine/index.js';
 import { removeBackgrounds } from './remove.js';
 import type { RemoveFlags } from './remove.js';
 import { runEvalCommand } from './evalCommand.js';
@@ -29,7 +28,7 @@ program.command('remove')
   .description('cut the pet out of each photo (files or folders)')
   .argument('<inputs...>', 'image files or folders')
   .requiredOption('-o, --output <dir>', 'output folder')
-  .addOption(new Option('-f, --format <format>', 'output format').choices(['png', 'webp', 'jpeg']).default('png'))
+  .addOption(new Option('-f, --format <format>', 'output format').choices(FORMAT_SPELLINGS).default('png'))
   .option('-q, --quality <1-100>', 'WebP/JPEG quality (default 90)')
   .option('--png-compression <0-9>', 'PNG zlib level (default 1: fast; 9: smallest)')
   .option('-b, --background <colour|file>', 'background: #hex colour or an image file (JPEG output defaults to white)')

@@ -4,7 +4,7 @@ import { SingleBar, Presets } from 'cli-progress';
 import type { CutoutOptions, Engine } from '../engine/index.js';
 import { parseEffectList, resolveParams } from '../effects/registry.js';
 import { invalidOption, isPetcutError } from '../errors.js';
-import { FORMATS, isFormatName } from '../image/formats.js';
+import { FORMAT_SPELLINGS, FORMATS, formatNamed } from '../image/formats.js';
 import { expandInputs, writeAtomic } from './files.js';
 
 export interface RemoveFlags {
@@ -30,8 +30,9 @@ export interface RemoveReport { done: number; failed: number; missing: number }
 
 /** Turns CLI flags into engine options; every bad value is a PETCUT_E_INVALID_OPTION naming the flag. */
 export async function optionsFromFlags(flags: RemoveFlags): Promise<CutoutOptions> {
-  if (!isFormatName(flags.format)) throw invalidOption('format', `must be one of ${Object.keys(FORMATS).join(', ')}`);
-  const options: { -readonly [K in keyof CutoutOptions]: CutoutOptions[K] } = { format: flags.format, maskOnly: flags.mask === true };
+  const format = formatNamed(flags.format);
+  if (!format) throw invalidOption('format', `must be one of ${FORMAT_SPELLINGS.join(', ')}`);
+  const options: { -readonly [K in keyof CutoutOptions]: CutoutOptions[K] } = { format, maskOnly: flags.mask === true };
   if (flags.quality !== undefined) options.quality = Number(flags.quality);
   if (flags.pngCompression !== undefined) options.pngCompression = Number(flags.pngCompression);
   if (flags.background !== undefined) {

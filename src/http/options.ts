@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { parseEffectList, resolveParams } from '../effects/registry.js';
 import { invalidOption, PetcutError } from '../errors.js';
+import { FORMAT_SPELLINGS, formatNamed } from '../image/formats.js';
 import { parseColour } from '../image/render.js';
 import type { OutputSpec } from '../engine/index.js';
 
@@ -11,7 +12,7 @@ import type { OutputSpec } from '../engine/index.js';
 const bool = z.enum(['true', 'false', '1', '0', '']).transform((v) => v === 'true' || v === '1' || v === '');
 
 const OptionsSchema = z.strictObject({
-  format: z.enum(['png', 'webp', 'jpeg', 'jpg']).transform((f) => (f === 'jpg' ? 'jpeg' : f)).optional(),
+  format: z.enum(FORMAT_SPELLINGS as [string, ...string[]]).transform((f) => formatNamed(f)!).optional(),
   quality: z.coerce.number().int().min(1).max(100).optional(),
   compression: z.coerce.number().int().min(0).max(9).optional(),
   size: z.union([z.enum(['full', 'preview']), z.coerce.number().int().min(1).max(16384)]).optional(),
@@ -24,7 +25,7 @@ const OptionsSchema = z.strictObject({
 
 /** The JSON schema of the same options, for route validation and the OpenAPI document. */
 export const OPTION_PROPERTIES = {
-  format: { type: 'string', enum: ['png', 'webp', 'jpeg', 'jpg'], default: 'png', description: 'Output format; Content-Type always matches the bytes.' },
+  format: { type: 'string', enum: FORMAT_SPELLINGS, default: 'png', description: 'Output format; Content-Type always matches the bytes.' },
   quality: { type: 'integer', minimum: 1, maximum: 100, default: 90, description: 'WebP and JPEG quality.' },
   compression: { type: 'integer', minimum: 0, maximum: 9, default: 1, description: 'PNG zlib level (1 fastest, 9 smallest).' },
   size: { anyOf: [{ type: 'string', enum: ['full', 'preview'] }, { type: 'integer', minimum: 1, maximum: 16384 }], default: 'full', description: '"full", "preview" (long side 1024) or a long side in pixels; never upscales.' },

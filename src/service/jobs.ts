@@ -3,9 +3,11 @@ import { EventEmitter } from 'node:events';
 import { isPetcutError, PetcutError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 import type { OutputSpec } from '../engine/index.js';
+import { formatOfContentType } from '../image/formats.js';
 import { createProgressTracker } from './progress.js';
 import type { JobEvent } from './progress.js';
-import type { ProcessedOutput, Processing, WorkOrigin } from './processing.js';
+import type { Cutouts } from './cutouts.js';
+import type { ProcessedOutput, WorkOrigin } from './processing.js';
 
 /**
  * Asynchronous cut-out jobs (one or several files), kept in memory on the
@@ -14,6 +16,7 @@ import type { ProcessedOutput, Processing, WorkOrigin } from './processing.js';
  */
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed';
 
+/** One output of a file, stored in the job's session (the HTTP view turns its image id into a URL). */
 export interface JobResult {
   readonly effect: string;
   readonly format: string;
@@ -21,9 +24,8 @@ export interface JobResult {
   readonly width: number;
   readonly height: number;
   readonly bytes: number;
-  readonly url: string;
-  /** The stored session image, when the job belongs to a session. */
-  readonly imageId?: string;
+  readonly box: ProcessedOutput['box'];
+  readonly imageId: string;
 }
 
 export interface JobFile {
@@ -31,7 +33,8 @@ export interface JobFile {
   readonly name?: string;
   status: JobStatus;
   cache?: 'hit' | 'cutout' | 'miss';
-  originalUrl?: string;
+  /** The stored original's image id. */
+  originalId?: string;
   results?: JobResult[];
   box?: ProcessedOutput['box'];
   confidence?: number;
@@ -42,7 +45,7 @@ export interface Job {
   readonly id: string;
   readonly createdAt: Date;
   updatedAt: Date;
-  readonly sessionId?: string;
+  readonly sessionId: string;
   readonly requestId?: string;
   status: JobStatus;
   files: JobFile[];
@@ -57,19 +60,11 @@ export interface FileInput {
   readonly rejected?: PetcutError;
 }
 
-/** What the job does with each file's outputs once made (store in the session, build URLs). */
-export type Publish = (file: FileInput, outputs: readonly ProcessedOutput[], index: number) => Promise<{ results: JobResult[]; originalUrl?: string }>;
-
-/** Work started beside each file's processing (storing its original), and undone when the file fails. */
-export interface FileHooks {
-  begin(file: FileInput, index: number): void;
-  abandon(index: number): Promise<void>;
-}
-
 export interface CreateJob {
   readonly files: readonly FileInput[];
   readonly outputs: readonly OutputSpec[];
-  readonly sessionId?: string;
+  /** Where each file's original and outputs are stored (checked by the caller). */
+  readonly sessionId: string;
   readonly requestId?: string;
   /** Who asked (cost attribution, traces). */
   readonly origin?: WorkOrigin;
@@ -77,8 +72,6 @@ export interface CreateJob {
   readonly reservations: ReadonlyArray<() => void>;
   /** Gives back what the request still holds (its upload's bytes) once every file is done. */
   readonly release?: () => void;
-  readonly publish: Publish;
-  readonly hooks?: FileHooks;
 }
 
 export interface Jobs {
@@ -94,7 +87,7 @@ export interface Jobs {
 }
 
 export interface JobsDeps {
-  readonly processing: Processing;
+  readonly cutouts: Cutouts;
   readonly ttlMs: number;
   readonly maxJobs: number;
   readonly concurrency: () => number;
@@ -137,25 +130,20 @@ export function createJobs(deps: JobsDeps): Jobs {
       fail(job, request, index, file.rejected);
       return;
     }
-    request.hooks?.begin(file, index);
-    let stored = false;
     try {
-      const outcome = await deps.processing.process({
-        input: file.data, outputs: request.outputs, storeRenders: true, reservation: request.reservations[index], origin: request.origin,
-        onStage: (stage) => {
-          stored ||= stage.stage === 'store';
-          emit(job, progress.stage(stage));
-        },
+      const { outcome, stored } = await deps.cutouts.cutOut({
+        input: file.data, outputs: request.outputs, session: request.sessionId, keepRenders: true, reservation: request.reservations[index], origin: request.origin,
+        onStage: (stage) => emit(job, progress.stage(stage)),
       });
-      // Renders from the cache were not stored again: the session copy below is this file's store stage.
-      if (!stored) emit(job, progress.stage({ stage: 'store' }));
-      const published = await request.publish(file, outcome.outputs, index);
-      Object.assign(entry, { status: 'succeeded', cache: outcome.cache, results: published.results, originalUrl: published.originalUrl, box: outcome.facts.box, confidence: outcome.facts.confidence });
+      const results = (stored?.outputs ?? []).map(({ image, output }) => ({
+        effect: output.effect, format: formatOfContentType(output.contentType)?.extension ?? 'bin', contentType: output.contentType,
+        width: output.width, height: output.height, bytes: output.data.length, box: output.box, imageId: image.id,
+      }));
+      Object.assign(entry, { status: 'succeeded', cache: outcome.cache, results, originalId: stored?.original.id, box: outcome.facts.box, confidence: outcome.facts.confidence });
       progress.done(outcome.cache === 'miss');
     } catch (error) {
       const coded = isPetcutError(error) ? error : new PetcutError('PETCUT_E_INTERNAL');
       if (!isPetcutError(error)) deps.log('job file failed', error);
-      await request.hooks?.abandon(index);
       fail(job, request, index, coded);
     }
   };

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { AppContext } from '../../app.js';
+import type { AppContext } from '../context.js';
 import { operatorRoute, SESSION } from '../../security/routePolicy.js';
 import { TIER_NAMES } from '../../service/tiers.js';
 import type { Tier } from '../../service/tiers.js';

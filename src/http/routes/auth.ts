@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { AppContext } from '../../app.js';
+import type { AppContext } from '../context.js';
 import { PetcutError } from '../../errors.js';
 import { SESSION, storefront } from '../../security/routePolicy.js';
 import { resolveSession } from '../session.js';

@@ -1,16 +1,16 @@
 import { EventEmitter } from 'node:events';
 import type { FastifyInstance } from 'fastify';
-import type { AppContext } from '../../app.js';
+import type { AppContext } from '../context.js';
 import { EFFECTS, parseEffectList, resolveParams } from '../../effects/registry.js';
+import { FORMAT_SPELLINGS } from '../../image/formats.js';
 import { PetcutError } from '../../errors.js';
 import { createProgressTracker } from '../../service/progress.js';
 import { errorHeaders, logServerSide, toPetcutError } from '../errors.js';
 import { parseOutputOptions } from '../options.js';
 import { superviseSocket } from '../socket.js';
-import { describeOutcome } from './cutouts.js';
-import { imageView } from './sessions.js';
 import { errorCodes } from '../metrics.js';
-import { abortOnClose, sessionFrom, withUpload } from './shared.js';
+import { abortOnClose, sessionFrom, withUpload } from '../uploadRoom.js';
+import { describeOutcome, imageView } from '../views.js';
 import { publicRoute, SESSION, storefront } from '../../security/routePolicy.js';
 import { workOrigin } from '../workOrigin.js';
 
@@ -77,10 +77,10 @@ function registerProcessing(app: FastifyInstance, ctx: AppContext, progress: Eve
     const query = request.query as { effects?: string; return_all_effects?: string };
     const names = query.return_all_effects === 'true' || query.return_all_effects === '1' ? Object.keys(EFFECTS) : parseEffectList(query.effects);
     let sessionId: string | undefined;
-    const outcome = await withUpload(ctx, request, 1, { allowedFields: new Set() }, async (upload, reservation) => {
+    const { outcome } = await withUpload(ctx, request, 1, { allowedFields: new Set() }, async (upload, reservation) => {
       sessionId = request.actingSession;
       const tracker = createProgressTracker(() => ctx.config.concurrency).start(sessionId ?? '', 0, 1, names.length);
-      return ctx.processing.process({
+      return ctx.cutouts.cutOut({
         input: upload.files[0]!.data,
         outputs: names.map((effect) => ({ effect, effectParams: resolveParams(effect), format: 'png' as const })),
         signal: abortOnClose(reply),
@@ -114,7 +114,7 @@ function registerProcessing(app: FastifyInstance, ctx: AppContext, progress: Eve
       tags: COMPAT,
       querystring: {
         type: 'object', additionalProperties: false,
-        properties: { output_format: { type: 'string', enum: ['png', 'webp', 'jpeg', 'jpg'] }, quality: { type: 'integer', minimum: 1, maximum: 100 }, ...SESSION_QUERY },
+        properties: { output_format: { type: 'string', enum: FORMAT_SPELLINGS }, quality: { type: 'integer', minimum: 1, maximum: 100 }, ...SESSION_QUERY },
       },
       'x-request-body': { required: true, content: { 'multipart/form-data': { schema: { type: 'object', properties: { file: { type: 'string', format: 'binary' } } } } } },
       'x-responses': { 200: { description: 'The cut-out; Content-Type matches the bytes.', content: { 'image/png': {}, 'image/webp': {}, 'image/jpeg': {} } } },
@@ -122,9 +122,9 @@ function registerProcessing(app: FastifyInstance, ctx: AppContext, progress: Eve
     },
   }, async (request, reply) => {
     const query = request.query as { output_format?: string; quality?: number };
-    const outcome = await withUpload(ctx, request, 1, { allowedFields: new Set(['output_format', 'quality']) }, async (upload, reservation) => {
+    const { outcome } = await withUpload(ctx, request, 1, { allowedFields: new Set(['output_format', 'quality']) }, async (upload, reservation) => {
       const outputs = parseOutputOptions({ format: query.output_format ?? upload.fields.output_format, quality: (query.quality ?? upload.fields.quality)?.toString() });
-      return ctx.processing.process({ input: upload.files[0]!.data, outputs, signal: abortOnClose(reply), origin: workOrigin(request), reservation: reservation.takeImage() });
+      return ctx.cutouts.cutOut({ input: upload.files[0]!.data, outputs, signal: abortOnClose(reply), origin: workOrigin(request), reservation: reservation.takeImage() });
     });
     const output = outcome.outputs[0]!;
     describeOutcome(reply, ctx, outcome, output);

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { AppContext } from '../../app.js';
+import type { AppContext } from '../context.js';
 import { isPetcutError, PetcutError } from '../../errors.js';
 import type { OpenApiCollector } from '../openapi.js';
 import { errors } from '../schemas.js';

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { AppContext } from '../../app.js';
+import type { AppContext } from '../context.js';
 import { registerMetricsRoute } from '../metrics.js';
 import type { OpenApiCollector } from '../openapi.js';
 import { registerAdminRoutes } from './admin.js';

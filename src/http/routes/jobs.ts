@@ -1,13 +1,13 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { AppContext } from '../../app.js';
+import type { AppContext } from '../context.js';
 import { PetcutError } from '../../errors.js';
 import type { Job } from '../../service/jobs.js';
 import { parseOutputOptions } from '../options.js';
 import { CUTOUT_QUERY, errors, IMAGE_UPLOAD_BODY, JOB, JOB_PARAMS, SESSION_HEADER } from '../schemas.js';
 import { superviseSocket } from '../socket.js';
 import { readUpload } from '../upload.js';
-import type { SessionImage } from '../../service/sessions.js';
-import { abandonOriginal, publishOutputs, reserveUpload, sessionFrom, startOriginal } from './shared.js';
+import { reserveUpload, sessionFrom } from '../uploadRoom.js';
+import { jobView } from '../views.js';
 import { publicRoute, SESSION, storefront } from '../../security/routePolicy.js';
 import { workOrigin } from '../workOrigin.js';
 
@@ -39,17 +39,8 @@ export function registerJobRoutes(app: FastifyInstance, ctx: AppContext): void {
     // After the body: a session_id form field is one of the places that can name it.
     const sessionId = sessionFrom(request, ctx, true)!;
     const reservations = upload.files.map(() => reservation.takeImage());
-    const originals = new Map<number, Promise<SessionImage>>();
     const job = ctx.jobs.create({
       files: upload.files, outputs, sessionId, requestId: request.id, reservations, release: () => reservation.release(), origin: workOrigin(request, sessionId),
-      publish: (_file, processed, index) => publishOutputs(ctx, request, sessionId, originals.get(index)!, processed),
-      hooks: {
-        begin: (file, index) => void originals.set(index, startOriginal(ctx, sessionId, file.data)),
-        abandon: async (index) => {
-          const original = originals.get(index);
-          if (original) await abandonOriginal(ctx, original);
-        },
-      },
     });
     return reply.status(202).header('X-Session-ID', sessionId).header('Location', ctx.url(request, `/v1/jobs/${job.id}`)).send(jobView(ctx, request, job));
   });
@@ -92,15 +83,4 @@ function findJob(ctx: AppContext, request: FastifyRequest): Job {
   const job = ctx.jobs.get((request.params as { jobId: string }).jobId);
   if (!job) throw new PetcutError('PETCUT_E_JOB_NOT_FOUND');
   return job;
-}
-
-export function jobView(ctx: AppContext, request: FastifyRequest, job: Job) {
-  return {
-    id: job.id, status: job.status, sessionId: job.sessionId,
-    createdAt: job.createdAt.toISOString(), updatedAt: job.updatedAt.toISOString(),
-    statusUrl: ctx.url(request, `/v1/jobs/${job.id}`),
-    eventsUrl: ctx.url(request, `/v1/jobs/${job.id}/events`).replace(/^http/, 'ws'),
-    progress: job.last,
-    files: job.files,
-  };
 }

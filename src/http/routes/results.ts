@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { AppContext } from '../../app.js';
+import type { AppContext } from '../context.js';
 import { PetcutError } from '../../errors.js';
 import { EFFECTS } from '../../effects/registry.js';
 import { errors } from '../schemas.js';

@@ -1,9 +1,9 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { AppContext } from '../../app.js';
+import type { FastifyInstance } from 'fastify';
+import type { AppContext } from '../context.js';
 import { PetcutError } from '../../errors.js';
-import type { SessionImage } from '../../service/sessions.js';
 import { errors, IMAGE_UPLOAD_BODY, SESSION_IMAGE, SESSION_PARAMS } from '../schemas.js';
-import { imageUrl, withUpload } from './shared.js';
+import { withUpload } from '../uploadRoom.js';
+import { imageUrl, imageView } from '../views.js';
 import { publicRoute, SESSION, storefront } from '../../security/routePolicy.js';
 
 const ORDER_STATES = { pending: 'order_pending', completed: 'order_completed', archived: 'archived' } as const;
@@ -83,12 +83,4 @@ export function registerSessionRoutes(app: FastifyInstance, ctx: AppContext): vo
     request.log.info({ sessionId, tier, moved }, 'session moved to order tier');
     return { sessionId, tier, moved, images: await Promise.all(images.map((image) => imageView(ctx, request, image))) };
   });
-}
-
-export async function imageView(ctx: AppContext, request: FastifyRequest, image: SessionImage) {
-  const signedUrl = ctx.config.storage.signedUrls && ctx.store.signedUrl ? await ctx.store.signedUrl(image.key, ctx.config.signedUrlTtlS) : undefined;
-  return {
-    id: image.id, kind: image.kind, effect: image.effect, source: image.source, contentType: image.contentType, size: image.size, tier: image.tier,
-    createdAt: image.createdAt.toISOString(), expiresAt: image.expiresAt.toISOString(), url: imageUrl(ctx, request, image), signedUrl,
-  };
 }

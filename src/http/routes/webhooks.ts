@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { AppContext } from '../../app.js';
+import type { AppContext } from '../context.js';
 import { isPetcutError, PetcutError } from '../../errors.js';
 import { webhookRoute } from '../../security/routePolicy.js';
 import { verifyWebhook } from '../../security/shopify.js';

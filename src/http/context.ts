@@ -1,0 +1,39 @@
+import type { IntervalHistogram } from 'node:perf_hooks';
+import type { FastifyRequest } from 'fastify';
+import type { ServiceConfig } from '../config.js';
+import type { CostTracking } from '../cost/index.js';
+import type { GpuProbe } from '../observability/gpu.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { UploadPolicy } from '../security/imageCheck.js';
+import type { Services } from '../service/index.js';
+import type { UploadPace } from './uploadPace.js';
+
+/**
+ * What a route works with, declared where routes and the app can both import
+ * it (no route imports app.ts): the service layer (src/service/index.ts),
+ * what the service is watched by, and the HTTP layer's own settings.
+ */
+export interface Telemetry {
+  readonly metrics: Metrics;
+  readonly gpu: GpuProbe;
+  /** The cost meter and its ledger (absent when instrumentation is off). */
+  readonly cost?: CostTracking;
+  /** Event-loop delay since start (ns): the service's own responsiveness. */
+  readonly eventLoop: IntervalHistogram;
+  readonly startedAt: number;
+}
+
+export interface WebSettings {
+  readonly config: ServiceConfig;
+  /** What an upload may be (checked before any decoding). */
+  readonly uploadPolicy: UploadPolicy;
+  /** The slowest an upload may arrive, and the signal that stops every read when the instance drains. */
+  readonly uploadPace: UploadPace;
+  /** Wall clock (tests move it): token times, session expiry. */
+  clock(): Date;
+  /** URL for a path: under PETCUT_PUBLIC_URL, else the host a trusted proxy (or a loopback client) gave, else the bare path. */
+  url(request: FastifyRequest, path: string): string;
+  isShuttingDown(): boolean;
+}
+
+export type AppContext = Services & Telemetry & WebSettings;

@@ -1,0 +1,76 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { formatOfContentType } from '../image/formats.js';
+import { formatBox } from '../service/cache.js';
+import type { StoredOutput } from '../service/cutouts.js';
+import type { Job } from '../service/jobs.js';
+import type { ProcessedOutput, ProcessOutcome } from '../service/processing.js';
+import type { SessionImage } from '../service/sessions.js';
+import type { AppContext } from './context.js';
+
+/**
+ * How the service's results look on the wire, shared by the routes that
+ * show them: response headers of a cut-out, result and image views with
+ * their URLs, a job's view. URLs are made here, from ids the service returns.
+ */
+
+/** Headers the storefront reads; CORS exposes them (#5). */
+export const RESULT_HEADERS = ['X-Processing-Time-Ms', 'X-Cache', 'X-Image-Width', 'X-Image-Height', 'X-Source-Width', 'X-Source-Height',
+  'X-Foreground-Box', 'X-Mask-Confidence', 'X-Model', 'X-Device', 'X-Session-ID', 'X-Effect', 'Server-Timing'];
+
+export function describeOutcome(reply: FastifyReply, ctx: AppContext, outcome: ProcessOutcome, output?: ProcessedOutput): void {
+  const engine = ctx.engine.current();
+  const t = outcome.times;
+  reply.header('X-Processing-Time-Ms', (t.total ?? 0).toFixed(1));
+  reply.header('X-Cache', outcome.cache === 'hit' ? 'HIT' : outcome.cache === 'cutout' ? 'HIT-CUTOUT' : 'MISS');
+  reply.header('X-Source-Width', outcome.facts.sourceWidth);
+  reply.header('X-Source-Height', outcome.facts.sourceHeight);
+  reply.header('X-Mask-Confidence', outcome.facts.confidence.toFixed(3));
+  if (engine) reply.header('X-Model', engine.model.name).header('X-Device', engine.runtime.device);
+  reply.header('Server-Timing', Object.entries(t).map(([stage, ms]) => `${stage};dur=${ms.toFixed(1)}`).join(', '));
+  if (output) {
+    reply.header('X-Image-Width', output.width).header('X-Image-Height', output.height);
+    reply.header('X-Foreground-Box', formatBox(output.box)).header('X-Effect', output.effect);
+  }
+}
+
+/** A render kept in the result cache: its content link. */
+export function resultOf(ctx: AppContext, request: FastifyRequest, output: ProcessedOutput) {
+  return {
+    effect: output.effect, format: formatOfContentType(output.contentType)?.extension ?? 'bin', contentType: output.contentType,
+    width: output.width, height: output.height, bytes: output.data.length, box: output.box,
+    url: ctx.url(request, `/v1/results/${output.key}`),
+  };
+}
+
+/** A render stored in the session: its stable session link. */
+export function storedResultOf(ctx: AppContext, request: FastifyRequest, { image, output }: StoredOutput) {
+  return { ...resultOf(ctx, request, output), url: imageUrl(ctx, request, image), imageId: image.id };
+}
+
+export function imageUrl(ctx: AppContext, request: FastifyRequest, image: Pick<SessionImage, 'sessionId' | 'id'>): string {
+  return ctx.url(request, `/v1/sessions/${image.sessionId}/images/${image.id}`);
+}
+
+export async function imageView(ctx: AppContext, request: FastifyRequest, image: SessionImage) {
+  const signedUrl = ctx.config.storage.signedUrls && ctx.store.signedUrl ? await ctx.store.signedUrl(image.key, ctx.config.signedUrlTtlS) : undefined;
+  return {
+    id: image.id, kind: image.kind, effect: image.effect, source: image.source, contentType: image.contentType, size: image.size, tier: image.tier,
+    createdAt: image.createdAt.toISOString(), expiresAt: image.expiresAt.toISOString(), url: imageUrl(ctx, request, image), signedUrl,
+  };
+}
+
+export function jobView(ctx: AppContext, request: FastifyRequest, job: Job) {
+  const ofSession = (id: string): string => imageUrl(ctx, request, { sessionId: job.sessionId, id });
+  return {
+    id: job.id, status: job.status, sessionId: job.sessionId,
+    createdAt: job.createdAt.toISOString(), updatedAt: job.updatedAt.toISOString(),
+    statusUrl: ctx.url(request, `/v1/jobs/${job.id}`),
+    eventsUrl: ctx.url(request, `/v1/jobs/${job.id}/events`).replace(/^http/, 'ws'),
+    progress: job.last,
+    files: job.files.map(({ originalId, results, ...file }) => ({
+      ...file,
+      ...(originalId ? { originalUrl: ofSession(originalId) } : {}),
+      ...(results ? { results: results.map((result) => ({ ...result, url: ofSession(result.imageId) })) } : {}),
+    })),
+  };
+}

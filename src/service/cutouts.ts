@@ -1,0 +1,98 @@
+import type { OutputSpec } from '../engine/index.js';
+import { formatOfContentType } from '../image/formats.js';
+import type { StageEvent, WorkOrigin } from '../observability/work.js';
+import type { ObjectStore } from '../storage/store.js';
+import type { ProcessedOutput, Processing, ProcessOutcome } from './processing.js';
+import type { SessionImage, Sessions } from './sessions.js';
+
+/**
+ * The use case every cut-out route and job runs: "cut out this upload for
+ * this origin, keep what was asked". With a session, the original is stored
+ * (re-encoded without metadata, beside the model run) and each output is
+ * stored next to it, all or nothing: when anything fails, what was written is
+ * removed, so a session never shows half a result. Without one, the renders
+ * can be kept in the result cache so their content links can be handed out.
+ * Routes parse, authorise, call this, and turn what it returns into replies.
+ */
+export interface CutoutRequest {
+  readonly input: Buffer;
+  readonly outputs: readonly OutputSpec[];
+  readonly origin?: WorkOrigin;
+  /** Store the original and the outputs in this (checked) session. */
+  readonly session?: string;
+  /** Keep the renders in the result cache before returning (their content links will be handed out). */
+  readonly keepRenders?: boolean;
+  /** Aborts the work while it still waits for a worker (the client left). */
+  readonly signal?: AbortSignal;
+  /** The image's capacity slot, taken before the upload was read; released when the engine is done. */
+  readonly reservation?: () => void;
+  readonly onStage?: (event: StageEvent) => void;
+}
+
+/** One output as stored in the session. */
+export interface StoredOutput {
+  readonly image: SessionImage;
+  readonly output: ProcessedOutput;
+}
+
+export interface CutoutResult {
+  readonly outcome: ProcessOutcome;
+  /** With a session: the stored original and one stored image per output, in the asked order. */
+  readonly stored?: { readonly original: SessionImage; readonly outputs: readonly StoredOutput[] };
+}
+
+export interface Cutouts {
+  cutOut(request: CutoutRequest): Promise<CutoutResult>;
+}
+
+export function createCutouts(deps: { processing: Processing; sessions: Sessions; store: ObjectStore }): Cutouts {
+  const { processing, sessions, store } = deps;
+
+  /** Removes what was written for a cut-out that failed (best effort: a leftover expires with its tier). */
+  const remove = async (images: readonly SessionImage[]): Promise<void> => {
+    await Promise.allSettled(images.map((image) => store.delete(image.key)));
+  };
+
+  const publish = async (session: string, original: SessionImage, outputs: readonly ProcessedOutput[]): Promise<StoredOutput[]> => {
+    const settled = await Promise.allSettled(outputs.map((output) => sessions.store(session, {
+      data: output.data, contentType: output.contentType, extension: formatOfContentType(output.contentType)?.extension ?? 'bin',
+      kind: 'cutout', effect: output.effect, source: original.id,
+    })));
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed) {
+      await remove([original, ...settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []))]);
+      throw failed.reason;
+    }
+    return settled.map((s, i) => ({ image: (s as PromiseFulfilledResult<SessionImage>).value, output: outputs[i]! }));
+  };
+
+  return {
+    async cutOut(request) {
+      const { session } = request;
+      // The original is re-encoded on libuv threads while the model runs.
+      const original = session ? sessions.storeOriginal(session, request.input) : undefined;
+      original?.catch(() => undefined);
+      // One `store` stage per cut-out: processing's (renders to the cache), or this one's (the session's copies).
+      let storing = false;
+      const onStage = (event: StageEvent): void => {
+        storing ||= event.stage === 'store';
+        request.onStage?.(event);
+      };
+      let outcome: ProcessOutcome;
+      try {
+        outcome = await processing.process({
+          input: request.input, outputs: request.outputs, origin: request.origin, signal: request.signal,
+          reservation: request.reservation, onStage, storeRenders: request.keepRenders,
+        });
+      } catch (error) {
+        const stored = await original?.catch(() => undefined);
+        if (stored) await remove([stored]);
+        throw error;
+      }
+      if (!session || !original) return { outcome };
+      if (!storing) onStage({ stage: 'store' });
+      const kept = await original;
+      return { outcome, stored: { original: kept, outputs: await publish(session, kept, outcome.outputs) } };
+    },
+  };
+}

@@ -1,0 +1,77 @@
+import type { Engine } from '../engine/index.js';
+import { describeModel } from '../engine/index.js';
+import type { ServiceConfig } from '../config.js';
+import type { MemoryProbe } from '../observability/memory.js';
+import { createMemoryProbe } from '../observability/memory.js';
+import type { ProcessObserver } from '../observability/work.js';
+import type { ObjectStore } from '../storage/store.js';
+import { createResultCache } from './cache.js';
+import type { ResultCache } from './cache.js';
+import { createCapacity } from './capacity.js';
+import type { Capacity } from './capacity.js';
+import { createCutouts } from './cutouts.js';
+import type { Cutouts } from './cutouts.js';
+import { createEffectPreviews } from './effectPreviews.js';
+import type { EffectPreviews } from './effectPreviews.js';
+import { createEngineHandle } from './engineHandle.js';
+import type { EngineHandle } from './engineHandle.js';
+import { createJobs } from './jobs.js';
+import type { Jobs } from './jobs.js';
+import { createProcessing } from './processing.js';
+import type { Processing } from './processing.js';
+import { createSessions } from './sessions.js';
+import type { Sessions } from './sessions.js';
+import { createWarmup } from './warmup.js';
+import type { Warmup } from './warmup.js';
+
+/**
+ * The service layer, built once from the configuration and its adapters:
+ * the engine as the service sees it, admission, the result cache, the
+ * processing and cut-out use cases, jobs, sessions, warm-up and the style
+ * previews. The HTTP layer calls these; nothing here knows about HTTP.
+ */
+export interface Services {
+  readonly engine: EngineHandle;
+  /** The object store, as the service uses it (the app counts its failures). */
+  readonly store: ObjectStore;
+  readonly capacity: Capacity;
+  readonly cache: ResultCache;
+  readonly processing: Processing;
+  readonly cutouts: Cutouts;
+  readonly jobs: Jobs;
+  readonly sessions: Sessions;
+  readonly warmup: Warmup;
+  readonly effectPreviews: EffectPreviews;
+}
+
+export interface ServiceDeps {
+  /** The engine, or its loading promise: the service answers while the model loads. */
+  readonly engine: Engine | Promise<Engine>;
+  readonly store: ObjectStore;
+  readonly memoryProbe?: MemoryProbe;
+  /** The wall clock: session and job expiry (tests move it). */
+  readonly clock?: () => Date;
+  /** Who watches each piece of work (metrics, cost, traces); told whether the model has run once yet. */
+  readonly observer?: (warmedUp: () => boolean) => ProcessObserver | undefined;
+  readonly log: (message: string, error?: unknown) => void;
+}
+
+export function createServices(config: ServiceConfig, deps: ServiceDeps): Services {
+  const { store, log } = deps;
+  const engine = createEngineHandle(deps.engine, config.retryAfterS);
+  const capacity = createCapacity({
+    concurrency: config.concurrency, queueMax: config.queueMax, memoryPressure: config.memoryPressure, retryAfterS: config.retryAfterS,
+    probe: deps.memoryProbe ?? createMemoryProbe(config.memoryLimitBytes),
+    uploadBytesMax: config.uploadBufferBytes, deadlineS: config.admissionDeadlineS, perOwnerMax: config.uploadsPerAddress > 0 ? config.uploadsPerAddress : undefined,
+  });
+  const cache = createResultCache(store, describeModel(config.engine), { days: config.cacheDays, memoryBytes: config.cacheMemoryBytes });
+  const warmup = createWarmup(engine);
+  const processing = createProcessing({ engine, cache, capacity, log, observer: deps.observer?.(() => warmup.isWarm()) });
+  const sessions = createSessions(store, { maxPixels: config.engine.maxPixels, cacheDays: config.cacheDays, clock: deps.clock });
+  const cutouts = createCutouts({ processing, sessions, store });
+  const jobs = createJobs({
+    cutouts, ttlMs: config.jobTtlMs, maxJobs: config.jobsMax, log, clock: deps.clock,
+    concurrency: () => engine.current()?.concurrency ?? config.concurrency,
+  });
+  return { engine, store, capacity, cache, processing, cutouts, jobs, sessions, warmup, effectPreviews: createEffectPreviews(engine) };
+}
