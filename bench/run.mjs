@@ -17,6 +17,7 @@ import sharp from 'sharp';
 import { createEngine, loadEngineConfig } from '../dist/index.js';
 import { describeModel } from '../dist/engine/engine.js';
 import { resolveModelFile } from '../dist/inference/modelCache.js';
+import { MODELS } from '../dist/inference/models.js';
 import { createRuntime } from '../dist/inference/runtime.js';
 import { toModelTensor } from '../dist/inference/tensor.js';
 
@@ -109,7 +110,7 @@ if (sections.has('models')) {
   // One process per variant: onnxruntime-node's addon cannot be loaded again in a
   // process after the worker that loaded it has exited ("did not self-register").
   report.models = {};
-  for (const name of ['isnet', 'isnet-quint8']) {
+  for (const name of Object.values(MODELS).filter((m) => m.benchmark).map((m) => m.name)) {
     for (const [label, arena, pattern] of [['arena', '1', '0'], ['arena+pattern', '1', '1'], ['no arena', '0', '0']]) {
       const out = JSON.parse(execFileSync(process.execPath, [join(root, 'bench', 'inference.mjs'), name, arena, pattern, phone], { encoding: 'utf8' }));
       report.models[`${name} ${label}`] = out;

@@ -162,14 +162,15 @@ describe('result cache keys', () => {
   it('keys depend on pixels, model and canonical options; entries older than the expiry are misses', async () => {
     const { createResultCache } = await import('../src/service/cache.js');
     const { createFsStore } = await import('../src/storage/fsStore.js');
-    const { MODELS } = await import('../src/inference/models.js');
+    const { MODELS, modelIdentity } = await import('../src/inference/models.js');
     const { mkdtemp, utimes } = await import('node:fs/promises');
     const { tmpdir } = await import('node:os');
     const { join } = await import('node:path');
     const root = await mkdtemp(join(tmpdir(), 'petcut-cache-'));
     const store = createFsStore({ root });
-    const isnet = createResultCache(store, MODELS.isnet!, { days: 7, memoryBytes: 0 });
-    const quint8 = createResultCache(store, MODELS['isnet-quint8']!, { days: 7, memoryBytes: 0 });
+    const identityOf = (name: string): string => modelIdentity(MODELS[name]!, MODELS[name]!.sha256!);
+    const isnet = createResultCache(store, () => identityOf('isnet'), { days: 7, memoryBytes: 0 });
+    const quint8 = createResultCache(store, () => identityOf('isnet-quint8'), { days: 7, memoryBytes: 0 });
     const pixels = 'a'.repeat(64);
     expect(isnet.pixelKey(pixels)).not.toBe(quint8.pixelKey(pixels));
     expect(isnet.pixelKey(pixels)).not.toBe(isnet.pixelKey('b'.repeat(64)));
@@ -179,7 +180,7 @@ describe('result cache keys', () => {
     expect(isnet.renderKey(key, { background: '#FFF' })).toBe(isnet.renderKey(key, { background: '#fff' }));
     const render = { key: isnet.renderKey(key, {}), data: Buffer.from('png bytes'), contentType: 'image/png', width: 3, height: 2, box: { x: 0, y: 0, width: 3, height: 2 } };
     await isnet.putRender(render);
-    const fresh = createResultCache(store, MODELS.isnet!, { days: 7, memoryBytes: 0 });
+    const fresh = createResultCache(store, () => identityOf('isnet'), { days: 7, memoryBytes: 0 });
     expect((await fresh.getRender(render.key))?.data.toString()).toBe('png bytes');
     const old = new Date(Date.now() - 8 * 86_400_000);
     await utimes(join(root, 'cache', 'render', render.key), old, old);

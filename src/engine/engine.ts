@@ -4,7 +4,7 @@ import { loadEngineConfig } from './config.js';
 import type { EngineConfig } from './config.js';
 import { PetcutError } from '../errors.js';
 import type { RenderOptions } from '../image/render.js';
-import { resolveModelFile } from '../inference/modelCache.js';
+import { resolveModel } from '../inference/modelCache.js';
 import { DEFAULT_MODEL, MODELS } from '../inference/models.js';
 import type { ModelDescription } from '../inference/models.js';
 import { createRuntime } from '../inference/runtime.js';
@@ -22,6 +22,8 @@ export type { OutputSpec, ProcessOptions, RunControl };
 
 export interface Engine {
   readonly model: ModelDescription;
+  /** What the model's cut-outs depend on: its weights' content hash, input size and normalisation (the cache's key). */
+  readonly modelIdentity: string;
   readonly runtime: RuntimeInfo;
   /** Time from createEngine() to a loaded model, in ms. */
   readonly readyMs: number;
@@ -90,13 +92,14 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   const started = performance.now();
   const config = options.config ?? loadEngineConfig();
   const model = describeModel(config);
-  const modelPath = await resolveModelFile(model, config.modelCacheDir);
+  const { path: modelPath, identity: modelId } = await resolveModel(model, config.modelCacheDir);
   const runtime = await createRuntime({ modelPath, model, device: config.device, threads: config.threads, log: options.log });
   const readyMs = performance.now() - started;
   const concurrency = options.pipelines ?? Math.max(2, Math.min(4, availableParallelism()));
   const pool = createPipelinePool(runtime, model, config.maxPixels, concurrency);
   return {
     model,
+    modelIdentity: modelId,
     runtime: runtime.info,
     readyMs,
     segment: (input, segmentOptions = {}) => pool.run('segment', input, segmentOptions),

@@ -1,9 +1,11 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { PetcutError } from '../errors.js';
 import { widenFp16Model } from './fp32.js';
+import { modelIdentity } from './models.js';
 import type { ModelDescription } from './models.js';
 
 interface ChunkRef { hash: string; offsets: [number, number] }
@@ -18,6 +20,30 @@ function imglyDataDir(): string {
 
 async function exists(path: string): Promise<boolean> {
   return stat(path).then(() => true, () => false);
+}
+
+export interface ResolvedModel {
+  readonly path: string;
+  /** modelIdentity(): the weights' content hash with the input size and normalisation. */
+  readonly identity: string;
+}
+
+/**
+ * The model's file and its identity. A registry model's weights are pinned by
+ * sha256 (checked when its cache file is built); a file plugged in by config
+ * is hashed as it is now, each time the model loads (streamed: about half a
+ * second for ISNet's 176 MB, once per process).
+ */
+export async function resolveModel(model: ModelDescription, cacheDir: string): Promise<ResolvedModel> {
+  const path = await resolveModelFile(model, cacheDir);
+  const sha256 = model.source.kind === 'file' ? await hashFile(path) : model.sha256!;
+  return { path, identity: modelIdentity(model, sha256) };
+}
+
+async function hashFile(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path, { highWaterMark: 4 * 1024 * 1024 })) hash.update(chunk as Buffer);
+  return hash.digest('hex');
 }
 
 /**

@@ -1,6 +1,13 @@
+import { createHash } from 'node:crypto';
+
 /**
- * The model registry: each model described as data. A model plugged in by
- * config (PETCUT_MODEL=path.onnx) gets the same description from env.
+ * The model registry: each model described as data, in one place. An entry
+ * says where its weights come from (a resource of an npm package, or a file:
+ * never a URL, nothing is downloaded), what the weights' bytes hash to, its
+ * input size and normalisation. Everything else reads this table: the model
+ * cache, `petcut model list`, the benchmark's model section. A model plugged
+ * in by config (PETCUT_MODEL=path.onnx) gets the same description from env,
+ * and its bytes are hashed when the model is first loaded.
  */
 export interface ModelSource {
   /** Weights reassembled from @imgly/background-removal-data's chunks. */
@@ -34,6 +41,8 @@ export interface ModelDescription {
   /** Whether the output is already a probability (0..1) or needs min-max scaling. */
   readonly outputRange: 'probability' | 'minmax';
   readonly license: string;
+  /** Measured by `npm run bench -- models` (the CPU variants; fp16 is for GPUs). */
+  readonly benchmark?: boolean;
 }
 
 // ISNet (DIS, general use) as exported by IMG.LY: input (x - 128) / 256, the
@@ -60,6 +69,7 @@ export const MODELS: Readonly<Record<string, ModelDescription>> = {
     transform: 'fp16-to-fp32',
     sha256: 'f090b62d955b54f43292b4e17a1f55179173f60cdb6bc781d1235ac22786be54',
     bytes: 176_224_294,
+    benchmark: true,
   },
   'isnet-fp16': {
     ...ISNET_COMMON,
@@ -76,7 +86,19 @@ export const MODELS: Readonly<Record<string, ModelDescription>> = {
     source: { kind: 'imgly', resource: '/models/small' },
     sha256: '7001d60734fdc112dd9c062635fb59cd401fb82a9d4213134bce4dbd655c803a',
     bytes: 44_342_436,
+    benchmark: true,
   },
 };
 
 export const DEFAULT_MODEL = 'isnet';
+
+/**
+ * A model's identity: what its cut-outs depend on. The weights' content (never
+ * a file's name or path: replace the file behind PETCUT_MODEL and the identity
+ * changes), the input size, the normalisation and the tensors read. The result
+ * cache keys every entry with it.
+ */
+export function modelIdentity(model: ModelDescription, weightsSha256: string): string {
+  const facts = [weightsSha256, model.inputSize, model.mean.join(','), model.std.join(','), model.inputName, model.outputName, model.outputRange];
+  return createHash('sha256').update(facts.join('|')).digest('hex');
+}

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import type { Box } from '../image/types.js';
-import type { ModelDescription } from '../inference/models.js';
 import type { OutputSpec, SubjectFacts } from '../engine/index.js';
 
 export type { SubjectFacts } from '../engine/index.js';
@@ -27,6 +26,8 @@ export const CACHE_PREFIX = 'cache/';
 export interface Alias {
   readonly pixelKey: string;
   readonly facts: SubjectFacts;
+  /** The model identity the pixel key was made under: an alias from another model is a miss. */
+  readonly model?: string;
 }
 
 export interface CachedRender {
@@ -52,10 +53,10 @@ export interface ResultCache {
   stats(): { hits: number; misses: number; memoryBytes: number; memoryEntries: number };
 }
 
-export function createResultCache(store: ObjectStore, model: ModelDescription, options: { days: number; memoryBytes: number }): ResultCache {
+/** `modelIdentity`: the loaded model's identity (Engine.modelIdentity); keys are only made once a model is loaded. */
+export function createResultCache(store: ObjectStore, modelIdentity: () => string, options: { days: number; memoryBytes: number }): ResultCache {
   const ttlMs = options.days * 86_400_000;
   const memory = createLru<CachedRender | Alias>(options.memoryBytes);
-  const modelId = `${model.name}@${model.sha256 ?? model.description}`;
   let hits = 0, misses = 0;
   const fresh = (updated: Date): boolean => Date.now() - updated.getTime() < ttlMs;
   const count = <T>(value: T | undefined): T | undefined => {
@@ -72,20 +73,24 @@ export function createResultCache(store: ObjectStore, model: ModelDescription, o
     },
     async alias(bytesKey) {
       const key = `${CACHE_PREFIX}alias/${bytesKey}`;
+      const current = modelIdentity();
       const known = memory.get(key);
-      if (known && 'pixelKey' in known) return known;
+      if (known && 'pixelKey' in known) return known.model === current ? known : undefined;
       const stored = await store.get(key);
       if (!stored || !fresh(stored.updated)) return undefined;
       const alias = JSON.parse(stored.data.toString('utf8')) as Alias;
+      // The same bytes under another model (its file replaced) decode to the same pixels but not the same cut-out.
+      if (alias.model !== current) return undefined;
       memory.set(key, alias, 400, stored.updated.getTime() + ttlMs);
       return alias;
     },
     async saveAlias(bytesKey, alias) {
       const key = `${CACHE_PREFIX}alias/${bytesKey}`;
-      memory.set(key, alias, 400, Date.now() + ttlMs);
-      await store.put(key, Buffer.from(JSON.stringify(alias)), { contentType: 'application/json' });
+      const entry = { ...alias, model: modelIdentity() };
+      memory.set(key, entry, 400, Date.now() + ttlMs);
+      await store.put(key, Buffer.from(JSON.stringify(entry)), { contentType: 'application/json' });
     },
-    pixelKey: (pixelHash) => sha256(`v${PIPELINE_VERSION}|${modelId}|${pixelHash}`),
+    pixelKey: (pixelHash) => sha256(`v${PIPELINE_VERSION}|${modelIdentity()}|${pixelHash}`),
     renderKey: (pixelKey, spec) => sha256(`${pixelKey}|${canonical(spec)}`),
     async getRender(renderKey) {
       const key = `${CACHE_PREFIX}render/${renderKey}`;

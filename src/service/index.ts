@@ -1,5 +1,4 @@
 import type { Engine } from '../engine/index.js';
-import { describeModel } from '../engine/index.js';
 import type { ServiceConfig } from '../config.js';
 import type { MemoryProbe } from '../observability/memory.js';
 import { createMemoryProbe } from '../observability/memory.js';
@@ -64,7 +63,8 @@ export function createServices(config: ServiceConfig, deps: ServiceDeps): Servic
     probe: deps.memoryProbe ?? createMemoryProbe(config.memoryLimitBytes),
     uploadBytesMax: config.uploadBufferBytes, deadlineS: config.admissionDeadlineS, perOwnerMax: config.uploadsPerAddress > 0 ? config.uploadsPerAddress : undefined,
   });
-  const cache = createResultCache(store, describeModel(config.engine), { days: config.cacheDays, memoryBytes: config.cacheMemoryBytes });
+  // Keys are made only for work that got the engine (processing requires it first), so the identity is known.
+  const cache = createResultCache(store, () => engine.require().modelIdentity, { days: config.cacheDays, memoryBytes: config.cacheMemoryBytes });
   const warmup = createWarmup(engine);
   const processing = createProcessing({ engine, cache, capacity, log, observer: deps.observer?.(() => warmup.isWarm()) });
   const sessions = createSessions(store, { maxPixels: config.engine.maxPixels, cacheDays: config.cacheDays, clock: deps.clock });
