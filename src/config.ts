@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { availableParallelism, totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
@@ -118,6 +119,22 @@ export interface ServiceConfig {
   readonly cost: CostConfig;
   /** Google Cloud project for log trace links (GOOGLE_CLOUD_PROJECT, else PETCUT_GCS_PROJECT). */
   readonly gcpProject?: string;
+}
+
+/**
+ * Reads `.env` from the working directory into process.env when there is one
+ * (Node's own parser; variables already in the environment win). The service
+ * (`npm start`, `petcut serve`) and the CLI call it first, so a copy of
+ * `.env.example` is all a developer needs. Returns the file it read.
+ */
+export function loadDotEnv(path = resolve('.env')): string | undefined {
+  if (!existsSync(path)) return undefined;
+  try {
+    process.loadEnvFile(path);
+  } catch (error) {
+    throw new PetcutError('PETCUT_E_INVALID_CONFIG', `Invalid configuration: ${path} could not be read (${(error as Error).message})`);
+  }
+  return path;
 }
 
 export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<ServiceConfig> = {}): ServiceConfig {

@@ -6,10 +6,11 @@
 import { createApp } from './app.js';
 import { createEngine } from './engine/index.js';
 import { isPetcutError } from './errors.js';
-import { loadServiceConfig } from './config.js';
+import { loadDotEnv, loadServiceConfig } from './config.js';
 import { createStore } from './storage/index.js';
 
 async function main(): Promise<void> {
+  const envFile = loadDotEnv();
   const config = loadServiceConfig();
   const store = createStore(config.storage);
   // Loaded only when asked for: without an OTLP endpoint not one OpenTelemetry module is imported.
@@ -23,6 +24,7 @@ async function main(): Promise<void> {
   const app = await createApp(config, { engine, store, tracing });
   log = (message) => app.log.info(message);
   early.forEach(log);
+  if (envFile) app.log.info({ file: envFile }, 'configuration read from .env (the environment wins where both set a variable)');
   engine.then((loaded) => app.log.info({ model: loaded.model.name, device: loaded.runtime.device, reason: loaded.runtime.deviceReason, loadMs: Math.round(loaded.readyMs) }, 'model loaded'),
     (error: unknown) => app.log.error({ err: error }, 'model failed to load'));
   if (config.lifecycle === 'apply') {

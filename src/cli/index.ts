@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
 import { createEngine, describeModel, loadEngineConfig } from '../engine/index.js';
+import { loadDotEnv } from '../config.js';
 import { isPetcutError } from '../errors.js';
 import { FORMAT_SPELLINGS } from '../image/formats.js';
 import { MODELS } from '../inference/models.js';
@@ -20,9 +21,23 @@ function engineConfig(model?: string) {
   return loadEngineConfig(process.env, model ? { model } : {});
 }
 
+// `.env` in the working directory, as the service reads it (the environment wins).
+loadDotEnv();
+
 const program = new Command('petcut')
   .description('Background removal for pet photos: cut-outs, quality evaluation and model tools.')
   .showHelpAfterError();
+
+program.command('demo-photo')
+  .description('write a generated photo of a pet (a drawn cat on a background) to try the service or the CLI with; no photo of your own needed')
+  .argument('[file]', 'where to write it (JPEG)', 'pet.jpg')
+  .addHelpText('after', '\nExample:\n  petcut demo-photo pet.jpg && curl -F image=@pet.jpg -o pet.png http://localhost:8080/v1/cutouts')
+  .action(async (file: string) => {
+    const { demoPhoto } = await import('../image/sample.js');
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(file, await demoPhoto());
+    log(`wrote ${file}: a 1024x768 JPEG of a drawn cat`);
+  });
 
 program.command('remove')
   .description('cut the pet out of each photo (files or folders)')

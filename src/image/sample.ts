@@ -41,6 +41,20 @@ const SAMPLE_SVG = `<svg xmlns="http://www.w3.org/2000/svg" width="512" height="
 
 let cached: Promise<Buffer> | undefined;
 
+/**
+ * A photo to try the service with (`petcut demo-photo`): the sample cat on a
+ * lit wall and floor, 1024x768 JPEG: a subject, a background, a shadow.
+ */
+export async function demoPhoto(): Promise<Buffer> {
+  const room = `<svg xmlns="http://www.w3.org/2000/svg" width="1024" height="768">
+    <defs><linearGradient id="wall" x1="0" y1="0" x2="1" y2="1"><stop offset="0" stop-color="#9fb8c9"/><stop offset="1" stop-color="#5f7a8c"/></linearGradient>
+    <linearGradient id="floor" x1="0" y1="0" x2="0" y2="1"><stop offset="0" stop-color="#b08d64"/><stop offset="1" stop-color="#6f5335"/></linearGradient></defs>
+    <rect width="1024" height="560" fill="url(#wall)"/><rect y="540" width="1024" height="228" fill="url(#floor)"/>
+    <ellipse cx="512" cy="650" rx="230" ry="40" fill="#000" opacity="0.25"/></svg>`;
+  const cat = await sharp(await samplePetPng()).resize(520, 520).toBuffer();
+  return sharp(Buffer.from(room)).composite([{ input: cat, left: 252, top: 150 }]).jpeg({ quality: 90 }).toBuffer();
+}
+
 /** The warm-up's photo: 64x64 is enough, the model always runs at its input size and the rest is cheap. */
 export function warmupPhoto(): Promise<Buffer> {
   return sharp({ create: { width: 64, height: 64, channels: 3, background: { r: 200, g: 120, b: 60 } } }).png().toBuffer();
