@@ -15,7 +15,7 @@ import type { StorageConfig } from './storage/index.js';
 /**
  * The HTTP service's configuration: env ?? default, validated once at
  * start-up and frozen. Every variable is documented in .env.example (a test
- * keeps the two in step) and in the README's configuration table.
+ * keeps the two in step) and in docs/configuration.md (a test keeps that in step too).
  */
 const flag = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 

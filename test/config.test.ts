@@ -3,6 +3,48 @@ import { describe, expect, it } from 'vitest';
 import { loadEngineConfig } from '../src/engine/config.js';
 import { describeModel } from '../src/engine/engine.js';
 
+const read = async (path: string): Promise<string> => readFile(new URL(path, import.meta.url), 'utf8');
+const VARIABLE = String.raw`PETCUT_[A-Z0-9_]+|PORT|REDIS_URL`; // digits too: PETCUT_S3_*
+
+/** The variables the config schemas read: their `NAME:` keys. */
+async function schemaVariables(): Promise<string[]> {
+  const sources = await Promise.all(['../src/config.ts', '../src/engine/config.ts', '../src/security/config.ts', '../src/cost/config.ts'].map(read));
+  return [...new Set([...sources.join('\n').matchAll(new RegExp(String.raw`\b(${VARIABLE}):`, 'g'))].map((m) => m[1]!))].sort();
+}
+
+/** The variables .env.example documents, each with the value it shows ('' when none). */
+async function exampleValues(): Promise<Map<string, string>> {
+  const example = await read('../.env.example');
+  return new Map([...example.matchAll(new RegExp(String.raw`^#?\s*(${VARIABLE})=(.*)$`, 'gm'))].map((m) => [m[1]!, m[2]!.trim()]));
+}
+
+/** docs/configuration.md's table (`| variable | default | meaning |`): variable -> default cell. */
+async function documentedDefaults(): Promise<Map<string, string>> {
+  const lines = (await read('../docs/configuration.md')).split('\n');
+  const header = lines.findIndex((line) => /^\|\s*variable\s*\|\s*default\s*\|\s*meaning\s*\|\s*$/.test(line));
+  expect(header, 'docs/configuration.md has a "| variable | default | meaning |" table').toBeGreaterThanOrEqual(0);
+  const rows = new Map<string, string>();
+  for (const line of lines.slice(header + 2)) {
+    if (!line.startsWith('|')) break;
+    const cells = line.split('|').slice(1, -1).map((cell) => cell.trim());
+    expect(cells, `three cells (no "|" inside one): ${line}`).toHaveLength(3);
+    const name = /^`([A-Z][A-Z0-9_]*)`$/.exec(cells[0]!)?.[1];
+    expect(name, `one variable per row, in backticks: ${line}`).toBeDefined();
+    expect(rows.has(name!), `${name} is listed once`).toBe(false);
+    rows.set(name!, cells[1]!);
+  }
+  return rows;
+}
+
+// .env.example shows an example value for these, not the default (which is unset, or depends on the machine).
+const EXAMPLE_NOT_DEFAULT = new Set(['PETCUT_PUBLIC_URL', 'REDIS_URL', 'PETCUT_CONCURRENCY', 'PETCUT_THREADS']);
+
+/** Whether a default cell states the value: as a whole word (backticks and case aside), so "5" does not pass for "50". */
+function statesValue(cell: string, value: string): boolean {
+  const escaped = value.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(String.raw`(^|[\s(,;])${escaped}($|[\s),;])`, 'i').test(cell.replace(/`/g, '').trim());
+}
+
 describe('config', () => {
   it('uses embedded defaults when nothing is set', () => {
     const config = loadEngineConfig({});
@@ -32,12 +74,26 @@ describe('config', () => {
   });
 
   it('.env.example documents exactly the variables config.ts reads', async () => {
-    const source = (await readFile(new URL('../src/config.ts', import.meta.url), 'utf8')) + (await readFile(new URL('../src/engine/config.ts', import.meta.url), 'utf8'))
-      + (await readFile(new URL('../src/security/config.ts', import.meta.url), 'utf8')) + (await readFile(new URL('../src/cost/config.ts', import.meta.url), 'utf8'));
-    const example = await readFile(new URL('../.env.example', import.meta.url), 'utf8');
-    const read = new Set([...source.matchAll(/\b(PETCUT_[A-Z_]+|PORT|REDIS_URL):/g)].map((m) => m[1]));
-    const documented = new Set([...example.matchAll(/^#?\s*(PETCUT_[A-Z_]+|PORT|REDIS_URL)=/gm)].map((m) => m[1]));
-    expect([...documented].sort()).toEqual([...read].sort());
+    expect([...(await exampleValues()).keys()].sort()).toEqual(await schemaVariables());
+  });
+
+  it('docs/configuration.md lists exactly those variables, with .env.example\'s defaults', async () => {
+    const documented = await documentedDefaults();
+    expect([...documented.keys()].sort()).toEqual(await schemaVariables());
+    const disagreeing = [...(await exampleValues())]
+      .filter(([name, value]) => value !== '' && !EXAMPLE_NOT_DEFAULT.has(name))
+      .filter(([name, value]) => !statesValue(documented.get(name) ?? '', value))
+      .map(([name, value]) => `${name}: .env.example shows "${value}", docs/configuration.md says "${documented.get(name)}"`);
+    expect(disagreeing).toEqual([]);
+  });
+
+  it('the default check catches a default that disagrees', () => {
+    expect(statesValue('`5`', '5')).toBe(true);
+    expect(statesValue('`10` (at most concurrency + queue)', '10')).toBe(true);
+    expect(statesValue('`128,128,128` (ISNet\'s)', '128,128,128')).toBe(true);
+    expect(statesValue('`50`', '5')).toBe(false);
+    expect(statesValue('the cores, clamped to 2-4', '2')).toBe(false);
+    expect(statesValue('`first-frame`', 'reject')).toBe(false);
   });
 });
 

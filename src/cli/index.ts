@@ -34,7 +34,9 @@ program.command('demo-photo')
   .addHelpText('after', '\nExample:\n  petcut demo-photo pet.jpg && curl -F image=@pet.jpg -o pet.png http://localhost:8080/v1/cutouts')
   .action(async (file: string) => {
     const { demoPhoto } = await import('../image/sample.js');
-    const { writeFile } = await import('node:fs/promises');
+    const { mkdir, writeFile } = await import('node:fs/promises');
+    const { dirname } = await import('node:path');
+    await mkdir(dirname(file), { recursive: true });
     await writeFile(file, await demoPhoto());
     log(`wrote ${file}: a 1024x768 JPEG of a drawn cat`);
   });

@@ -18,7 +18,7 @@ const EnvSchema = z.object({
   PETCUT_MAX_DIMENSION: z.coerce.number().int().min(16).max(16_384).default(4096),
   PETCUT_ANIMATED: z.enum(['first-frame', 'reject']).default('first-frame'),
   PETCUT_TRAILING_DATA: z.enum(['strip', 'reject']).default('strip'),
-  // Hops of X-Forwarded-For to trust (Cloud Run's front end: 1; behind Shopify's App Proxy too: 2),
+  // Hops of X-Forwarded-For to trust (Cloud Run's front end: 1; behind Google's external load balancer: 2),
   // or a list of proxy addresses/CIDRs. 0 trusts none: the socket's peer is the client.
   PETCUT_TRUSTED_PROXIES: z.string().default('0'),
   PETCUT_RATE_LIMIT_IP_PER_MIN: z.coerce.number().int().min(0).default(100),
