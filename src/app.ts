@@ -19,7 +19,7 @@ import type { Tracing } from './observability/tracing.js';
 import { createRateLimiter } from './security/rateLimit/index.js';
 import { createServices } from './service/index.js';
 import { countingStore } from './storage/counting.js';
-import type { ObjectStore } from './storage/store.js';
+import type { LifecycleOutcome, ObjectStore } from './storage/store.js';
 
 export type { AppContext } from './http/context.js';
 
@@ -59,6 +59,14 @@ export interface PetcutApp extends FastifyInstance {
   shutdown(): Promise<{ clean: boolean }>;
   /** Every route the app registered, with its access declaration. */
   routeTable(): readonly RegisteredRoute[];
+  /**
+   * Makes the bucket's lifecycle rules match the tiers (PETCUT_LIFECYCLE=apply, at start-up). A
+   * bucket whose server has no lifecycle rules gets the expiry sweep local disk has, every
+   * PETCUT_SWEEP_INTERVAL_S (none when it is 0), and a warning in the log.
+   */
+  applyLifecycle(): Promise<LifecycleOutcome>;
+  /** Whether the service deletes expired images itself (local disk, or a bucket without lifecycle rules). */
+  sweeping(): boolean;
 }
 
 export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<PetcutApp> {
@@ -106,10 +114,26 @@ export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<P
   });
 
   const { sessions, jobs, capacity, engine, processing } = services;
-  const sweepTimer = config.storage.kind === 'fs' && config.sweepIntervalMs > 0
-    ? setInterval(() => void sessions.sweep().catch((error: unknown) => log('expiry sweep failed', error)), config.sweepIntervalMs)
-    : undefined;
-  sweepTimer?.unref();
+  // Local disk has no lifecycle rules: the service deletes what expired itself. A bucket whose
+  // server has none either (ensureLifecycle answered 'not-supported') turns the sweep on too.
+  let sweepTimer: NodeJS.Timeout | undefined;
+  const sweepBySelf = (): boolean => {
+    if (config.sweepIntervalMs <= 0 || shuttingDown) return false;
+    sweepTimer ??= setInterval(() => void sessions.sweep().catch((error: unknown) => log('expiry sweep failed', error)), config.sweepIntervalMs).unref();
+    return true;
+  };
+  if (deps.store.name === 'fs') sweepBySelf();
+  const applyLifecycle = async (): Promise<LifecycleOutcome> => {
+    const rules = sessions.expiryRules();
+    const outcome = await store.ensureLifecycle(rules);
+    app.log.info({ outcome, rules }, 'bucket lifecycle');
+    if (outcome === 'not-supported' && deps.store.name !== 'fs') {
+      app.log.warn({ sweepIntervalS: config.sweepIntervalMs / 1000 }, sweepBySelf()
+        ? 'the bucket has no lifecycle rules: the service deletes expired images itself'
+        : 'the bucket has no lifecycle rules and PETCUT_SWEEP_INTERVAL_S=0: nothing deletes expired images');
+    }
+    return outcome;
+  };
 
   let exitBy = Infinity;
   const shutdown = createShutdown({
@@ -136,7 +160,7 @@ export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<P
     },
   });
 
-  return Object.assign(app, { petcut: context, shutdown, routeTable: () => openapi.routes() }) as PetcutApp;
+  return Object.assign(app, { petcut: context, shutdown, routeTable: () => openapi.routes(), applyLifecycle, sweeping: () => sweepTimer !== undefined }) as PetcutApp;
 }
 
 /** What /metrics reads at scrape time (never waiting on work in progress). */

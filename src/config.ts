@@ -11,6 +11,8 @@ import type { CostConfig } from './cost/config.js';
 import { loadSecurityConfig } from './security/config.js';
 import type { SecurityConfig } from './security/config.js';
 import type { StorageConfig } from './storage/index.js';
+import { STORAGE_KINDS } from './storage/store.js';
+import type { StorageKind } from './storage/store.js';
 
 /**
  * The HTTP service's configuration: env ?? default, validated once at
@@ -55,7 +57,7 @@ const EnvSchema = z.object({
   PETCUT_JOB_TTL_S: z.coerce.number().int().min(10).default(3600),
   PETCUT_JOBS_MAX: z.coerce.number().int().min(10).default(1000),
   PETCUT_WS_PING_S: z.coerce.number().min(1).max(600).default(30),
-  PETCUT_STORAGE: z.enum(['fs', 'gcs', 's3']).default('fs'),
+  PETCUT_STORAGE: z.enum(STORAGE_KINDS).default('fs'),
   PETCUT_DATA_DIR: z.string().min(1).default('./data'),
   PETCUT_BUCKET: z.string().min(1).optional(),
   PETCUT_S3_REGION: z.string().min(1).default('us-east-1'),
@@ -137,9 +139,12 @@ export function loadDotEnv(path = resolve('.env')): string | undefined {
   return path;
 }
 
+/** What each backend needs from env (a new kind fails to compile until it is here). */
+const STORAGE_NEEDS: Readonly<Record<StorageKind, { bucket: boolean }>> = { fs: { bucket: false }, gcs: { bucket: true }, s3: { bucket: true } };
+
 export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<ServiceConfig> = {}): ServiceConfig {
   const e = parseEnv(EnvSchema, env);
-  if (e.PETCUT_STORAGE !== 'fs' && !e.PETCUT_BUCKET) {
+  if (STORAGE_NEEDS[e.PETCUT_STORAGE].bucket && !e.PETCUT_BUCKET) {
     throw new PetcutError('PETCUT_E_INVALID_CONFIG', `Invalid configuration: PETCUT_BUCKET is required when PETCUT_STORAGE=${e.PETCUT_STORAGE}`);
   }
   // Two pipelines keep the one model session busy (one image decodes or encodes while the other
@@ -156,7 +161,7 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env, override
     root: resolve(e.PETCUT_DATA_DIR),
     bucket: e.PETCUT_BUCKET,
     region: e.PETCUT_S3_REGION,
-    endpoint: e.PETCUT_STORAGE === 's3' ? e.PETCUT_S3_ENDPOINT : e.PETCUT_GCS_ENDPOINT,
+    endpoint: ({ fs: undefined, gcs: e.PETCUT_GCS_ENDPOINT, s3: e.PETCUT_S3_ENDPOINT } satisfies Record<StorageKind, string | undefined>)[e.PETCUT_STORAGE],
     forcePathStyle: e.PETCUT_S3_FORCE_PATH_STYLE,
     projectId: e.PETCUT_GCS_PROJECT,
     signedUrls: e.PETCUT_SIGNED_URLS,

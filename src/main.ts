@@ -28,9 +28,7 @@ async function main(): Promise<void> {
   engine.then((loaded) => app.log.info({ model: loaded.model.name, device: loaded.runtime.device, reason: loaded.runtime.deviceReason, loadMs: Math.round(loaded.readyMs) }, 'model loaded'),
     (error: unknown) => app.log.error({ err: error }, 'model failed to load'));
   if (config.lifecycle === 'apply') {
-    const rules = app.petcut.sessions.expiryRules();
-    store.ensureLifecycle(rules).then((outcome) => app.log.info({ outcome, rules }, 'bucket lifecycle'),
-      (error: unknown) => app.log.warn({ err: error }, 'bucket lifecycle could not be checked'));
+    app.applyLifecycle().catch((error: unknown) => app.log.warn({ err: error }, 'bucket lifecycle could not be checked'));
   }
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {

@@ -3,7 +3,7 @@ import { Command, Option } from 'commander';
 import { createEngine, describeModel, loadEngineConfig } from '../engine/index.js';
 import { loadDotEnv } from '../config.js';
 import { isPetcutError } from '../errors.js';
-import { FORMAT_SPELLINGS } from '../image/formats.js';
+import { FORMAT_SPELLINGS, LOSSY_FORMATS_LABEL } from '../image/formats.js';
 import { MODELS } from '../inference/models.js';
 import { EFFECTS } from '../effects/registry.js';
 import { resolveModelFile } from '../inference/modelCache.js';
@@ -46,7 +46,7 @@ program.command('remove')
   .argument('<inputs...>', 'image files or folders')
   .requiredOption('-o, --output <dir>', 'output folder')
   .addOption(new Option('-f, --format <format>', 'output format').choices(FORMAT_SPELLINGS).default('png'))
-  .option('-q, --quality <1-100>', 'WebP/JPEG quality (default 90)')
+  .option('-q, --quality <1-100>', `${LOSSY_FORMATS_LABEL} quality (default 90)`)
   .option('--png-compression <0-9>', 'PNG zlib level (default 1: fast; 9: smallest)')
   .option('-b, --background <colour|file>', 'background: #hex colour or an image file (JPEG output defaults to white)')
   .option('-c, --crop [margin]', 'crop to the subject, with a margin as a share of its size (default 0.05)')

@@ -7,6 +7,7 @@ import { pencilSketchEffect } from './pencilSketch.js';
 import { enhancedBlackWhiteEffect } from './enhancedBlackWhite.js';
 import { popArtEffect } from './popArt.js';
 import { retro8bitEffect } from './retro8bit.js';
+import { EFFECT_NAME, PARAMETER_NAME } from './types.js';
 import type { Effect, EffectParameter, EffectParams, ParamValue } from './types.js';
 
 /** Every print style, by name. Adding one: a file in src/effects/ and a line here (see CONTRIBUTING.md). */
@@ -19,7 +20,15 @@ export const EFFECTS: Readonly<Record<string, Effect>> = Object.fromEntries([
   pencilSketchEffect,
   halftoneEffect,
   duotoneEffect,
-].map((effect) => [effect.name, effect]));
+].map((effect) => [checkedName(effect).name, effect]));
+
+/** A misnamed effect could be listed but never given parameters: refuse it when the registry loads. */
+function checkedName(effect: Effect): Effect {
+  if (!EFFECT_NAME.test(effect.name)) throw new Error(`Effect name "${effect.name}" must match ${EFFECT_NAME} (it prefixes <effect>.<parameter> fields).`);
+  const bad = Object.keys(effect.parameters).find((name) => !PARAMETER_NAME.test(name));
+  if (bad !== undefined) throw new Error(`Effect "${effect.name}": parameter name "${bad}" must match ${PARAMETER_NAME}.`);
+  return effect;
+}
 
 export const DEFAULT_EFFECT = 'color';
 

@@ -35,7 +35,16 @@ export interface EffectContext {
   readonly scale: number;
 }
 
+/**
+ * An effect's name: lower-case letters and digits, because it prefixes its
+ * parameters in `<effect>.<parameter>=` fields and names are matched
+ * lower-cased. Parameter names: letters and digits.
+ */
+export const EFFECT_NAME = /^[a-z0-9]+$/;
+export const PARAMETER_NAME = /^[A-Za-z0-9]+$/;
+
 export interface Effect {
+  /** `EFFECT_NAME`; the registry refuses any other at load. */
   readonly name: string;
   /** Shown in the style picker. */
   readonly label: string;

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { parseEffectList, resolveParams } from '../effects/registry.js';
+import { EFFECT_NAME, PARAMETER_NAME } from '../effects/types.js';
 import { invalidOption, PetcutError } from '../errors.js';
-import { FORMAT_SPELLINGS, formatNamed } from '../image/formats.js';
+import { FORMAT_SPELLINGS, formatNamed, LOSSY_FORMATS_LABEL } from '../image/formats.js';
 import { parseColour } from '../image/render.js';
 import type { OutputSpec } from '../engine/index.js';
 
@@ -26,7 +27,7 @@ const OptionsSchema = z.strictObject({
 /** The JSON schema of the same options, for route validation and the OpenAPI document. */
 export const OPTION_PROPERTIES = {
   format: { type: 'string', enum: FORMAT_SPELLINGS, default: 'png', description: 'Output format; Content-Type always matches the bytes.' },
-  quality: { type: 'integer', minimum: 1, maximum: 100, default: 90, description: 'WebP and JPEG quality.' },
+  quality: { type: 'integer', minimum: 1, maximum: 100, default: 90, description: `${LOSSY_FORMATS_LABEL} quality.` },
   compression: { type: 'integer', minimum: 0, maximum: 9, default: 1, description: 'PNG zlib level (1 fastest, 9 smallest).' },
   size: { anyOf: [{ type: 'string', enum: ['full', 'preview'] }, { type: 'integer', minimum: 1, maximum: 16384 }], default: 'full', description: '"full", "preview" (long side 1024) or a long side in pixels; never upscales.' },
   background: { type: 'string', description: 'Hex colour (#rgb, #rrggbb, #rrggbbaa) or "transparent". JPEG defaults to white.' },
@@ -39,7 +40,7 @@ export const OPTION_PROPERTIES = {
 export type OptionFields = Record<string, string | undefined>;
 
 /** `<effect>.<parameter>` fields, e.g. `popart.levels=4`. */
-const EFFECT_PARAM = /^([a-z0-9]+)\.([A-Za-z0-9]+)$/;
+const EFFECT_PARAM = new RegExp(`^(${EFFECT_NAME.source.slice(1, -1)})\\.(${PARAMETER_NAME.source.slice(1, -1)})$`);
 export const EFFECT_PARAM_PATTERN = EFFECT_PARAM.source;
 
 export function parseOutputOptions(fields: OptionFields): OutputSpec[] {

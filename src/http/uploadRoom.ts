@@ -60,8 +60,9 @@ export function abortOnClose(reply: FastifyReply): AbortSignal {
 
 /**
  * The shopper's session, as the access hook resolved and checked it
- * (src/http/session.ts), or a new one when asked. A route that reads a
- * `session_id` form field calls resolveSession(request, field) first.
+ * (src/http/session.ts; readUpload checks a `session_id` form field the
+ * same way), or a new one when asked. A JSON body that names a session
+ * calls resolveSession(request, value) itself.
  */
 export function sessionFrom(request: FastifyRequest, ctx: AppContext, create: boolean): string | undefined {
   if (request.actingSession) return request.actingSession;

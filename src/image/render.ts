@@ -1,12 +1,12 @@
 import sharp from 'sharp';
 import { invalidOption } from '../errors.js';
 import { FORMATS } from './formats.js';
-import type { FormatName } from './formats.js';
+import type { FormatName, OutputFormat } from './formats.js';
 import type { Box, Planes } from './types.js';
 
 export interface RenderOptions {
   readonly format?: FormatName;
-  /** 1..100 for WebP and JPEG. */
+  /** 1..100 for the lossy formats (`lossy` in FORMATS). */
   readonly quality?: number;
   /** zlib level 0..9 for PNG (default 1: fastest that still compresses; 9 for smallest files). */
   readonly pngCompression?: number;
@@ -39,7 +39,8 @@ export interface Rendered {
 const PREVIEW_SIDE = 1024;
 
 export async function renderCutout(source: RenderSource, options: RenderOptions = {}): Promise<Rendered> {
-  const format = FORMATS[options.format ?? 'png'];
+  const formatName = options.format ?? 'png';
+  const format: OutputFormat = FORMATS[formatName];
   const quality = checkedInt('quality', options.quality ?? 90, 1, 100);
   const pngCompression = checkedInt('pngCompression', options.pngCompression ?? 1, 0, 9);
   const rect = options.crop ? cropRect(source, options.cropMargin ?? 0.05) : { x: 0, y: 0, width: source.width, height: source.height };
@@ -62,7 +63,7 @@ export async function renderCutout(source: RenderSource, options: RenderOptions 
   if (resize) pipeline = pipeline.resize({ width: side, height: side, fit: 'inside' });
   if (!options.maskOnly) pipeline = await applyBackground(pipeline, options.background, format.supportsAlpha);
   const { data, info } = await format.encode(pipeline, { quality, pngCompression }).toBuffer({ resolveWithObject: true });
-  return { data, format: format.name, contentType: format.contentType, width: info.width, height: info.height, rect };
+  return { data, format: formatName, contentType: format.contentType, width: info.width, height: info.height, rect };
 }
 
 function cropRows(plane: Uint8Array, width: number, channels: number, rect: Box): Buffer {

@@ -29,14 +29,19 @@ export interface ResolvedModel {
 }
 
 /**
- * The model's file and its identity. A registry model's weights are pinned by
- * sha256 (checked when its cache file is built); a file plugged in by config
- * is hashed as it is now, each time the model loads (streamed: about half a
- * second for ISNet's 176 MB, once per process).
+ * The model's file and its identity. A packaged model's weights are pinned by
+ * sha256 and size (checked when its cache file is built); a file is hashed as
+ * it is now, each time the model loads (streamed: about half a second for
+ * ISNet's 176 MB, once per process), and refused when it has a pin and does
+ * not match it.
  */
 export async function resolveModel(model: ModelDescription, cacheDir: string): Promise<ResolvedModel> {
   const path = await resolveModelFile(model, cacheDir);
-  const sha256 = model.source.kind === 'file' ? await hashFile(path) : model.sha256!;
+  if (model.source.kind !== 'file') return { path, identity: modelIdentity(model, model.sha256!) };
+  const sha256 = await hashFile(path);
+  if (model.sha256 !== undefined && sha256 !== model.sha256) {
+    throw new PetcutError('PETCUT_E_MODEL_INTEGRITY', `Model file ${model.source.path} has sha256 ${sha256}, expected ${model.sha256} (the pin of model ${model.name}).`);
+  }
   return { path, identity: modelIdentity(model, sha256) };
 }
 
@@ -63,11 +68,11 @@ export async function resolveModelFile(model: ModelDescription, cacheDir: string
   if (!model.sha256) throw new PetcutError('PETCUT_E_MODEL_INTEGRITY', `Model ${model.name} has no pinned sha256.`);
   const target = join(cacheDir, `${model.name}-${model.sha256.slice(0, 16)}.onnx`);
   if (await exists(target)) return target;
-  await assembleImglyModel(model.source.resource, model.sourceSha256 ?? model.sha256, target, model.transform ? { transform: model.transform, sha256: model.sha256 } : undefined);
+  await assembleImglyModel(model.source.resource, model.sourceSha256 ?? model.sha256, target, model.transform ? { transform: model.transform, sha256: model.sha256 } : undefined, model.bytes);
   return target;
 }
 
-async function assembleImglyModel(resource: string, sha256: string, target: string, rewrite?: { transform: 'fp16-to-fp32'; sha256: string }): Promise<void> {
+async function assembleImglyModel(resource: string, sha256: string, target: string, rewrite?: { transform: 'fp16-to-fp32'; sha256: string }, bytes?: number): Promise<void> {
   const dataDir = imglyDataDir();
   const resources = JSON.parse(await readFile(join(dataDir, 'resources.json'), 'utf8')) as Record<string, ResourceEntry>;
   const entry = resources[resource];
@@ -92,6 +97,8 @@ async function assembleImglyModel(resource: string, sha256: string, target: stri
       throw new PetcutError('PETCUT_E_MODEL_INTEGRITY', `Assembled ${resource} has sha256 ${digest}, expected ${sha256}.`);
     }
     if (rewrite) await rewriteFile(partial, rewrite.sha256);
+    const size = (await stat(partial)).size;
+    if (bytes !== undefined && size !== bytes) throw new PetcutError('PETCUT_E_MODEL_INTEGRITY', `${target} would be ${size} bytes, the registry pins ${bytes}.`);
     await rename(partial, target);
   } catch (error) {
     await file.close().catch(() => undefined);

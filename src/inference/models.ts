@@ -28,8 +28,12 @@ export interface ModelDescription {
   readonly sourceSha256?: string;
   /** A rewrite applied once when the cache is built. */
   readonly transform?: 'fp16-to-fp32';
-  /** sha256 of the final .onnx file in the cache; checked once when the cache is built. */
+  /**
+   * sha256 of the final .onnx file: checked once when the cache is built, or
+   * for a file source each time it loads.
+   */
   readonly sha256?: string;
+  /** Size of the final .onnx file in bytes; checked when the cache is built. */
   readonly bytes?: number;
   /** Square input side in pixels; the photo is stretched to it (ISNet was trained that way). */
   readonly inputSize: number;

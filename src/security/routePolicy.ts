@@ -1,6 +1,6 @@
 /**
  * What each route requires, declared beside the route as data
- * (`config: { security: storefront('upload') }`) and enforced by the
+ * (`config: storefront('upload')`) and enforced by the
  * security hooks (src/http/security.ts). A route that declares nothing is a
  * storefront route with the read rate: secure by default.
  */

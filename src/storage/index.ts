@@ -2,16 +2,17 @@ import { PetcutError } from '../errors.js';
 import { createFsStore } from './fsStore.js';
 import { createGcsStore } from './gcsStore.js';
 import { createS3Store } from './s3Store.js';
-import type { ObjectStore } from './store.js';
+import type { ObjectStore, StorageKind } from './store.js';
 
-export type { ExpiryRule, LifecycleOutcome, ObjectInfo, ObjectStore, PutOptions, StoredObject } from './store.js';
+export { STORAGE_KINDS } from './store.js';
+export type { ExpiryRule, LifecycleOutcome, ObjectInfo, ObjectStore, PutOptions, StorageKind, StoredObject } from './store.js';
 
 /**
  * Everything needed to build a store, flat and plain so the config loader can
  * fill it from env. Fields that do not apply to `kind` are ignored.
  */
 export interface StorageConfig {
-  readonly kind: 'fs' | 'gcs' | 's3';
+  readonly kind: StorageKind;
   /** fs: the data directory. */
   readonly root?: string;
   /** gcs, s3 */

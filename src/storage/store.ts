@@ -30,8 +30,12 @@ export interface ExpiryRule {
 
 export type LifecycleOutcome = 'created' | 'updated' | 'unchanged' | 'not-supported';
 
+/** The storage backends, the one list (PETCUT_STORAGE's values, StorageConfig's kinds). */
+export const STORAGE_KINDS = ['fs', 'gcs', 's3'] as const;
+export type StorageKind = typeof STORAGE_KINDS[number];
+
 export interface ObjectStore {
-  readonly name: 'fs' | 'gcs' | 's3';
+  readonly name: StorageKind;
   /** Atomic: readers see the whole object or nothing, never a truncated one. Overwrites an existing key. */
   put(key: string, data: Buffer, options: PutOptions): Promise<void>;
   /** null when the key does not exist. */

@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events';
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../context.js';
-import { EFFECTS, parseEffectList, resolveParams } from '../../effects/registry.js';
-import { FORMAT_SPELLINGS } from '../../image/formats.js';
+import { DEFAULT_EFFECT, EFFECTS, parseEffectList, resolveParams } from '../../effects/registry.js';
+import { FORMAT_SPELLINGS, imageContentTypes } from '../../image/formats.js';
 import { PetcutError } from '../../errors.js';
 import { createProgressTracker } from '../../service/progress.js';
 import { errorHeaders, logServerSide, toPetcutError } from '../errors.js';
@@ -117,7 +117,7 @@ function registerProcessing(app: FastifyInstance, ctx: AppContext, progress: Eve
         properties: { output_format: { type: 'string', enum: FORMAT_SPELLINGS }, quality: { type: 'integer', minimum: 1, maximum: 100 }, ...SESSION_QUERY },
       },
       'x-request-body': { required: true, content: { 'multipart/form-data': { schema: { type: 'object', properties: { file: { type: 'string', format: 'binary' } } } } } },
-      'x-responses': { 200: { description: 'The cut-out; Content-Type matches the bytes.', content: { 'image/png': {}, 'image/webp': {}, 'image/jpeg': {} } } },
+      'x-responses': { 200: { description: 'The cut-out; Content-Type matches the bytes.', content: imageContentTypes({}) } },
       response: failures(400, 413, 415, 422, 503),
     },
   }, async (request, reply) => {
@@ -137,7 +137,7 @@ function registerProcessing(app: FastifyInstance, ctx: AppContext, progress: Eve
   }, async () => ({
     success: true,
     effects: Object.keys(EFFECTS),
-    default: 'color',
+    default: DEFAULT_EFFECT,
     details: Object.fromEntries(Object.values(EFFECTS).map((e) => [e.name, { label: e.label, description: e.description, parameters: e.parameters }])),
   }));
 }

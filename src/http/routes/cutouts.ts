@@ -3,6 +3,7 @@ import type { Reservation } from '../../service/capacity.js';
 import type { AppContext } from '../context.js';
 import { parseOutputOptions } from '../options.js';
 import { CUTOUT_QUERY, errors, IMAGE_UPLOAD_BODY, RESULT, SESSION_HEADER } from '../schemas.js';
+import { imageContentTypes } from '../../image/formats.js';
 import { readUpload } from '../upload.js';
 import { abortOnClose, reserveUpload, sessionFrom } from '../uploadRoom.js';
 import { describeOutcome, resultOf, storedResultOf } from '../views.js';
@@ -13,9 +14,7 @@ const IMAGE_RESPONSE = {
   200: {
     description: 'The cut-out (one output), with X-* headers describing it. JSON with URLs when several outputs are asked or Accept prefers application/json.',
     content: {
-      'image/png': { schema: { type: 'string', format: 'binary' } },
-      'image/webp': { schema: { type: 'string', format: 'binary' } },
-      'image/jpeg': { schema: { type: 'string', format: 'binary' } },
+      ...imageContentTypes({ schema: { type: 'string', format: 'binary' } }),
       'application/json': { schema: { type: 'object', properties: { results: { type: 'array', items: RESULT } } } },
     },
   },
