@@ -11,6 +11,9 @@
 // are the files the gate passed that libvips then refused. The peer is a
 // plain `sharp(input).metadata()` on the same header-rejected files, the
 // cheapest header read a sharp-based service could do before deciding.
+// hostileStructuresMs: checkImageBytes alone on the hostile structures of
+// test/security.imageCheck.test.ts (the test checks the bound that refuses
+// each; the times are here; each was once asserted under 1000 ms).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,7 +24,8 @@ import { ERRORS } from '../dist/errors.js';
 import { checkImageBytes } from '../dist/security/imageCheck.js';
 import { loadServiceConfig } from '../dist/config.js';
 import { createStore } from '../dist/storage/index.js';
-import { badInputCorpus, sources } from './badinput-corpus.mjs';
+import { deflateSync } from 'node:zlib';
+import { badInputCorpus, isoBmff, jpegSegments, pngChunk, sources, withJpegSegment, withPngChunk } from './badinput-corpus.mjs';
 
 const round2 = (v) => Math.round(v * 100) / 100;
 const quantile = (xs, q) => {
@@ -108,6 +112,43 @@ for (const entry of corpus) {
   if (entry.expect && !entry.expect.includes(code)) socketMismatches++;
 }
 
+/** checkImageBytes on each hostile structure, median of 3 (ms). */
+async function hostileStructures() {
+  const src = await sources();
+  const repeat = (unit, bytes) => Buffer.alloc(bytes, Buffer.from(unit));
+  const latin1 = (text) => Buffer.from(text, 'latin1');
+  const sos = jpegSegments(src.jpeg).find((s) => s.marker === 0xda);
+  const scanStart = src.jpeg.subarray(0, sos.at + 2 + src.jpeg.readUInt16BE(sos.at + 2));
+  const pngTexts = (chunk) => Buffer.concat([src.png.subarray(0, 33), repeat([...chunk], chunk.length * 30_000), src.png.subarray(33)]);
+  const cases = {
+    stuffedFf00Scan: () => Buffer.concat([scanStart, repeat([0xff, 0x00], 3 << 20), Buffer.from([0xff, 0xd9])]),
+    restartMarkerScan: () => Buffer.concat([scanStart, repeat([0xff, 0xd0], 3 << 20), Buffer.from([0xff, 0xd9])]),
+    emptyJpegComments: () => Buffer.concat([src.jpeg.subarray(0, 2), repeat([0xff, 0xfe, 0, 2], 40_000), src.jpeg.subarray(2)]),
+    emptyPngChunks: () => Buffer.concat([src.png.subarray(0, 33), repeat([...pngChunk('abCd', Buffer.alloc(0))], 12 << 20), src.png.subarray(33)]),
+    trailingLtS: () => Buffer.concat([src.jpeg, repeat([0x3c, 0x73], 2 << 20)]),
+    privatePngChunkLtS: () => withPngChunk(src.png, 'prVt', repeat([0x3c, 0x73], 12 << 20)),
+    privatePngChunkUtf16: () => withPngChunk(src.png, 'prVt', repeat([0x3c, 0, 0x61, 0], 24 << 20)),
+    jpegCommentAspWithoutCloser: () => withJpegSegment(src.jpeg, 0xfe, Buffer.alloc(65_000, '<% abc ')),
+    brokenZtxtChunks: () => pngTexts(pngChunk('zTXt', latin1('a\0\0'))),
+    compressedZtxtChunks: () => pngTexts(pngChunk('zTXt', Buffer.concat([latin1('Comment\0\0'), deflateSync(latin1('a comment'))]))),
+    photoPlus30MbVideo: () => Buffer.concat([src.jpeg, isoBmff('mp42', ['isom'], 30 * 1024 * 1024 - src.jpeg.length - 100)]),
+  };
+  const out = {};
+  for (const [name, make] of Object.entries(cases)) {
+    const data = make();
+    const ms = [];
+    for (let i = 0; i < 3; i++) {
+      const t = performance.now();
+      gate(data);
+      ms.push(performance.now() - t);
+    }
+    out[name] = quantile(ms, 0.5);
+  }
+  const max = Math.max(...Object.values(out));
+  return { ...out, maxMs: max, under1000Ms: max < 1000 };
+}
+const hostileStructuresMs = await hostileStructures();
+
 const health = await fetch(`${address}/healthz`);
 const good = await fetch(`${address}/v1/cutouts`, { method: 'POST', body: new Uint8Array((await sources(160, 120)).jpeg), headers: { 'content-type': 'image/jpeg' } });
 const header = spread(headerMs);
@@ -131,6 +172,7 @@ console.log(JSON.stringify({
   headerP99UnderTarget: header.p99 !== null && header.p99 < 50,
   ratioCheckOverPeerP99: peer.p99 ? round2(gateOnly.p99 / peer.p99) : null,
   ratioApiRejectionOverPeerP99: peer.p99 ? round2(header.p99 / peer.p99) : null,
+  hostileStructuresMs,
   peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
 }));
 await app.shutdown();

@@ -6,7 +6,10 @@
 // combined allowed count must match it within 5 %. The same run against one
 // process is the comparison, and consume() is timed in-process (memory store,
 // the peer, vs Redis store): the overhead a limited request pays over an
-// unlimited one.
+// unlimited one. `failover` times limiter.charge() one call at a time while
+// Redis is up, killed (SIGKILL), hung (SIGSTOP) and never there, against the
+// 250 ms command timeout (test/rateLimit.failover.test.ts asserts what is
+// decided; the times are here).
 // npm run build && node bench/ratelimit.mjs [durationS]  -> one JSON object on stdout.
 // Env: DURATION_S (30), CLIENTS (8 concurrent), LIMIT_PER_MIN (100), BURST (10).
 import { spawn } from 'node:child_process';
@@ -133,6 +136,50 @@ async function microBenchmark(redisUrl) {
   return { memoryStore, redisStore, redisOverMemoryP50: round(redisStore.p50Us / memoryStore.p50Us, 1), redisOverMemoryP99: round(redisStore.p99Us / memoryStore.p99Us, 1) };
 }
 
+/** limiter.charge() timed one call at a time: `count` calls on fresh subjects. */
+async function timeCharges(limiter, count) {
+  const ms = [];
+  for (let i = 0; i < count; i++) {
+    const started = performance.now();
+    await limiter.charge('ip', `bench-failover-${Math.random()}`);
+    ms.push(performance.now() - started);
+  }
+  const sorted = [...ms].sort((a, b) => a - b);
+  return { n: count, p50Ms: round(sorted[Math.floor(count / 2)], 2), maxMs: round(sorted[count - 1], 2) };
+}
+
+async function failoverLatency() {
+  const { createRateLimiter } = await import('../dist/security/rateLimit/index.js');
+  const redisTimeoutMs = 250;
+  const config = { ipPerMin: 60, sessionPerMin: 20, burst: 4, warmupPerHour: 20, maxKeys: 1000, redisTimeoutMs };
+  const log = { info: () => undefined, warn: () => undefined };
+  const ownRedis = async () => {
+    const port = await freePort();
+    const { child } = launch('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
+    await until(() => pongs(port), 'redis-server (failover)', 10_000);
+    return { url: `redis://127.0.0.1:${port}`, child };
+  };
+  const killedRedis = await ownRedis();
+  const onKilled = createRateLimiter({ ...config, redisUrl: killedRedis.url }, { log });
+  const up = await timeCharges(onKilled, 50);
+  const exited = new Promise((resolve) => killedRedis.child.once('exit', resolve));
+  killedRedis.child.kill('SIGKILL');
+  await exited;
+  const killed = await timeCharges(onKilled, 50);
+  const hungRedis = await ownRedis();
+  const onHung = createRateLimiter({ ...config, redisUrl: hungRedis.url }, { log });
+  await timeCharges(onHung, 5);
+  hungRedis.child.kill('SIGSTOP');
+  const hung = await timeCharges(onHung, 50);
+  hungRedis.child.kill('SIGCONT');
+  const onNothing = createRateLimiter({ ...config, redisUrl: `redis://127.0.0.1:${await freePort()}` }, { log });
+  const unreachable = await timeCharges(onNothing, 50);
+  await Promise.all([onKilled.close(), onHung.close(), onNothing.close()]);
+  // The bound the test suite once asserted per call: the command timeout plus 150 ms of scheduling slack.
+  const boundMs = redisTimeoutMs + 150;
+  return { redisTimeoutMs, boundMs, up, killed, hung, unreachable, withinBound: [killed, hung, unreachable].every((r) => r.maxMs < boundMs) };
+}
+
 async function main() {
   const redisUrl = await startRedis();
   const services = await Promise.all([startService(redisUrl), startService(redisUrl)]);
@@ -147,6 +194,7 @@ async function main() {
     report.note = 'the service sends no RateLimit-* headers: installRateLimits is not wired into src/app.ts yet, so only the micro-benchmark ran';
   }
   report.consumeLatency = await microBenchmark(redisUrl);
+  report.failover = await failoverLatency();
   // A failover during the run would show here (and make the two-process budget per process).
   report.serviceRateLimitWarnings = services.flatMap((s) => s.log.join('').split('\n').filter((line) => /"level":(40|50)/.test(line) && /redis|rate limit/i.test(line))).slice(0, 5);
   console.log(JSON.stringify(report, null, 2));

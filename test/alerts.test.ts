@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
-const dir = fileURLToPath(new URL('../deploy/prometheus', import.meta.url));
+const dir = fileURLToPath(new URL('../deploy/prometheus/', import.meta.url));
 const testFiles = ['alerts.test.yml', 'alerts.weekly.test.yml'];
 const read = (name: string): string => readFileSync(dir + name, 'utf8');
 

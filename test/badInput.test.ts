@@ -4,11 +4,12 @@ import { createEngine } from '../src/engine/engine.js';
 import type { Engine } from '../src/engine/engine.js';
 import { discJpeg, discScene, iouOf } from './images.js';
 import { pngDeclaring } from './support/craft.js';
+import { testEngineConfig } from './support/env.js';
 
 let engine: Engine;
 let good: Buffer;
 beforeAll(async () => {
-  engine = await createEngine();
+  engine = await createEngine({ config: testEngineConfig() });
   good = (await discJpeg(240, 180, [{ cx: 120, cy: 90, r: 50 }])).jpeg;
 });
 afterAll(async () => {
@@ -26,11 +27,14 @@ describe('bad input gets a coded error and harms nothing', () => {
     await expect(engine.cutout(make())).rejects.toMatchObject({ code });
   });
 
-  it('huge declared dimensions are refused from the header, fast', async () => {
+  it('huge declared dimensions are refused from the header', async () => {
+    // A header and no pixel data: only the header can have said 30000x30000. How fast such a refusal
+    // is, through the API, is measured by `npm run bench -- badinput` (headerRejectionMs).
     const bomb = pngDeclaring(30_000, 30_000);
-    const started = performance.now();
+    expect(bomb.length).toBeLessThan(100);
     await expect(engine.cutout(bomb)).rejects.toMatchObject({ code: 'PETCUT_E_TOO_MANY_PIXELS', message: expect.stringContaining('30000x30000') });
-    expect(performance.now() - started).toBeLessThan(1000);
+    // Nothing was left running or queued for it.
+    expect([engine.inFlight(), engine.queued()]).toEqual([0, 0]);
   });
 
   it.each([

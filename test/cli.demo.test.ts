@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDotEnv } from '../src/config.js';
+import { childEnv } from './support/env.js';
 
 /**
  * What a newcomer runs first (issue #13): `petcut demo-photo` gives a photo
@@ -26,10 +27,10 @@ afterAll(async () => {
 describe('petcut demo-photo', () => {
   it('writes a JPEG of a pet on a background, which the CLI then cuts out to the pet', async () => {
     const photo = join(dir, 'pet.jpg');
-    await run(process.execPath, [cli, 'demo-photo', photo], { cwd: dir });
+    await run(process.execPath, [cli, 'demo-photo', photo], { cwd: dir, env: childEnv() });
     const meta = await sharp(photo).metadata();
     expect(meta).toMatchObject({ format: 'jpeg', width: 1024, height: 768 });
-    await run(process.execPath, [cli, 'remove', photo, '-o', join(dir, 'out')], { cwd: dir, env: { ...process.env, PETCUT_DEVICE: 'cpu' } });
+    await run(process.execPath, [cli, 'remove', photo, '-o', join(dir, 'out')], { cwd: dir, env: childEnv({ PETCUT_DEVICE: 'cpu' }) });
     const { data, info } = await sharp(join(dir, 'out', 'pet.png')).extractChannel(3).raw().toBuffer({ resolveWithObject: true });
     const opaque = data.filter((a) => a >= 128).length / (info.width * info.height);
     // The drawn cat covers about a sixth of the frame; the wall and floor are gone.
@@ -57,7 +58,8 @@ describe('.env', () => {
   it('the CLI reads .env from its working directory (a bad value there is named like any other)', async () => {
     const work = await mkdtemp(join(dir, 'cwd-'));
     await writeFile(join(work, '.env'), 'PETCUT_MAX_PIXELS=lots\n');
-    const failed = await run(process.execPath, [cli, 'model', 'prepare'], { cwd: work }).then(() => undefined, (error: { stderr: string; code: number }) => error);
+    // childEnv(): a PETCUT_MAX_PIXELS in the shell would win over the .env and hide what is tested.
+    const failed = await run(process.execPath, [cli, 'model', 'prepare'], { cwd: work, env: childEnv() }).then(() => undefined, (error: { stderr: string; code: number }) => error);
     expect(failed?.code).toBe(1);
     expect(failed?.stderr).toMatch(/PETCUT_MAX_PIXELS/);
     expect(await readFile(join(work, '.env'), 'utf8')).toContain('lots');

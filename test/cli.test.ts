@@ -7,13 +7,15 @@ import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { discJpeg, discScene } from './images.js';
+import { childEnv } from './support/env.js';
 
 const run = promisify(execFile);
 const cli = new URL('../dist/cli/index.js', import.meta.url).pathname;
 
+/** The CLI with none of the shell's petcut variables (support/env.ts), in the test's directory (so no .env is read). */
 async function petcut(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [cli, ...args], { timeout: 120_000 });
+    const { stdout, stderr } = await run(process.execPath, [cli, ...args], { timeout: 120_000, cwd: dir, env: childEnv() });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const failed = error as { code: number; stdout: string; stderr: string };

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import type { ExecFileOptions } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -15,8 +16,12 @@ import { createCostMeter } from '../src/cost/meter.js';
 import type { CostEntry, CostMeterOptions } from '../src/cost/meter.js';
 import { DEFAULT_PRICE_FILE, loadPrices, parsePrices } from '../src/cost/prices.js';
 import { buildReport, formatReport, NO_SHOP } from '../src/cost/report.js';
+import { childEnv } from './support/env.js';
 
-const run = promisify(execFile);
+const execFileAsync = promisify(execFile);
+/** A command (the CLI) with none of the shell's petcut variables (support/env.ts), outside the repository (no .env). */
+const run = (file: string, args: string[], options: ExecFileOptions = {}): Promise<{ stdout: string; stderr: string }> =>
+  execFileAsync(file, args, { cwd: tmpdir(), env: childEnv(), ...options, encoding: 'utf8' });
 const CLI = new URL('../dist/cli/index.js', import.meta.url).pathname;
 const prices = loadPrices();
 const HOUR = 3_600_000;
@@ -327,7 +332,7 @@ describe('petcut cost (CLI)', () => {
   it('--store reads the ledger copies instances uploaded to the configured storage', async () => {
     const data = join(dir, 'store-data');
     const store = createStore({ kind: 'fs', root: data });
-    const env = { ...process.env, PETCUT_STORAGE: 'fs', PETCUT_DATA_DIR: data };
+    const env = childEnv({ PETCUT_STORAGE: 'fs', PETCUT_DATA_DIR: data });
     const empty = await run('node', [CLI, 'cost', 'report', '--store'], { env }).then(() => undefined, (error: { code: number; stderr: string }) => error);
     expect(empty?.code).toBe(2);
     expect(empty?.stderr).toContain(`no ledger copies under ${LEDGER_PREFIX}`);

@@ -2,11 +2,13 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { EFFECTS } from '../src/effects/registry.js';
 import { ERRORS } from '../src/errors.js';
+import { MODELS } from '../src/inference/models.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const text = (path: string): string => readFileSync(join(root, path), 'utf8');
-const DOCS = ['README.md', ...readdirSync(join(root, 'docs')).filter((name) => name.endsWith('.md')).map((name) => `docs/${name}`)];
+const DOCS = ['README.md', 'CONTRIBUTING.md', 'SECURITY.md', ...readdirSync(join(root, 'docs')).filter((name) => name.endsWith('.md')).map((name) => `docs/${name}`)];
 
 const withoutFences = (markdown: string): string => markdown.replace(/^```[\s\S]*?^```/gm, '');
 
@@ -76,5 +78,19 @@ describe('docs/http-api.md', () => {
       .map(([code, { status }]) => `${code}: ${status} in src/errors.ts, ${rows.get(code) ?? 'missing'} in docs/http-api.md`);
     expect(wrong).toEqual([]);
     expect([...rows.keys()].filter((code) => !(code in ERRORS))).toEqual([]);
+  });
+});
+
+describe('docs/effects.md', () => {
+  it('has one row per registered effect, in the registry order', () => {
+    const rows = [...text('docs/effects.md').matchAll(/^\|\s*`([a-z0-9]+)`\s*\|/gm)].map((m) => m[1]);
+    expect(rows).toEqual(Object.keys(EFFECTS));
+  });
+});
+
+describe('docs/models.md', () => {
+  it('names every registered model', () => {
+    const doc = text('docs/models.md');
+    expect(Object.keys(MODELS).filter((name) => !doc.includes('`' + name + '`'))).toEqual([]);
   });
 });

@@ -21,7 +21,8 @@ import { startS3Server } from './support/s3Server.js';
  * The service on cloud storage, end to end: a job's original and result land
  * in the bucket under the session's tier, the order moves them to the
  * order_completed prefix, the image URL keeps working, and the cache serves
- * a repeat from the bucket. S3 runs against s3rver, GCS against the loopback
+ * a repeat from the bucket. S3 runs against s3rver (listings paged by our
+ * shim, not s3rver: test/support/s3Server.ts), GCS against the loopback
  * server speaking the JSON API, both through the real client libraries.
  */
 let engine: Engine;

@@ -4,7 +4,9 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PetcutApp } from '../src/app.js';
 import type { Engine } from '../src/engine/engine.js';
-import { asInjected, buildApp, expectError, form, listen, pathOf, photo, sniff, startEngine } from './support/app.js';
+import { asInjected, buildApp, controlledStore, expectError, form, listen, pathOf, photo, sniff, startEngine } from './support/app.js';
+import type { ControlledStore } from './support/app.js';
+import { until } from './support/wait.js';
 
 let engine: Engine;
 let app: PetcutApp;
@@ -109,10 +111,27 @@ describe('POST /v1/cutouts returns the cut-out', () => {
 
   it('size=preview bounds the long side to 1024 (a client hanging up first does not break it)', async () => {
     const big = await photo(1280, 960, 'jpeg');
-    const controller = new AbortController();
-    const hungUp = fetch(`${base}/v1/cutouts`, { method: 'POST', body: form([{ data: big }]), signal: controller.signal }).then(() => 'answered', () => 'aborted');
-    setTimeout(() => controller.abort(), 300);
-    expect(await hungUp).toBe('aborted');
+    // An app of its own on a store the test holds: the upload is read and its room reserved, then its cache
+    // lookup waits until the client has gone, so the hang-up comes first whatever the machine's speed.
+    let control!: ControlledStore;
+    const { app: held } = await buildApp(engine, { wrapStore: (inner) => (control = controlledStore(inner)).store });
+    try {
+      const heldBase = await listen(held);
+      const release = control.hold((op, key) => op === 'get' && key.startsWith('cache/alias/'));
+      const controller = new AbortController();
+      const hungUp = fetch(`${heldBase}/v1/cutouts`, { method: 'POST', body: form([{ data: big }]), signal: controller.signal }).then(() => 'answered', () => 'aborted');
+      await until(() => control.calls.some((c) => c.op === 'get' && c.key.startsWith('cache/alias/')), 'the upload to reach its cache lookup');
+      expect(held.petcut.capacity.status().inFlight).toBe(1);
+      controller.abort();
+      expect(await hungUp).toBe('aborted');
+      release();
+      // The server finishes (or drops) the work and gives its room back.
+      await until(() => held.petcut.capacity.status().inFlight === 0 && engine.inFlight() === 0, 'the hung-up request to give its room back');
+      await held.petcut.processing.drain();
+      expect((await fetch(`${heldBase}/healthz`)).status).toBe(200);
+    } finally {
+      await held.close(); // not shutdown(): the engine is shared
+    }
     const response = await cutout('?size=preview', form([{ data: big }]));
     expect(response.statusCode).toBe(200);
     const meta = await sharp(response.rawPayload).metadata();
@@ -199,8 +218,8 @@ describe('bad input gets a coded JSON error', () => {
   });
 
   it('an unknown effect', async () => {
-    const body = expectError(await cutout('?effects=color,sepia'), 400, 'PETCUT_E_UNKNOWN_EFFECT');
-    expect(body.error.message).toContain('sepia');
+    const body = expectError(await cutout('?effects=color,no-such-effect'), 400, 'PETCUT_E_UNKNOWN_EFFECT');
+    expect(body.error.message).toContain('no-such-effect');
   });
 
   it('a text file (415), a truncated JPEG (422), a text/plain body (4xx)', async () => {
@@ -225,13 +244,17 @@ describe('bad input gets a coded JSON error', () => {
 
   it('a client that hangs up mid-upload does not hurt the server', async () => {
     const { port } = new URL(base);
-    const half = (head: string, body: Buffer): Promise<void> => new Promise((resolve, reject) => {
-      const socket = connect(Number(port), '127.0.0.1', () => {
-        socket.write(head);
-        socket.write(body.subarray(0, body.length >> 1), () => setTimeout(() => { socket.destroy(); resolve(); }, 100));
-      });
-      socket.on('error', reject);
-    });
+    // Half the body, then a hang-up once the server holds room for the upload (it is reading it), then its room back.
+    const half = async (head: string, body: Buffer): Promise<void> => {
+      const socket = connect(Number(port), '127.0.0.1');
+      socket.on('error', () => undefined);
+      await new Promise<void>((resolve) => socket.once('connect', resolve));
+      socket.write(head);
+      socket.write(body.subarray(0, body.length >> 1));
+      await until(() => app.petcut.capacity.status().inFlight === 1, 'the server to reserve room for the upload');
+      socket.destroy();
+      await until(() => app.petcut.capacity.status().inFlight === 0, 'the cut-off upload to give its room back');
+    };
     const boundary = 'petcutboundary42';
     const multipart = Buffer.concat([Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n`), pet, Buffer.from(`\r\n--${boundary}--\r\n`)]);
     await half(`POST /v1/cutouts HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=${boundary}\r\nContent-Length: ${multipart.length}\r\n\r\n`, multipart);

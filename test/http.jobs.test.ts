@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PetcutApp } from '../src/app.js';
 import type { ControlledStore, JobView, Message } from './support/app.js';
 import { buildApp, controlledStore, expectError, finishedJob, form, listen, pathOf, photo, Probe, refusedUpgrade, sniff, startEngine } from './support/app.js';
+import { until } from './support/wait.js';
 
 let app: PetcutApp;
 let store: ControlledStore;
@@ -85,10 +86,10 @@ describe('jobs and their progress', () => {
   });
 
   it('a file waiting for a free worker gets queued events with its position, and percent still never goes back', async () => {
-    // Two synchronous cut-outs take both pipeline workers; the job's file has to wait for one.
-    const busy = [48, 60].map(async (shift) => app.inject({ method: 'POST', url: '/v1/cutouts', payload: form([{ data: await photo(320, 240, 'jpeg', shift) }]) }));
-    const deadline = Date.now() + 30_000;
-    while (app.petcut.engine.current()!.inFlight() < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+    // Two synchronous cut-outs take both pipeline workers; the job's file has to wait for one. Big enough
+    // (1280x960) to be still in the workers when the file arrives, also where the model is fast.
+    const busy = [48, 60].map(async (shift) => app.inject({ method: 'POST', url: '/v1/cutouts', payload: form([{ data: await photo(1280, 960, 'jpeg', shift) }]) }));
+    await until(() => app.petcut.engine.current()!.inFlight() >= 2, 'both cut-outs to take a pipeline worker', 30_000, 5);
     const release = store.hold((op, key) => op === 'get' && key.startsWith('cache/alias/'));
     const job = (await (await postJob([await photo(320, 240, 'jpeg', 72)])).json()) as JobView;
     const probe = new Probe(job.eventsUrl);
@@ -196,8 +197,8 @@ describe('bad input to jobs', () => {
 
   it('refused requests: no file, bad option, too many files, bad session header; no capacity is leaked', async () => {
     expectError(await app.inject({ method: 'POST', url: '/v1/jobs', payload: form([], { format: 'png' }) }), 400, 'PETCUT_E_MISSING_FILE');
-    expectError(await app.inject({ method: 'POST', url: '/v1/jobs?format=gif', payload: form([{ data: photos[0]! }]) }), 400, 'PETCUT_E_INVALID_OPTION');
-    expectError(await app.inject({ method: 'POST', url: '/v1/jobs?effects=sepia', payload: form([{ data: photos[0]! }]) }), 400, 'PETCUT_E_UNKNOWN_EFFECT');
+    expectError(await app.inject({ method: 'POST', url: '/v1/jobs?format=no-such-format', payload: form([{ data: photos[0]! }]) }), 400, 'PETCUT_E_INVALID_OPTION');
+    expectError(await app.inject({ method: 'POST', url: '/v1/jobs?effects=no-such-effect', payload: form([{ data: photos[0]! }]) }), 400, 'PETCUT_E_UNKNOWN_EFFECT');
     expectError(await app.inject({ method: 'POST', url: '/v1/jobs', payload: form([0, 1, 2, 3, 4].map(() => ({ data: photos[0]! }))) }), 400, 'PETCUT_E_BAD_REQUEST');
     expectError(await app.inject({ method: 'POST', url: '/v1/jobs', payload: form([{ data: photos[0]! }]), headers: { 'x-session-id': '../../etc' } }), 400, /^PETCUT_E_(INVALID_SESSION_ID|INVALID_OPTION)$/);
     expect(app.petcut.capacity.status().inFlight).toBe(0);

@@ -33,6 +33,12 @@ const ROUTES = [
   ['/api/v2/process-with-effects', 'file'], ['/remove-background', 'file'], ['/store-image', 'file'],
 ] as const;
 
+it('walks every upload route of the route table', () => {
+  const uploads = app.routeTable().filter((r) => r.security.rate === 'upload').map((r) => r.url.replace(':sessionId', 'multipart-session-1'));
+  expect(uploads.length).toBeGreaterThan(3);
+  expect(new Set(uploads)).toEqual(new Set(ROUTES.map(([url]) => url)));
+});
+
 const fileHead = (field: string): string => `--${B}${CRLF}Content-Disposition: form-data; name="${field}"; filename="pet.jpg"${CRLF}Content-Type: image/jpeg${CRLF}${CRLF}`;
 
 /** [what, content type, body] for a route's file field. */

@@ -125,6 +125,15 @@ describe('a storefront token reaches only its own session, whichever place names
     });
   }
 
+  it('the list above holds every non-public route that acts on a session (a new one fails here until it is attacked too)', () => {
+    // Storefront routes: operator routes act on any session by design, and POST /v1/auth/token mints the token
+    // (signed by the shop, tested in http.security.test.ts), so neither takes a storefront token to attack with.
+    const sessionRoutes = app.routeTable().filter((r) => r.security.session && r.security.access === 'storefront' && !r.websocket && r.url !== '/v1/auth/token')
+      .map((r) => `${r.method} ${r.url.replace(':sessionId', ':id')}`);
+    expect(sessionRoutes.length).toBeGreaterThan(5);
+    expect(new Set(sessionRoutes)).toEqual(new Set(ROUTES.map((route) => route.name)));
+  });
+
   it('a route acts on the session its token names when nothing else names one (control)', async () => {
     const listed = await app.inject({ method: 'GET', url: `/v1/sessions/${A}/images`, headers: { ...bearer(tokenA), 'x-session-id': A } });
     expect([200, 404]).toContain(listed.statusCode);

@@ -267,17 +267,17 @@ describe('hardening', () => {
     await closeApp(oneHop);
   });
 
+  // The configured 1 s timeouts, not the 120 s defaults, must end both exchanges: past this deadline the test fails.
   it('a slow upload is cut off with 408 and other clients are served meanwhile', async () => {
     const app = (await buildApp(engine, { env: { PETCUT_REQUEST_TIMEOUT_S: '1', PETCUT_HEADERS_TIMEOUT_S: '1' } })).app;
     const base = new URL(await listen(app));
-    const slow = (head: string, trickle: boolean) => new Promise<{ text: string; ms: number }>((resolve) => {
-      const started = performance.now();
+    const slow = (head: string, trickle: boolean) => new Promise<{ text: string }>((resolve) => {
       const socket = connect(Number(base.port), base.hostname);
       let text = '';
       socket.on('data', (chunk) => (text += chunk.toString()));
       socket.on('close', () => {
         clearInterval(timer);
-        resolve({ text, ms: performance.now() - started });
+        resolve({ text });
       });
       socket.on('error', () => undefined);
       socket.write(head);
@@ -289,10 +289,9 @@ describe('hardening', () => {
     for (const result of await Promise.all([body, headers])) {
       expect(result.text).toMatch(/^HTTP\/1\.1 408/);
       expect(result.text).toContain('PETCUT_E_REQUEST_TIMEOUT');
-      expect(result.ms).toBeLessThan(5000);
     }
     await closeApp(app);
-  });
+  }, 30_000);
 
   it('oversized headers get 431 with a code', async () => {
     const app = (await buildApp(engine, { env: { PETCUT_MAX_HEADER_KB: '4' } })).app;

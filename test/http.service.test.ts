@@ -6,6 +6,7 @@ import type { Engine } from '../src/engine/engine.js';
 import type { MemoryReading } from '../src/observability/memory.js';
 import type { ControlledStore, JobView } from './support/app.js';
 import { buildApp, controlledStore, expectError, finishedJob, form, listen, photo, startEngine } from './support/app.js';
+import { until } from './support/wait.js';
 
 const MB = 1024 * 1024;
 let engine: Engine;
@@ -67,21 +68,20 @@ describe('health', () => {
     expect((await get('/health')).json()).toMatchObject({ warm: true });
   });
 
-  it('/healthz answers in under 250 ms while a 2000x1500 photo is processed', async () => {
+  it('/healthz answers while a 2000x1500 photo is processed', async () => {
+    // Answers counted while the photo is in the engine: the event loop is free. How fast they come is
+    // measured by `npm run bench -- service` (healthzDuringCutoutMs).
     const big = await photo(2000, 1500, 'jpeg');
     let settled = false;
     const work = fetch(`${base}/v1/cutouts`, { method: 'POST', body: form([{ data: big }]) }).finally(() => (settled = true));
-    while (engine.inFlight() === 0 && !settled) await new Promise((resolve) => setTimeout(resolve, 10));
-    const times: number[] = [];
-    for (let i = 0; i < 6; i++) {
-      const started = performance.now();
+    await until(() => engine.inFlight() > 0 || settled, 'the photo to reach the engine');
+    let answeredWhileWorking = 0;
+    while (!settled && engine.inFlight() > 0 && answeredWhileWorking < 5) {
       const response = await fetch(`${base}/healthz`);
-      times.push(performance.now() - started);
       expect(response.status).toBe(200);
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      if (!settled && engine.inFlight() > 0) answeredWhileWorking++;
     }
-    expect(settled, 'the photo was still being processed while /healthz was measured').toBe(false);
-    expect(Math.max(...times), times.map((t) => t.toFixed(0)).join(', ')).toBeLessThan(250);
+    expect(answeredWhileWorking, 'answers to /healthz while the photo was still in the engine').toBe(5);
     expect((await work).status).toBe(200);
   });
 });

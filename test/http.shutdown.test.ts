@@ -19,6 +19,8 @@ let job: JobView;
 let probe: Probe;
 const during: Record<string, Answer> = {};
 let settledWhileJobHeld = false;
+/** The job's status at the moment shutdown() resolved: whatever the timing, it must be finished by then. */
+let jobStatusAtSettle: string | undefined;
 let jobAfter: JobView | undefined;
 let reachableAfter = true;
 
@@ -37,7 +39,10 @@ beforeAll(async () => {
   await probe.next((m) => m.type === 'stage' && m.stage === 'store');
 
   let settled = false;
-  const shutdown = app.shutdown().finally(() => (settled = true));
+  const shutdown = app.shutdown().finally(() => {
+    settled = true;
+    jobStatusAtSettle = app.petcut.jobs.get(job.id)?.status;
+  });
   const inject = async (options: InjectOptions): Promise<Answer> => {
     const r = await app.inject(options);
     return { statusCode: r.statusCode, body: r.body, headers: r.headers };
@@ -48,7 +53,7 @@ beforeAll(async () => {
   // Text instead of a photo: if the request is not refused up front, it fails fast with 415 rather than running the model.
   during.job = await inject({ method: 'POST', url: '/v1/jobs', payload: form([{ data: Buffer.from('not a photo'), type: 'text/plain' }]) });
   during.cutout = await inject({ method: 'POST', url: '/v1/cutouts', payload: form([{ data: Buffer.from('not a photo'), type: 'text/plain' }]) });
-  await new Promise((resolve) => setTimeout(resolve, 200));
+  // The drain has had every answer above to get ahead of the held job; the order is checked at the settle itself.
   settledWhileJobHeld = settled;
   release();
   await shutdown;
@@ -63,6 +68,7 @@ afterAll(async () => {
 describe('graceful shutdown', () => {
   it('waits for the running job: shutdown() resolves only after the job succeeded', () => {
     expect(settledWhileJobHeld).toBe(false);
+    expect(jobStatusAtSettle).toBe('succeeded');
     expect(jobAfter?.status).toBe('succeeded');
     expect(jobAfter?.files[0]).toMatchObject({ status: 'succeeded', results: [expect.objectContaining({ contentType: 'image/png' })] });
   });

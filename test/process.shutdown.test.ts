@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { form, photo } from './support/app.js';
+import { childEnv } from './support/env.js';
 
 /**
  * (Named process.*: `npm test` runs these after the rest, alone on the
@@ -27,7 +28,9 @@ async function npmStart(env: Record<string, string>): Promise<Server> {
   const port = 20000 + Math.floor(Math.random() * 20000);
   const npm = spawn('npm', ['start', '--silent'], {
     cwd: root, stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, PORT: String(port), PETCUT_HOST: '127.0.0.1', PETCUT_DATA_DIR: dir, PETCUT_LOG_LEVEL: 'info', PETCUT_COST_LEDGER: 'off', PETCUT_CONCURRENCY: '2', PETCUT_ADMISSION_DEADLINE_S: '0', ...env },
+    // None of the shell's petcut variables (support/env.ts). `npm start` runs in the repository, so a .env there is
+    // still read (main.ts); the variables set here win over it.
+    env: childEnv({ PORT: String(port), PETCUT_HOST: '127.0.0.1', PETCUT_DATA_DIR: dir, PETCUT_LOG_LEVEL: 'info', PETCUT_COST_LEDGER: 'off', PETCUT_CONCURRENCY: '2', PETCUT_ADMISSION_DEADLINE_S: '0', ...env }),
   });
   let output = '';
   npm.stdout!.on('data', (chunk) => (output += String(chunk)));

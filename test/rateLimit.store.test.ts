@@ -6,6 +6,7 @@ import { createMemoryStore } from '../src/security/rateLimit/memoryStore.js';
 import { createRedisStore, KEY_PREFIX } from '../src/security/rateLimit/redisStore.js';
 import type { RateDecision, RateLimitStore, RateRule } from '../src/security/rateLimit/types.js';
 import { sharedRedis } from './support/redis.js';
+import { until } from './support/wait.js';
 
 /** 60 per minute: one per second sustained, 5 at once. */
 const RULE: RateRule = { name: 'test', limit: 60, windowS: 60, burst: 4 };
@@ -96,8 +97,8 @@ describe('GCRA in memory (controllable clock)', () => {
     await run(store, 'a', RULE, 3);
     expect(store.size).toBe(1);
     now += 3000;
-    await new Promise((resolve) => setTimeout(resolve, 40));
-    expect(store.size).toBe(0);
+    // The sweep runs on a real timer (every 10 ms): wait for it, not for a guess at when it ran.
+    await until(() => store.size === 0, 'the background sweep to drop the expired key', 5_000, 5);
     await store.close();
   });
 
@@ -158,12 +159,15 @@ describe('GCRA in Redis', () => {
   });
 
   it('allows one more request per interval on Redis\'s clock, and sets a TTL', async () => {
+    // 5 per second: one every 200 ms on Redis's clock (TIME, which no test controls), 2 at once.
     const rule: RateRule = { name: 'fast', limit: 5, windowS: 1, burst: 1 };
     const key = randomUUID();
     const store = redisStore();
     expect((await run(store, key, rule, 3)).map((d) => d.allowed)).toEqual([true, true, false]);
-    await new Promise((resolve) => setTimeout(resolve, 250));
-    expect((await run(store, key, rule, 2)).map((d) => d.allowed)).toEqual([true, false]);
+    // A refused request changes nothing, so asking until one is allowed is waiting for Redis's clock to move
+    // on by one interval: then exactly one is allowed, and the next, asked at once, is refused again.
+    await until(async () => (await store.consume(key, rule)).allowed, 'Redis to allow the next request', 5_000, 20);
+    expect(await store.consume(key, rule)).toMatchObject({ allowed: false, remaining: 0 });
     const client = new Redis(redis.url);
     const ttl = await client.pttl(KEY_PREFIX + key);
     client.disconnect();

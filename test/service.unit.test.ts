@@ -154,7 +154,7 @@ describe('output options', () => {
     expect(() => parseOutputOptions({ quality: '0' })).toThrow(expect.objectContaining({ code: 'PETCUT_E_INVALID_OPTION' }));
     expect(() => parseOutputOptions({ background: 'red' })).toThrow(expect.objectContaining({ code: 'PETCUT_E_INVALID_OPTION' }));
     expect(() => parseOutputOptions({ colour: 'x' })).toThrow(expect.objectContaining({ code: 'PETCUT_E_UNKNOWN_FIELD' }));
-    expect(() => parseOutputOptions({ effects: 'sepia' })).toThrow(expect.objectContaining({ code: 'PETCUT_E_UNKNOWN_EFFECT' }));
+    expect(() => parseOutputOptions({ effects: 'no-such-effect' })).toThrow(expect.objectContaining({ code: 'PETCUT_E_UNKNOWN_EFFECT' }));
   });
 });
 

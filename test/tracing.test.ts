@@ -14,6 +14,7 @@ import type { Engine } from '../src/engine/engine.js';
 import { startTracing } from '../src/observability/tracing.js';
 import type { Tracing } from '../src/observability/tracing.js';
 import { buildApp, failingPuts, listen, photo, startEngine } from './support/app.js';
+import { childEnv } from './support/env.js';
 
 /**
  * Traces as a collector receives them: the real SDK and OTLP/HTTP exporter
@@ -243,9 +244,10 @@ async function runService(env: Record<string, string>, trace: string): Promise<{
   try {
     await writeFile(join(dir, 'hooks.mjs'), HOOKS);
     await writeFile(join(dir, 'register.mjs'), REGISTER);
-    const clean = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('OTEL_')));
+    // No OTEL_* (nor PETCUT_*) from this process's environment (support/env.ts); in `dir`, so no .env is read.
     const child = spawn(process.execPath, ['--import', join(dir, 'register.mjs'), main], {
-      env: { ...clean, PORT: '0', PETCUT_HOST: '127.0.0.1', PETCUT_LOG_LEVEL: 'info', PETCUT_DATA_DIR: join(dir, 'data'), PETCUT_MODEL: join(dir, 'no-model.onnx'), IMPORT_LOG_FILE: join(dir, 'loaded.txt'), ...env },
+      cwd: dir,
+      env: childEnv({ PORT: '0', PETCUT_HOST: '127.0.0.1', PETCUT_LOG_LEVEL: 'info', PETCUT_DATA_DIR: join(dir, 'data'), PETCUT_MODEL: join(dir, 'no-model.onnx'), IMPORT_LOG_FILE: join(dir, 'loaded.txt'), ...env }),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';

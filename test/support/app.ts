@@ -14,6 +14,7 @@ import { loadServiceConfig } from '../../src/config.js';
 import { createStore } from '../../src/storage/index.js';
 import type { ObjectStore } from '../../src/storage/index.js';
 import { discScene } from '../images.js';
+import { testEngineConfig, testEnv } from './env.js';
 
 /**
  * Helpers for the HTTP tests: one engine per test file (onnxruntime cannot be
@@ -21,7 +22,7 @@ import { discScene } from '../images.js';
  * data directory, generated photos, multipart bodies, error checks and a
  * WebSocket client that records what it receives.
  */
-export const startEngine = (): Promise<Engine> => createEngine({ pipelines: 2 });
+export const startEngine = (): Promise<Engine> => createEngine({ config: testEngineConfig(), pipelines: 2 });
 
 export const DAY_MS = 86_400_000;
 
@@ -47,19 +48,22 @@ export interface BuildOptions {
   readonly logger?: AppDeps['logger'];
   /** OpenTelemetry traces (off by default, as in production without an OTLP endpoint). */
   readonly tracing?: AppDeps['tracing'];
+  /** GPU readings (default: the app's own nvidia-smi probe). */
+  readonly gpuProbe?: AppDeps['gpuProbe'];
 }
 
 export async function buildApp(engine: Engine | Promise<Engine>, options: BuildOptions = {}): Promise<TestApp> {
   const dir = await mkdtemp(join(tmpdir(), 'petcut-http-'));
-  const config = loadServiceConfig({ ...process.env, PETCUT_DATA_DIR: dir, PETCUT_SWEEP_INTERVAL_S: '0', PETCUT_LOG_LEVEL: 'silent', PETCUT_OPERATOR_KEYS: OPERATOR_KEYS,
+  // From nothing but what tests set (support/env.ts): the developer's shell stays out.
+  const config = loadServiceConfig(testEnv({ PETCUT_DATA_DIR: dir, PETCUT_SWEEP_INTERVAL_S: '0', PETCUT_LOG_LEVEL: 'silent', PETCUT_OPERATOR_KEYS: OPERATOR_KEYS,
     // Tests send hundreds of requests a minute from one address; the limits have their own tests (env overrides).
     PETCUT_RATE_LIMIT_IP_PER_MIN: '0', PETCUT_RATE_LIMIT_SESSION_PER_MIN: '0', PETCUT_UPLOADS_PER_ADDRESS: '0',
     // Admission by deadline follows the measured pace, which a loaded test machine makes vary: it has its own
     // tests (http.admission.test.ts); elsewhere only the queue bound decides, deterministically.
-    PETCUT_ADMISSION_DEADLINE_S: '0', ...options.env });
+    PETCUT_ADMISSION_DEADLINE_S: '0', ...options.env }));
   const fsStore = createStore({ kind: 'fs', root: dir });
   const store = options.wrapStore ? options.wrapStore(fsStore) : fsStore;
-  const app = await createApp(config, { engine, store, logger: options.logger ?? false, clock: options.clock, memoryProbe: options.memoryProbe, tracing: options.tracing });
+  const app = await createApp(config, { engine, store, logger: options.logger ?? false, clock: options.clock, memoryProbe: options.memoryProbe, tracing: options.tracing, gpuProbe: options.gpuProbe });
   app.addHook('onClose', async () => rm(dir, { recursive: true, force: true }));
   return { app, dir, store };
 }

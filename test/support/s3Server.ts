@@ -5,6 +5,26 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+/**
+ * s3rver, the real thing, in-process: objects (put, get, head, delete, copy,
+ * metadata), signatures and listings are s3rver's own. Two parts of what the
+ * tests see are NOT s3rver but shims of ours, placed in its middleware chain
+ * because it does not do them:
+ *
+ * - bucket lifecycle configuration (`lifecycleShim`, only with
+ *   `{ lifecycle: true }`): s3rver answers 501 NotImplemented. The shim is a
+ *   fake: it stores the XML it is sent and hands it back, validating nothing
+ *   and expiring nothing. A test on it shows the adapter's read-merge-write
+ *   through the real SDK, not that S3 accepts the rules.
+ * - ListObjectsV2 paging (`listPagingShim`, always on): s3rver's continuation
+ *   tokens fail under Node 17+ (OpenSSL 3 refuses DES), so the shim fetches
+ *   the whole listing from s3rver and cuts the pages itself. The page
+ *   boundaries, IsTruncated and the tokens the SDK follows are the shim's.
+ *
+ * Real S3 behaviour of both is unverified here; run the storage contract
+ * against a real bucket (or MinIO) to check it.
+ */
+
 /** The slice of s3rver (a Koa app) used here; it ships no types. */
 interface Context { method: string; url: string; path: string; query: Record<string, string | undefined>; req: IncomingMessage; status: number; body: unknown; type: string }
 type Middleware = (ctx: Context, next: () => Promise<void>) => Promise<void>;
@@ -30,8 +50,8 @@ async function readBody(req: IncomingMessage): Promise<string> {
 }
 
 /**
- * s3rver answers every ?lifecycle call with 501 NotImplemented. This shim,
- * placed before its routes, keeps one bucket lifecycle document per bucket
+ * SHIM, not s3rver: a fake of the bucket lifecycle API. s3rver answers every
+ * ?lifecycle call with 501 NotImplemented. This shim, placed before its routes, keeps one bucket lifecycle document per bucket
  * and hands back the XML it was given (the GET and PUT bodies have the same
  * shape), so the S3 adapter's read-merge-write runs through the real SDK.
  */
@@ -59,7 +79,8 @@ function lifecycleShim(): Middleware {
 interface ListResult { ListBucketResult: { Contents: { Key: string }[]; IsTruncated?: boolean; NextContinuationToken?: string; KeyCount?: number; MaxKeys?: string } }
 
 /**
- * s3rver encrypts ListObjectsV2 continuation tokens with DES, which Node 17+
+ * SHIM, not s3rver: our own paging of ListObjectsV2. s3rver encrypts
+ * ListObjectsV2 continuation tokens with DES, which Node 17+
  * (OpenSSL 3) refuses, so any truncated listing fails with a 500. This shim
  * asks s3rver for the whole listing and pages it itself, with a token that
  * is simply the base64 of the last key returned.
@@ -81,7 +102,11 @@ function listPagingShim(): Middleware {
   };
 }
 
-/** Starts s3rver in-process on a loopback port with one empty bucket in a temp directory. */
+/**
+ * Starts s3rver in-process on a loopback port with one empty bucket in a temp
+ * directory, with the list-paging shim, and with the lifecycle fake when
+ * `lifecycle` is true (see the top of this file).
+ */
 export async function startS3Server(options: { lifecycle?: boolean } = {}): Promise<S3TestServer> {
   const directory = await mkdtemp(join(tmpdir(), 'petcut-s3rver-'));
   const bucket = 'petcut-test';
