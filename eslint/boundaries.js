@@ -22,6 +22,7 @@ export const ROOMS = {
   'src/eval/': ['src/http/', 'src/service/', 'src/app.ts', 'src/main.ts'],
   'src/slo/': ['src/http/', 'src/service/', 'src/engine/', 'src/app.ts', 'src/main.ts'],
   'src/http/': ['src/cli/', 'src/main.ts'],
+  'src/ops/': ['src/http/', 'src/service/', 'src/engine/', 'src/cli/', 'src/app.ts', 'src/main.ts'],
 };
 
 /** The engine room's one door: from outside src/engine/, only its index may be imported. */

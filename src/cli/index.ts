@@ -12,6 +12,7 @@ import type { RemoveFlags } from './remove.js';
 import { runEvalCommand } from './evalCommand.js';
 import type { EvalFlags } from './evalCommand.js';
 import type { ReportFlags } from './cost.js';
+import { registerDeployCommand } from './deploy.js';
 
 const log = (line: string): void => {
   process.stderr.write(`${line}\n`);
@@ -182,6 +183,8 @@ cost.command('merge')
     const { costMerge, runCostCommand } = await import('./cost.js');
     await runCostCommand(() => costMerge(flags.into, ledgers, (text) => process.stdout.write(text)), log);
   });
+
+registerDeployCommand(program, log);
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];

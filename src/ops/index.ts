@@ -1,0 +1,9 @@
+// Operations code (deploy manifests; later: scaling schedules, rollout helpers):
+// the room's door. It may use src/config.ts, src/errors.ts and the leaf rooms,
+// never http/, service/ or engine/ (eslint/boundaries.js).
+export { DEFAULT_VALUES_DIR, ENVIRONMENTS, MANAGED_ENV, loadValues, mergeValues, parseValues } from './deploy/values.js';
+export type { Environment } from './deploy/values.js';
+export { CANDIDATE_TAG, CONTAINER_PORT, PREVIEW_DIGEST, checkImage, imageRepository, renderService, renderYaml } from './deploy/render.js';
+export type { CloudRunService, RenderOptions, Rendered } from './deploy/render.js';
+export { L4_MINIMUM, MEMORY_GIB_BY_CPU, NOT_IN_ENV, OPTIONAL_SECRETS, REQUIRED_SECRETS } from './deploy/schema.js';
+export type { DeployValues, Variant, VariantName } from './deploy/schema.js';
