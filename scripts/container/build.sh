@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# npm run image:build [-- --target cpu|gpu] [--official] [--tag NAME]
+#
+# Builds petcut's container image from deploy/container/Dockerfile with buildah
+# (no Docker daemon needed: vfs storage, chroot isolation), tags it
+# localhost/petcut-<target>:dev and :<version>-<revision>, and writes what it
+# measured (build time, image size) to out/image-build.json.
+#
+# Bases: by default the local ones scripts/container/local-base.sh makes (this
+# machine has no registry); --official builds from the Dockerfile's pinned
+# official images instead (needs docker.io and, for gpu, NVIDIA's download).
+#
+#   npm run image:build                      # CPU image from the local bases
+#   npm run image:build -- --official        # the same from node:20-bookworm-slim
+#   npm run image:build -- --target gpu --official
+#
+# Exit codes: 0 built, 1 the build failed (buildah's output says where), 2 bad usage.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+TARGET=cpu OFFICIAL=0 TAG=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --target) TARGET=${2:-}; shift 2 ;;
+    --target=*) TARGET=${1#*=}; shift ;;
+    --official) OFFICIAL=1; shift ;;
+    --tag) TAG=${2:-}; shift 2 ;;
+    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "image:build: unknown argument \"$1\" (see --help)" >&2; exit 2 ;;
+  esac
+done
+case "$TARGET" in cpu|gpu) ;; *) echo "image:build: --target must be cpu or gpu, got \"$TARGET\"" >&2; exit 2 ;; esac
+command -v buildah >/dev/null || { echo "image:build: buildah is missing (apt-get install buildah)" >&2; exit 1; }
+
+export STORAGE_DRIVER="${BUILDAH_STORAGE_DRIVER:-vfs}"
+NODE_MAJOR=$(node -p 'process.versions.node.split(".")[0]')
+VERSION=$(node -p 'require("./package.json").version')
+REVISION=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+if [ -n "$(git status --porcelain 2>/dev/null)" ]; then REVISION="$REVISION-dirty"; fi
+SOURCE=$(git config --get remote.origin.url 2>/dev/null || echo https://github.com/perkieprints/petcut)
+NAME=${TAG:-localhost/petcut-$TARGET}
+
+ARGS=(--build-arg "NODE_MAJOR=$NODE_MAJOR" --build-arg "VERSION=$VERSION" --build-arg "REVISION=$REVISION" --build-arg "SOURCE=$SOURCE")
+if [ "$OFFICIAL" = 0 ]; then
+  if [ "$TARGET" = gpu ]; then echo "image:build: the GPU image needs its CUDA base and NVIDIA's download: build it with --official where they are reachable" >&2; exit 2; fi
+  bash scripts/container/local-base.sh
+  ARGS+=(--build-arg "BASE=localhost/petcut-local-base:node$NODE_MAJOR" --build-arg "BUILD_BASE=localhost/petcut-local-build:node$NODE_MAJOR" --pull=never)
+fi
+
+mkdir -p out
+echo "image:build: building $NAME:dev (target $TARGET, Node $NODE_MAJOR, revision $REVISION)"
+start=$(date +%s.%N)
+buildah --storage-driver "$STORAGE_DRIVER" bud --isolation chroot --network host --layers \
+  -f deploy/container/Dockerfile --target "$TARGET" "${ARGS[@]}" \
+  -t "$NAME:dev" -t "$NAME:$VERSION-$REVISION" .
+seconds=$(node -p "(($(date +%s.%N)) - $start).toFixed(1)")
+# buildah reports the size as text ("558 MB", powers of 1000).
+size=$(buildah --storage-driver "$STORAGE_DRIVER" images --json "$NAME:dev" | node -e 'let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
+  const [, value, unit] = /^([\d.]+)\s*(\w+)$/.exec(JSON.parse(s)[0].size) ?? [];
+  console.log(Math.round(Number(value) * ({ B: 1, kB: 1e3, KB: 1e3, MB: 1e6, GB: 1e9 }[unit] ?? NaN)));
+});')
+node -e 'const [name, target, seconds, size, revision] = process.argv.slice(1);
+  const report = { image: name + ":dev", target, revision, buildSeconds: Number(seconds), sizeBytes: Number(size), sizeMB: Math.round(Number(size) / 1e6) };
+  require("fs").writeFileSync("out/image-build.json", JSON.stringify(report, null, 2) + "\n"); console.log(JSON.stringify(report));' \
+  "$NAME" "$TARGET" "$seconds" "$size" "$REVISION"
