@@ -47,6 +47,14 @@ if [ "$OFFICIAL" = 0 ]; then
   ARGS+=(--build-arg "BASE=localhost/petcut-local-base:node$NODE_MAJOR" --build-arg "BUILD_BASE=localhost/petcut-local-build:node$NODE_MAJOR" --pull=never)
 fi
 
+# vfs keeps a full copy per layer: when the disk runs low, drop the layers no tag uses (the build cache with them).
+STORE=$(buildah --storage-driver "$STORAGE_DRIVER" info --format '{{.store.GraphRoot}}' 2>/dev/null || echo /var/lib/containers/storage)
+mkdir -p "$STORE"
+if [ "$(df --output=avail -k "$STORE" | tail -1)" -lt $((20 * 1024 * 1024)) ]; then
+  echo "image:build: less than 20 GB free under $STORE: pruning untagged layers (the next build starts without its cache)"
+  buildah --storage-driver "$STORAGE_DRIVER" rmi --prune >/dev/null || true
+fi
+
 mkdir -p out
 echo "image:build: building $NAME:dev (target $TARGET, Node $NODE_MAJOR, revision $REVISION)"
 start=$(date +%s.%N)
