@@ -58,15 +58,17 @@ fi
 mkdir -p out
 echo "image:build: building $NAME:dev (target $TARGET, Node $NODE_MAJOR, revision $REVISION)"
 start=$(date +%s.%N)
+# The revision labels again on the command line: buildah's layer cache reuses a LABEL step even when the
+# build argument it reads changed, which would stamp a cached image with an older revision.
 buildah --storage-driver "$STORAGE_DRIVER" bud --isolation chroot --network host --layers \
   -f deploy/container/Dockerfile --target "$TARGET" "${ARGS[@]}" \
+  --label "org.opencontainers.image.revision=$REVISION" --label "org.opencontainers.image.version=$VERSION" --label "org.opencontainers.image.source=$SOURCE" \
   -t "$NAME:dev" -t "$NAME:$VERSION-$REVISION" .
 seconds=$(node -p "(($(date +%s.%N)) - $start).toFixed(1)")
-# buildah reports the size as text ("558 MB", powers of 1000).
-size=$(buildah --storage-driver "$STORAGE_DRIVER" images --json "$NAME:dev" | node -e 'let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
-  const [, value, unit] = /^([\d.]+)\s*(\w+)$/.exec(JSON.parse(s)[0].size) ?? [];
-  console.log(Math.round(Number(value) * ({ B: 1, kB: 1e3, KB: 1e3, MB: 1e6, GB: 1e9 }[unit] ?? NaN)));
-});')
+# The image's size: its root file system, unpacked (what Cloud Run pulls is this, compressed).
+ctr=$(buildah --storage-driver "$STORAGE_DRIVER" from --pull=never "$NAME:dev")
+size=$(du -sb "$(buildah --storage-driver "$STORAGE_DRIVER" mount "$ctr")" | cut -f1)
+buildah --storage-driver "$STORAGE_DRIVER" rm "$ctr" >/dev/null
 node -e 'const [name, target, seconds, size, revision] = process.argv.slice(1);
   const report = { image: name + ":dev", target, revision, buildSeconds: Number(seconds), sizeBytes: Number(size), sizeMB: Math.round(Number(size) / 1e6) };
   require("fs").writeFileSync("out/image-build.json", JSON.stringify(report, null, 2) + "\n"); console.log(JSON.stringify(report));' \

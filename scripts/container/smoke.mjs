@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run image:smoke [-- IMAGE] [--runtime buildah|docker] [--compare] [--json FILE]
+// npm run image:smoke [-- IMAGE] [--runtime buildah|docker] [--compare] [--this-revision] [--json FILE]
 //
 // Runs a built petcut image's own entrypoint with `buildah run` (chroot
 // isolation, the host's network; or `docker run` where a daemon is, as in
@@ -8,7 +8,8 @@
 // plausible subject box, a confident mask), /metrics answers, and SIGTERM ends
 // it cleanly (exit 0, within the drain deadline). It reports what it measured:
 // start -> /readyz, start -> first 12 MP cut-out, the server's peak RSS; with
-// --compare the same for `node dist/main.js` on this machine (npm start).
+// --compare the same for `node dist/main.js` on this machine (npm start);
+// --this-revision also checks the image's revision label is this checkout's HEAD.
 //
 //   npm run image:smoke
 //   npm run image:smoke -- localhost/petcut-cpu:dev --compare --json out/image-smoke.json
@@ -25,7 +26,8 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const args = process.argv.slice(2);
 if (args.includes('-h') || args.includes('--help')) {
-  console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 15).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
+  const lines = readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1);
+  console.log(lines.slice(0, lines.findIndex((l) => !l.startsWith('//'))).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
   process.exit(0);
 }
 const flag = (name) => { const i = args.indexOf(name); if (i < 0) return undefined; const v = args[i + 1]; args.splice(i, 2); if (!v) usage(`${name} needs a value`); return v; };
@@ -34,7 +36,7 @@ const jsonOut = flag('--json');
 const runtime = flag('--runtime') ?? 'buildah';
 if (!['buildah', 'docker'].includes(runtime)) usage(`--runtime must be buildah or docker, got "${runtime}"`);
 const compare = args.includes('--compare');
-const positional = args.filter((a) => a !== '--compare');
+const positional = args.filter((a) => a !== '--compare' && a !== '--this-revision');
 if (positional.some((a) => a.startsWith('-'))) usage(`unknown option ${positional.find((a) => a.startsWith('-'))}`);
 const image = positional[0] ?? 'localhost/petcut-cpu:dev';
 const storage = process.env.BUILDAH_STORAGE_DRIVER ?? 'vfs';
@@ -206,6 +208,10 @@ try {
 log(`${image}: entrypoint ${JSON.stringify(config.Entrypoint)}, user ${config.User}, env ${(config.Env ?? []).filter((e) => e.startsWith('PETCUT_')).join(' ')}`);
 check(Array.isArray(config.Entrypoint) && config.Entrypoint[0] === '/usr/local/bin/tini' && config.Entrypoint.includes('/app/dist/main.js') && !config.Entrypoint.some((a) => /npm|sh$/.test(a)), 'the entrypoint is tini and the server, no npm or shell');
 check(Boolean(config.User) && !/^(0|root)(:|$)/.test(config.User), 'the image runs as a non-root user', config.User);
+const labels = config.Labels ?? {};
+const head = (() => { try { return execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim(); } catch { return undefined; } })();
+check(['source', 'revision', 'version'].every((key) => labels[`org.opencontainers.image.${key}`]), 'labels name the source, revision and version', `revision ${labels['org.opencontainers.image.revision']}`);
+if (head && process.argv.includes('--this-revision')) check(String(labels['org.opencontainers.image.revision']).startsWith(head), 'the image is of this checkout\'s revision', `${labels['org.opencontainers.image.revision']} vs HEAD ${head}`);
 
 const containers = [];
 const newContainer = () => { const id = tool('from', '--pull=never', image); containers.push(id); return id; };
