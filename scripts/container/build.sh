@@ -58,17 +58,20 @@ fi
 mkdir -p out
 echo "image:build: building $NAME:dev (target $TARGET, Node $NODE_MAJOR, revision $REVISION)"
 start=$(date +%s.%N)
-# The revision labels again on the command line: buildah's layer cache reuses a LABEL step even when the
-# build argument it reads changed, which would stamp a cached image with an older revision.
 buildah --storage-driver "$STORAGE_DRIVER" bud --isolation chroot --network host --layers \
-  -f deploy/container/Dockerfile --target "$TARGET" "${ARGS[@]}" \
-  --label "org.opencontainers.image.revision=$REVISION" --label "org.opencontainers.image.version=$VERSION" --label "org.opencontainers.image.source=$SOURCE" \
-  -t "$NAME:dev" -t "$NAME:$VERSION-$REVISION" .
-seconds=$(node -p "(($(date +%s.%N)) - $start).toFixed(1)")
+  -f deploy/container/Dockerfile --target "$TARGET" "${ARGS[@]}" -t "$NAME:build" .
+# The labels once more, on the built image: buildah 1.28's layer cache reuses a LABEL step (and the final
+# image) even when the build argument it reads changed, which stamps a cached image with an old revision.
+ctr=$(buildah --storage-driver "$STORAGE_DRIVER" from --pull=never "$NAME:build")
+buildah --storage-driver "$STORAGE_DRIVER" config --label "org.opencontainers.image.revision=$REVISION" \
+  --label "org.opencontainers.image.version=$VERSION" --label "org.opencontainers.image.source=$SOURCE" "$ctr"
 # The image's size: its root file system, unpacked (what Cloud Run pulls is this, compressed).
-ctr=$(buildah --storage-driver "$STORAGE_DRIVER" from --pull=never "$NAME:dev")
 size=$(du -sb "$(buildah --storage-driver "$STORAGE_DRIVER" mount "$ctr")" | cut -f1)
-buildah --storage-driver "$STORAGE_DRIVER" rm "$ctr" >/dev/null
+buildah --storage-driver "$STORAGE_DRIVER" umount "$ctr" >/dev/null
+buildah --storage-driver "$STORAGE_DRIVER" commit --rm "$ctr" "$NAME:dev" >/dev/null
+buildah --storage-driver "$STORAGE_DRIVER" tag "$NAME:dev" "$NAME:$VERSION-$REVISION"
+echo "image:build: tagged $NAME:dev and $NAME:$VERSION-$REVISION"
+seconds=$(node -p "(($(date +%s.%N)) - $start).toFixed(1)")
 node -e 'const [name, target, seconds, size, revision] = process.argv.slice(1);
   const report = { image: name + ":dev", target, revision, buildSeconds: Number(seconds), sizeBytes: Number(size), sizeMB: Math.round(Number(size) / 1e6) };
   require("fs").writeFileSync("out/image-build.json", JSON.stringify(report, null, 2) + "\n"); console.log(JSON.stringify(report));' \
