@@ -7,7 +7,8 @@
 // ratelimit (Redis + two service processes: allowed vs budget), observability
 // (metrics and logging on vs off: µs per request, share of a cut-out) (default:
 // all of these), soak (200 images in a row; on demand), hardening (stalled-upload
-// attack, refusal latency, the new checks, goodput under 2x/10x overload; on demand). Results: bench/results/latest.json.
+// attack, refusal latency, the new checks, goodput under 2x/10x overload; on demand), capacity (step search of the
+// sustained rate at warm P95 < 5 s, preview and 12 MP, with petcut loadtest; on demand). Results: bench/results/latest.json.
 // Reads ../shared when present; makes the 12 MP photo itself by upscaling a fixture.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -205,6 +206,11 @@ if (sections.has('observability')) {
 if (sections.has('hardening')) {
   report.hardening = JSON.parse(execFileSync(process.execPath, [join(root, 'bench', 'hardening.mjs'), phone], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }));
   log('hardening (stalled uploads, refusals, checks, overload):', JSON.stringify(report.hardening));
+}
+
+if (sections.has('capacity')) {
+  report.capacity = JSON.parse(execFileSync(process.execPath, [join(root, 'bench', 'capacity.mjs')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }));
+  log('capacity (sustained rate at warm P95 < 5 s; first 503s):', JSON.stringify(report.capacity));
 }
 
 if (sections.has('soak')) {

@@ -13,6 +13,8 @@ import { runEvalCommand } from './evalCommand.js';
 import type { EvalFlags } from './evalCommand.js';
 import type { ReportFlags } from './cost.js';
 import { registerDeployCommand } from './deploy.js';
+import { registerValidateCommand } from './validate.js';
+import { registerLoadtestCommand } from './loadtest.js';
 
 const log = (line: string): void => {
   process.stderr.write(`${line}\n`);
@@ -185,6 +187,8 @@ cost.command('merge')
   });
 
 registerDeployCommand(program, log);
+registerValidateCommand(program, log);
+registerLoadtestCommand(program, log);
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];

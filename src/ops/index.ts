@@ -7,3 +7,7 @@ export { CANDIDATE_TAG, CONTAINER_PORT, PREVIEW_DIGEST, checkImage, imageReposit
 export type { CloudRunService, RenderOptions, Rendered } from './deploy/render.js';
 export { L4_MINIMUM, MEMORY_GIB_BY_CPU, NOT_IN_ENV, OPTIONAL_SECRETS, REQUIRED_SECRETS } from './deploy/schema.js';
 export type { DeployValues, Variant, VariantName } from './deploy/schema.js';
+export { EXIT as LOADTEST_EXIT, runLoadtest, SCENARIOS, DEFAULT_PROFILES_FILE } from './loadtest/index.js';
+export type { LoadtestFlags } from './loadtest/index.js';
+export { CHECKS, CHECK_IDS, DEFAULT_SLO_FILE, UnreachableError, formatReport, loadThresholds, runValidation } from './validate/index.js';
+export type { CheckId, ValidateOptions, ValidationReport } from './validate/index.js';

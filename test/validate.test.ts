@@ -1,0 +1,179 @@
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { childEnv } from './support/env.js';
+
+/**
+ * `petcut validate` against real petcut processes (dist/main.js, as
+ * test/main.test.ts runs it): one healthy, and one per real fault (storage
+ * that cannot be written, a one-slot service with no queue, CORS without the
+ * shop). Small photos (--size preview) and scaled-down load keep it short;
+ * how fast the cut-outs are is the bench's business, so the warm check's
+ * verdict is read, not asserted.
+ */
+const main = new URL('../dist/main.js', import.meta.url).pathname;
+const cli = new URL('../dist/cli/index.js', import.meta.url).pathname;
+
+interface Service { child: ChildProcess; base: string; output: () => string }
+const services: Service[] = [];
+
+async function startService(env: Record<string, string>): Promise<Service> {
+  const dir = await mkdtemp(join(tmpdir(), 'petcut-validate-'));
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const child = spawn(process.execPath, [main], {
+    cwd: dir,
+    env: childEnv({ PORT: String(port), PETCUT_HOST: '127.0.0.1', PETCUT_DATA_DIR: dir, PETCUT_COST_LEDGER: 'off', PETCUT_RATE_LIMIT_IP_PER_MIN: '0', PETCUT_LOG_LEVEL: 'warn', ...env }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (chunk) => (output += String(chunk)));
+  child.stderr!.on('data', (chunk) => (output += String(chunk)));
+  const service = { child, base: `http://127.0.0.1:${port}`, output: () => output };
+  services.push(service);
+  return service;
+}
+
+async function ready(service: Service): Promise<void> {
+  for (let i = 0; i < 1200; i++) {
+    if (service.child.exitCode !== null) throw new Error(`the service exited: ${service.output()}`);
+    const status = await fetch(`${service.base}/readyz`).then((r) => r.status, () => 0);
+    if (status === 200) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error('the service never became ready');
+}
+
+interface Report { score: number; checks: Array<{ id: string; status: string; detail: string; measured?: Record<string, unknown> }>; exitCode: number }
+
+async function validate(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string; report?: Report }> {
+  const json = join(await mkdtemp(join(tmpdir(), 'petcut-validate-report-')), 'report.json');
+  const child = spawn(process.execPath, [cli, 'validate', ...args, '--json', json], { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk) => (stdout += String(chunk)));
+  child.stderr.on('data', (chunk) => (stderr += String(chunk)));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const report = await readFile(json, 'utf8').then((text) => JSON.parse(text) as Report, () => undefined);
+  return { code, stdout, stderr, report };
+}
+
+const statusOf = (report: Report | undefined, id: string): string | undefined => report?.checks.find((c) => c.id === id)?.status;
+const SMALL = ['--size', 'preview', '--samples', '2', '--scale', '0.05', '--ws-seconds', '1', '--memory-limit-mb', '8192'];
+
+let healthy: Service;
+let unwritable: Service;
+let tinyQueue: Service;
+let noShop: Service;
+
+beforeAll(async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'petcut-validate-file-'));
+  const file = join(dir, 'not-a-folder');
+  await writeFile(file, 'x');
+  healthy = await startService({});
+  // A data "folder" that is a file: every write fails (a read-only dir would not do as root).
+  unwritable = await startService({ PETCUT_DATA_DIR: file });
+  tinyQueue = await startService({ PETCUT_QUEUE_MAX: '0', PETCUT_CONCURRENCY: '1', PETCUT_FILES_PER_JOB: '1' });
+  noShop = await startService({ PETCUT_CORS_ORIGINS: 'https://other.example' });
+  await Promise.all(services.map(ready));
+}, 120_000);
+
+afterAll(() => {
+  for (const service of services) service.child.kill('SIGKILL');
+});
+
+describe('petcut validate', () => {
+  it('passes every check that can pass on a healthy service, skips cold start without --cold and says why', async () => {
+    const { code, stdout, report } = await validate([healthy.base, ...SMALL]);
+    expect(report, stdout).toBeDefined();
+    for (const id of ['memory', 'storage', 'cors', 'websocket', 'concurrency', 'health']) expect(statusOf(report, id), `${id}: ${stdout}`).toBe('pass');
+    expect(statusOf(report, 'cold')).toBe('skipped');
+    expect(report!.checks.find((c) => c.id === 'cold')!.detail).toMatch(/--cold/);
+    // The warm check ran on unique photos (every one a cache MISS); its verdict is this machine's speed.
+    const warm = report!.checks.find((c) => c.id === 'warm')!;
+    expect(warm.detail).toMatch(/all MISS/);
+    expect(warm.measured?.samples).toBe(2);
+    expect(code).toBe(warm.status === 'pass' ? 0 : 1);
+    expect(report!.exitCode).toBe(code);
+    expect(report!.score).toBe(warm.status === 'pass' ? 100 : 75);
+    expect(stdout).toMatch(/score \d+\/100/);
+  }, 120_000);
+
+  it('fails the storage check (only) when the service cannot write its storage', async () => {
+    const { code, report } = await validate([unwritable.base, '--only', 'storage,cors']);
+    expect(statusOf(report, 'storage')).toBe('fail');
+    expect(report!.checks.find((c) => c.id === 'storage')!.detail).toMatch(/503.*PETCUT_E_STORAGE_UNAVAILABLE/);
+    expect(statusOf(report, 'cors')).toBe('pass');
+    expect(code).toBe(1);
+  }, 60_000);
+
+  it('a one-slot service with no queue refuses the burst with coded 503s only: the concurrency check passes', async () => {
+    const { code, report } = await validate([tinyQueue.base, '--only', 'concurrency', ...SMALL]);
+    const check = report!.checks.find((c) => c.id === 'concurrency')!;
+    expect(check.status, check.detail).toBe('pass');
+    expect((check.measured?.statuses as Record<string, number>)['503']).toBeGreaterThan(0);
+    expect(code).toBe(0);
+  }, 60_000);
+
+  it('fails the CORS check when PETCUT_CORS_ORIGINS leaves the shop out', async () => {
+    const { code, report } = await validate([noShop.base, '--only', 'cors,storage', '--shop', 'perkieprints']);
+    expect(statusOf(report, 'cors')).toBe('fail');
+    expect(report!.checks.find((c) => c.id === 'cors')!.detail).toMatch(/https:\/\/perkieprints\.myshopify\.com/);
+    expect(statusOf(report, 'storage')).toBe('pass');
+    expect(code).toBe(1);
+  }, 60_000);
+
+  it.each([
+    [['not-a-url'], /<url>: "not-a-url" is not a URL/],
+    [['http://127.0.0.1:1', '--only', 'warm,nope'], /--only: unknown check "nope"/],
+    [['http://127.0.0.1:1', '--scale', '2'], /--scale/],
+    [['http://127.0.0.1:1', '--size', 'huge'], /--size/],
+    [['http://127.0.0.1:1', '--operator-key', 'pk_secret'], /unknown option '--operator-key'/],
+  ])('bad usage %j exits 2 naming the flag', async (args, message) => {
+    const { code, stderr } = await validate(args);
+    expect(stderr).toMatch(message);
+    expect(code).toBe(2);
+  });
+
+  it('an unreachable target exits 3 naming the URL and what to check', async () => {
+    const { code, stderr, report } = await validate(['http://127.0.0.1:1']);
+    expect(stderr).toMatch(/cannot reach http:\/\/127\.0\.0\.1:1\/healthz .*check the URL/);
+    expect(code).toBe(3);
+    expect(report!.exitCode).toBe(3);
+  });
+
+  it('cold: the --cold hook restarts a real local process, and each cold start is timed from the hook to the first cut-out', async () => {
+    // The hook a local operator would write: stop the service, start it again in the background, return.
+    const dir = await mkdtemp(join(tmpdir(), 'petcut-validate-cold-'));
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const hook = join(dir, 'restart.sh');
+    await writeFile(hook, [
+      'pid_file="$COLD_DIR/pid"',
+      'if [ -f "$pid_file" ]; then old=$(cat "$pid_file"); kill "$old" 2>/dev/null; while kill -0 "$old" 2>/dev/null; do sleep 0.1; done; fi',
+      'PORT="$COLD_PORT" PETCUT_HOST=127.0.0.1 PETCUT_DATA_DIR="$COLD_DIR" PETCUT_COST_LEDGER=off PETCUT_LOG_LEVEL=warn nohup "$NODE" "$MAIN" >>"$COLD_DIR/log" 2>&1 &',
+      'echo $! > "$pid_file"; echo $! >> "$COLD_DIR/pids"',
+    ].join('\n'));
+    const env = { COLD_DIR: dir, COLD_PORT: String(port), NODE: process.execPath, MAIN: main };
+    // The target runs before validation starts, as a deployed service does.
+    await new Promise((resolve, reject) => spawn('sh', [hook], { env: childEnv(env), stdio: 'ignore' }).once('exit', resolve).once('error', reject));
+    const target = { child: { exitCode: null } as ChildProcess, base: `http://127.0.0.1:${port}`, output: () => '' };
+    await ready(target);
+    try {
+      const { code, report } = await validate([`http://127.0.0.1:${port}`, '--only', 'cold', '--cold', `sh ${hook}`, '--cold-runs', '2', '--size', 'preview'], env);
+      const cold = report!.checks.find((c) => c.id === 'cold')!;
+      expect(cold.status, cold.detail).toBe('pass');
+      const seconds = cold.measured!.seconds as number[];
+      expect(seconds).toHaveLength(2);
+      // Each run was a new process (a real start, the model loaded again), and the one before it is gone.
+      const pids = (await readFile(join(dir, 'pids'), 'utf8')).trim().split('\n').map(Number);
+      expect(new Set(pids).size).toBe(3);
+      expect(() => process.kill(pids[0]!, 0)).toThrow();
+      expect(code).toBe(0);
+    } finally {
+      const pid = Number(await readFile(join(dir, 'pid'), 'utf8').catch(() => '0'));
+      if (pid > 0) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+    }
+  }, 180_000);
+});
