@@ -142,6 +142,9 @@ describe('the events socket', () => {
     const release = store.hold((op, key) => op === 'put' && key.startsWith('sessions/'));
     try {
       const job = (await (await postJob([photos[0]!])).json()) as JobView;
+      // The socket opens mid-job: once the file has reached the held store (a cache hit gets there in milliseconds,
+      // as fast as a socket opens, so opening at once would race the stage the state message reports).
+      await until(() => app.petcut.jobs.get(job.id)?.last?.type === 'stage' && (app.petcut.jobs.get(job.id)?.last as { stage?: string }).stage === 'store', 'the job to reach its held store', 30_000, 5);
       const probe = new Probe(job.eventsUrl);
       const state = await probe.next((m) => m.type === 'state');
       expect(state).toMatchObject({ job: { id: job.id, status: 'running', progress: { type: 'stage', stage: 'store' } } });
