@@ -35,7 +35,8 @@ async function npmStart(env: Record<string, string>): Promise<Server> {
   let output = '';
   npm.stdout!.on('data', (chunk) => (output += String(chunk)));
   npm.stderr!.on('data', (chunk) => (output += String(chunk)));
-  const exited = new Promise<number | null>((resolve) => npm.once('exit', (code) => resolve(code)));
+  // 'close', not 'exit': the output read to its end (the server's last lines come after npm's exit otherwise).
+  const exited = new Promise<number | null>((resolve) => npm.once('close', (code) => resolve(code)));
   const base = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 900; i++) {
     if (await fetch(`${base}/readyz`).then((r) => r.status === 200, () => false)) return { npm, base, dir, output: () => output, exited };
@@ -114,7 +115,7 @@ describe('npm start and SIGTERM', () => {
     expect(await fetch(`${server.base}/healthz`).then(() => 'listening', () => 'closed')).toBe('closed');
   });
 
-  it('past the deadline, work still in a worker is answered 503 and the process still exits 0 in time', async () => {
+  it('past the deadline, work still in a worker is answered 503 and the process ends in time (0, or a SIGKILL its log explains)', async () => {
     const server = await npmStart({ PETCUT_SHUTDOWN_TIMEOUT_S: '4' });
     const photos = await Promise.all([0, 1].map((i) => photo(4000, 3000, 'jpeg', i * 50)));
     const inFlight = photos.map((data, i) => cutout(server.base, data, `sigterm-deadline-${i}`));
@@ -123,7 +124,15 @@ describe('npm start and SIGTERM', () => {
     server.npm.kill('SIGTERM');
     const answers = await Promise.all(inFlight);
     const code = await server.exited;
-    expect(code, server.output().split('\n').filter((l) => !/listening|lifecycle|authentication/.test(l)).join('\n').slice(-3000)).toBe(0);
+    const log = server.output();
+    // Exit 0 once the engine stopped cleanly; if a model run (which cannot be interrupted) still holds a worker at the
+    // deadline, the process ends itself with SIGKILL (exit() under native code aborts), after saying so. On a loaded
+    // two-core machine one run can take 2.5 s, the whole close window here: both endings are right, none other is.
+    if (code !== 0) {
+      expect(code, log.split('\n').filter((l) => !/listening|lifecycle|authentication/.test(l)).join('\n').slice(-3000)).toBeNull();
+      expect(log, log.slice(-1500)).toMatch(/the engine was still running native code at the deadline/);
+    }
+    expect(log).not.toMatch(/shutdown did not finish within its deadline/);
     // Two 12 MP photos side by side take longer than the 1 s drain window (4 s less the 3 s kept for closing): both are told so.
     expect(answers.map((a) => [a.status, a.code])).toEqual([[503, 'PETCUT_E_SHUTTING_DOWN'], [503, 'PETCUT_E_SHUTTING_DOWN']]);
     expect(Date.now() - signalled).toBeLessThan(4500);

@@ -34,6 +34,8 @@ export interface ShutdownParts {
 export const CLOSE_MARGIN_MS = 3000;
 /** How long answers to abandoned requests may take to go out before connections are closed. */
 const ANSWER_GRACE_MS = 500;
+/** Connections still open this long before the deadline are cut, leaving the engine its time to stop. */
+const CONNECTIONS_BY_MS = 1000;
 
 export function createShutdown(parts: ShutdownParts): () => Promise<{ clean: boolean }> {
   let closing: Promise<{ clean: boolean }> | undefined;
@@ -51,11 +53,29 @@ export function createShutdown(parts: ShutdownParts): () => Promise<{ clean: boo
     const answersBy = Date.now() + ANSWER_GRACE_MS;
     while (parts.inFlight() > 0 && Date.now() < answersBy) await delay(20);
     parts.app.log.info({ drainedMs: Date.now() - started, unanswered: parts.inFlight() }, 'drained: closing');
-    await parts.app.close();
+    await closeServer(parts.app, started + parts.timeoutMs - CONNECTIONS_BY_MS);
     const clean = await parts.closeRest();
     if (!clean) parts.app.log.error('the engine was still running native code at the deadline');
     return { clean };
   })());
+}
+
+/**
+ * Closes the listener and its connections. `close()` reaps the connections
+ * idle at that moment only: one whose answer goes out later (a cut-out taken
+ * back after the drain deadline) would stay open as keep-alive and hold the
+ * close for the keep-alive timeout (72 s). Those are reaped as they turn
+ * idle, and whatever is still open at `by` is cut.
+ */
+async function closeServer(app: FastifyInstance, by: number): Promise<void> {
+  const reaper = setInterval(() => app.server.closeIdleConnections(), 25);
+  const cut = setTimeout(() => app.server.closeAllConnections(), Math.max(0, by - Date.now()));
+  try {
+    await app.close();
+  } finally {
+    clearInterval(reaper);
+    clearTimeout(cut);
+  }
 }
 
 async function within(work: Promise<unknown>, ms: number): Promise<boolean> {

@@ -74,6 +74,10 @@ function enqueue(session: ort.InferenceSession, request: WorkerRequest, replyTo:
 }
 
 async function run(session: ort.InferenceSession, request: WorkerRequest, replyTo: MessagePort | typeof port): Promise<void> {
+  // A run blocks this thread, so a drain sent during the previous run is still
+  // waiting in the message queue: let it in before deciding to start this one
+  // (otherwise every queued run goes ahead and a closing engine waits for all).
+  await new Promise<void>((resolve) => setImmediate(resolve));
   if (draining) {
     replyTo!.postMessage({ type: 'error', id: request.id, message: 'the runtime is closing' } satisfies WorkerReply);
     if (--active === 0) port!.postMessage({ type: 'drained' } satisfies WorkerReply);

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import pino from 'pino';
 
 /**
  * JSON logs Google Cloud Logging reads natively: `severity` (its level
@@ -14,6 +15,10 @@ export const REDACTED = ['req.headers.authorization', 'req.headers["x-api-key"]'
 export function loggerOptions(level: string): Record<string, unknown> {
   return {
     level,
+    // Written as they are logged: an asynchronous stream loses its last lines (why the process ends) to the
+    // SIGKILL that ends a shutdown past its deadline, and its writes wait behind libvips on the libuv pool.
+    // One line per request is cheap to write at once.
+    stream: pino.destination({ dest: 1, sync: true }),
     messageKey: 'message',
     formatters: { level: (label: string, number: number) => ({ severity: SEVERITY[label] ?? 'DEFAULT', level: number }) },
     redact: { paths: REDACTED, censor: '[redacted]' },
