@@ -39,6 +39,7 @@ export const ADAPTERS = {
   '@opentelemetry/sdk-': ['src/observability/tracing.ts'],
   '@opentelemetry/exporter-': ['src/observability/tracing.ts'],
   'prom-client': ['src/observability/metrics.ts'],
+  'google-auth-library': ['src/ops/cloudrun/auth.ts'],
 };
 
 /** Browser code never imports the server's source. */

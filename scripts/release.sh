@@ -7,11 +7,10 @@
 #              (a GPU image cannot run on a build machine without a GPU: its CPU twin from the
 #              same build stage is smoke-tested instead, see docs/container.md)
 #   3. push    to Artifact Registry; the digest is what gets deployed, never the tag
-#   4. render  the Cloud Run service with that digest (petcut deploy render)
+#   4. render  staging: the Cloud Run service with that digest (petcut deploy render)
 #   5. deploy  staging: gcloud run services replace (a new revision takes the traffic);
-#              production: handed to the rollout (blue-green with analysis, issue #16) when
-#              `petcut rollout` exists, else deployed at 0 % with the tag `candidate` and left
-#              there for a person to move traffic (the command to do it is printed)
+#              production: petcut rollout (blue-green with analysis and automatic rollback,
+#              docs/rollout.md) with the digest; its exit code is the release's
 # Each step prints its time; out/release.json keeps them with the image digest.
 #
 #   scripts/release.sh --env staging --project perkieprints --dry-run
@@ -83,15 +82,10 @@ MANIFEST="out/$SERVICE.yaml"
 if [ "$ENV" = staging ]; then
   run render node dist/cli/index.js deploy render --env "$ENV" --image "$DIGEST_REF" "$GPU_FLAG" -o "$MANIFEST"
   run deploy gcloud run services replace "$MANIFEST" --project "$PROJECT" --region "$REGION"
-elif node dist/cli/index.js --help 2>/dev/null | grep -qE '^ +rollout( |$)'; then
-  run deploy node dist/cli/index.js rollout --env "$ENV" --image "$DIGEST_REF"
 else
-  # No rollout command yet: the new revision at 0 %, tagged, the old one keeps every request.
-  CURRENT=$([ "$DRY" = 1 ] && echo '<current revision>' || gcloud run services describe "$SERVICE" --project "$PROJECT" --region "$REGION" --format 'value(status.traffic[0].revisionName)')
-  run render node dist/cli/index.js deploy render --env "$ENV" --image "$DIGEST_REF" "$GPU_FLAG" --keep-traffic "$CURRENT" --revision-suffix "r$REVISION" -o "$MANIFEST"
-  run deploy gcloud run services replace "$MANIFEST" --project "$PROJECT" --region "$REGION"
-  echo "release: $SERVICE-r$REVISION is deployed at 0 % with the tag candidate; move traffic with:"
-  echo "  gcloud run services update-traffic $SERVICE --project $PROJECT --region $REGION --to-tags candidate=10"
+  # Blue-green (docs/rollout.md): the candidate at 0 % with a tag, smoke-tested, 10 -> 50 -> 100 % watched,
+  # rolled back automatically; needs PETCUT_PROMETHEUS_URL (and PETCUT_ROLLOUT_WEBHOOK to tell the team).
+  run deploy node dist/cli/index.js rollout --env "$ENV" --project "$PROJECT" --region "$REGION" --image "$DIGEST_REF" --revision-suffix "r$REVISION"
 fi
 
 [ "$DRY" = 1 ] && exit 0

@@ -70,7 +70,7 @@ export interface PetcutApp extends FastifyInstance {
 }
 
 export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<PetcutApp> {
-  const metrics = createMetrics();
+  const metrics = createMetrics(config.build);
   const gpu = deps.gpuProbe ?? createGpuProbe();
   const instrumented = deps.instrumentation !== false;
   let shuttingDown = false;

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism, totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
@@ -20,6 +20,8 @@ import type { StorageKind } from './storage/store.js';
  * keeps the two in step) and in docs/configuration.md (a test keeps that in step too).
  */
 const flag = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+
+const cloudRunName = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, { error: 'must be a Cloud Run name (lowercase letters, digits and hyphens, at most 63)' });
 
 const EnvSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
@@ -72,6 +74,10 @@ const EnvSchema = z.object({
   PETCUT_CACHE_DAYS: z.coerce.number().int().min(1).max(365).default(7),
   PETCUT_CACHE_MEMORY_MB: z.coerce.number().int().min(0).max(16_384).default(256),
   PETCUT_SWEEP_INTERVAL_S: z.coerce.number().int().min(0).default(3600),
+  // Set by Cloud Run in every container (never by hand): the revision labels every metric series, so a
+  // rollout can compare the candidate revision with the current one. Both are DNS labels there.
+  K_SERVICE: cloudRunName.optional(),
+  K_REVISION: cloudRunName.optional(),
 });
 
 const MB = 1024 * 1024;
@@ -121,6 +127,21 @@ export interface ServiceConfig {
   readonly cost: CostConfig;
   /** Google Cloud project for log trace links (GOOGLE_CLOUD_PROJECT, else PETCUT_GCS_PROJECT). */
   readonly gcpProject?: string;
+  /** Where this process runs on Cloud Run (K_SERVICE, K_REVISION; both unset elsewhere) and the package version. */
+  readonly build: BuildIdentity;
+}
+
+export interface BuildIdentity {
+  readonly version: string;
+  readonly service?: string;
+  readonly revision?: string;
+}
+
+/** package.json's version (beside src/ and dist/ alike): read once, at the first config load. */
+let packageVersion: string | undefined;
+function readPackageVersion(): string {
+  packageVersion ??= (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  return packageVersion;
 }
 
 /**
@@ -198,6 +219,7 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env, override
     security: loadSecurityConfig(env),
     cost: loadCostConfig(env, resolve(e.PETCUT_DATA_DIR)),
     gcpProject: env.GOOGLE_CLOUD_PROJECT || e.PETCUT_GCS_PROJECT,
+    build: Object.freeze({ version: readPackageVersion(), service: e.K_SERVICE, revision: e.K_REVISION }),
     ...overrides,
   });
 }

@@ -1,8 +1,11 @@
 import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PetcutApp } from '../src/app.js';
 import type { Engine } from '../src/engine/engine.js';
+import { loadServiceConfig } from '../src/config.js';
 import { createGpuProbe, parseNvidiaSmi } from '../src/observability/gpu.js';
+import { createMetrics } from '../src/observability/metrics.js';
 import type { ObjectStore } from '../src/storage/index.js';
 import { buildApp, controlledStore, failingPuts, photo, startEngine } from './support/app.js';
 import type { ControlledStore } from './support/app.js';
@@ -128,6 +131,55 @@ describe('GET /metrics', () => {
     // Only our own metrics are judged: prom-client's default process/nodejs metrics are upstream's.
     const ours = result.output.split('\n').filter((line) => line.startsWith('petcut_'));
     expect(ours, result.output).toEqual([]);
+  });
+});
+
+/** The sample lines of Prometheus text (not # HELP / # TYPE, not blank). */
+const samples = (text: string): string[] => text.split('\n').filter((line) => line !== '' && !line.startsWith('#'));
+const withRevision = (revision: string): RegExp => new RegExp(`^[a-zA-Z_:][a-zA-Z0-9_:]*\\{(.*,)?revision="${revision}"[,}]`);
+const PACKAGE_VERSION = (JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+describe('the Cloud Run revision on every series', () => {
+  it('with a revision every sample carries it, the defaults (process_, nodejs_) included', async () => {
+    const metrics = createMetrics({ revision: 'petcut-production-v42', service: 'petcut-production', version: '1.2.3' });
+    metrics.httpRequests.inc({ route: '/v1/cutouts', method: 'POST', status: '200', code: '' });
+    metrics.httpDuration.observe({ route: '/v1/cutouts', method: 'POST' }, 0.3);
+    const lines = samples(await metrics.registry.metrics());
+    expect(lines.filter((line) => line.startsWith('process_')).length).toBeGreaterThan(0);
+    expect(lines.filter((line) => line.startsWith('nodejs_')).length).toBeGreaterThan(0);
+    expect(lines.filter((line) => !withRevision('petcut-production-v42').test(line))).toEqual([]);
+    expect(lines).toContain('petcut_build_info{revision="petcut-production-v42",service="petcut-production",version="1.2.3"} 1');
+    expect(lines).toContain('petcut_http_request_duration_seconds_bucket{le="0.5",revision="petcut-production-v42",route="/v1/cutouts",method="POST"} 1');
+  });
+
+  it('without one (a local run) no sample has a revision label; build info has the version alone', async () => {
+    const lines = samples(await createMetrics({ version: '1.2.3' }).registry.metrics());
+    expect(lines.length).toBeGreaterThan(10);
+    expect(lines.filter((line) => line.includes('revision='))).toEqual([]);
+    expect(lines).toContain('petcut_build_info{version="1.2.3"} 1');
+  });
+
+  it('the app takes K_REVISION and K_SERVICE from the environment, and the version from package.json', async () => {
+    const { app: onCloudRun } = await buildApp(engine, { env: { K_REVISION: 'petcut-staging-00042-abc', K_SERVICE: 'petcut-staging', K_CONFIGURATION: 'petcut-staging' } });
+    try {
+      expect((await onCloudRun.inject({ method: 'POST', url: '/v1/cutouts?size=48', headers: { 'content-type': 'image/jpeg' }, payload: await photo(96, 72, 'jpeg', 21) })).statusCode).toBe(200);
+      const lines = samples((await onCloudRun.inject({ method: 'GET', url: '/metrics' })).body);
+      expect(lines.some((line) => line.startsWith('petcut_http_requests_total{'))).toBe(true);
+      expect(lines.filter((line) => !withRevision('petcut-staging-00042-abc').test(line))).toEqual([]);
+      expect(lines).toContain(`petcut_build_info{revision="petcut-staging-00042-abc",service="petcut-staging",version="${PACKAGE_VERSION}"} 1`);
+    } finally {
+      await onCloudRun.petcut.processing.drain();
+      await onCloudRun.close(); // not shutdown(): the engine is shared
+    }
+    // The app above (no K_* set) stays as local runs always were.
+    const local = samples(await scrape());
+    expect(local.filter((line) => line.includes('revision='))).toEqual([]);
+    expect(local).toContain(`petcut_build_info{version="${PACKAGE_VERSION}"} 1`);
+  });
+
+  it('a K_REVISION that is no Cloud Run name stops the start-up, naming the variable', () => {
+    expect(() => loadServiceConfig({ K_REVISION: 'Not A Revision' })).toThrow(/K_REVISION: must be a Cloud Run name/);
+    expect(loadServiceConfig({}).build.revision).toBeUndefined();
   });
 });
 

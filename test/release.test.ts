@@ -38,17 +38,16 @@ describe('scripts/release.sh --dry-run', () => {
     expect(plan[4]![1]).toBe('gcloud run services replace out/petcut-staging.yaml --project perkieprints-test --region us-central1');
   });
 
-  it('production: the GPU image, its CPU twin smoke-tested, and the new revision at 0 % behind the current one', async () => {
+  it('production: the GPU image, its CPU twin smoke-tested, and the blue-green rollout of the pushed digest', async () => {
     const { code, stdout } = await release('--env', 'production', '--project', 'perkieprints-test', '--dry-run');
     expect(code).toBe(0);
     const plan = steps(stdout);
-    expect(plan.map(([step]) => step)).toEqual(['build', 'build', 'smoke', 'push', 'render', 'deploy']);
+    expect(plan.map(([step]) => step)).toEqual(['build', 'build', 'smoke', 'push', 'deploy']);
     expect(plan[0]![1]).toContain('--target cpu');
     expect(plan[1]![1]).toContain('--target gpu');
     expect(plan[2]![1]).toMatch(/smoke\.mjs --runtime docker \S+\/petcut-cpu:/);
     expect(plan[3]![1]).toMatch(/docker push \S+\/petcut-gpu:/);
-    expect(plan[4]![1]).toMatch(/--env production --image \S+\/petcut-gpu@sha256:\S+ --gpu --keep-traffic .* --revision-suffix r[0-9a-f]{12}/);
-    expect(stdout).toContain('--to-tags candidate=10');
+    expect(plan[4]![1]).toMatch(/rollout --env production --project perkieprints-test --region us-central1 --image \S+\/petcut-gpu@sha256:\S+ --revision-suffix r[0-9a-f]{12}$/);
   });
 
   it.each([

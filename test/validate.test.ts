@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -67,6 +69,8 @@ let healthy: Service;
 let unwritable: Service;
 let tinyQueue: Service;
 let noShop: Service;
+let revisioned: Service;
+const REVISION = 'petcut-staging-00042-abc';
 
 beforeAll(async () => {
   const dir = await mkdtemp(join(tmpdir(), 'petcut-validate-file-'));
@@ -77,6 +81,8 @@ beforeAll(async () => {
   unwritable = await startService({ PETCUT_DATA_DIR: file });
   tinyQueue = await startService({ PETCUT_QUEUE_MAX: '0', PETCUT_CONCURRENCY: '1', PETCUT_FILES_PER_JOB: '1' });
   noShop = await startService({ PETCUT_CORS_ORIGINS: 'https://other.example' });
+  // What Cloud Run sets in a revision's containers.
+  revisioned = await startService({ K_REVISION: REVISION, K_SERVICE: 'petcut-staging', K_CONFIGURATION: 'petcut-staging' });
   await Promise.all(services.map(ready));
 }, 120_000);
 
@@ -176,4 +182,90 @@ describe('petcut validate', () => {
       if (pid > 0) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
     }
   }, 180_000);
+});
+
+interface SmokeJson { url: string; passed: boolean; steps: Array<{ id: string; status: string; detail: string; seconds: number }>; exitCode: number }
+
+async function smoke(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string; report?: SmokeJson }> {
+  const { code, stdout, stderr, report } = await validate(['--smoke', ...args]);
+  return { code, stdout, stderr, report: report as unknown as SmokeJson | undefined };
+}
+
+const stepOf = (report: SmokeJson | undefined, id: string) => report?.steps.find((s) => s.id === id);
+const SMOKE_IDS = ['readiness', 'cutout', 'effects', 'storage', 'metrics'];
+
+describe('petcut validate --smoke', () => {
+  it('passes every step against a healthy service, in order, with the report as JSON', async () => {
+    const { code, stdout, report } = await smoke([healthy.base]);
+    expect(report?.steps.map((s) => s.id), stdout).toEqual(SMOKE_IDS);
+    for (const step of report!.steps) expect(step.status, `${step.id}: ${step.detail}`).toBe('pass');
+    expect(stepOf(report, 'cutout')!.detail).toMatch(/1024x768 .*PNG with alpha/);
+    expect(stepOf(report, 'effects')!.detail).toMatch(/\d+ effects listed; \w+ applied/);
+    expect(report!.steps.every((s) => s.seconds >= 0)).toBe(true);
+    expect(report).toMatchObject({ url: healthy.base, passed: true, exitCode: 0 });
+    expect(stdout).toMatch(/5\/5 steps passed: PASS/);
+    expect(code).toBe(0);
+  }, 120_000);
+
+  it('fails the storage step when the service cannot write its storage, and still runs and reports the later steps', async () => {
+    const { code, report } = await smoke([unwritable.base]);
+    expect(report?.steps.map((s) => s.id)).toEqual(SMOKE_IDS);
+    expect(stepOf(report, 'storage')!.status).toBe('fail');
+    expect(stepOf(report, 'storage')!.detail).toMatch(/503.*PETCUT_E_STORAGE_UNAVAILABLE/);
+    expect(stepOf(report, 'readiness')!.status).toBe('pass');
+    // metrics runs after storage: a failed step does not stop the next ones.
+    expect(stepOf(report, 'metrics')!.status, stepOf(report, 'metrics')!.detail).toBe('pass');
+    expect(report!.passed).toBe(false);
+    expect(code).toBe(1);
+  }, 120_000);
+
+  it('--expect-revision fails on a service without K_REVISION and on another revision, passes on the expected one', async () => {
+    const none = await smoke([healthy.base, '--expect-revision', REVISION]);
+    expect(stepOf(none.report, 'metrics')!.status).toBe('fail');
+    expect(stepOf(none.report, 'metrics')!.detail).toMatch(new RegExp(`do not carry revision="${REVISION}" \\(they carry \\(none\\)\\)`));
+    expect(none.code).toBe(1);
+
+    const other = await smoke([revisioned.base, '--expect-revision', 'petcut-staging-00041-old']);
+    expect(stepOf(other.report, 'metrics')!.detail).toMatch(new RegExp(`they carry ${REVISION}`));
+    expect(other.code).toBe(1);
+
+    const right = await smoke([revisioned.base, '--expect-revision', REVISION]);
+    for (const step of right.report!.steps) expect(step.status, `${step.id}: ${step.detail}`).toBe('pass');
+    expect(stepOf(right.report, 'metrics')!.detail).toMatch(new RegExp(`all \\d+ petcut_ samples carry revision="${REVISION}"`));
+    expect(right.code).toBe(0);
+  }, 240_000);
+
+  it('a service that never turns ready fails readiness, and every later step as "not ready"', async () => {
+    // Answers, but /readyz is 503 for ever (a revision whose model never loads).
+    const server = createServer((_request, response) => response.writeHead(503, { 'content-type': 'application/json' }).end('{"error":{"code":"PETCUT_E_NOT_READY"}}'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { code, report } = await smoke([`http://127.0.0.1:${(server.address() as AddressInfo).port}`, '--ready-timeout', '2']);
+      expect(stepOf(report, 'readiness')).toMatchObject({ status: 'fail' });
+      expect(stepOf(report, 'readiness')!.detail).toMatch(/never answered 200 within 2 s .*last 503/);
+      expect(report!.steps.slice(1)).toEqual(SMOKE_IDS.slice(1).map((id) => ({ id, status: 'fail', detail: 'not ready', seconds: 0 })));
+      expect(code).toBe(1);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('an unreachable target exits 3 with the report', async () => {
+    const { code, stderr, report } = await smoke(['http://127.0.0.1:1', '--ready-timeout', '1']);
+    expect(stderr).toMatch(/cannot reach http:\/\/127\.0\.0\.1:1\/readyz within 1 s/);
+    expect(report).toMatchObject({ passed: false, exitCode: 3 });
+    expect(code).toBe(3);
+  });
+
+  it.each([
+    [['http://127.0.0.1:1', '--expect-revision', 'petcut-x'], /--expect-revision belongs to --smoke/],
+    [['http://127.0.0.1:1', '--ready-timeout', '5'], /--ready-timeout belongs to --smoke/],
+    [['http://127.0.0.1:1', '--smoke', '--only', 'warm'], /--smoke runs its own steps .*leave out --only/],
+    [['http://127.0.0.1:1', '--smoke', '--expect-revision', 'Not_A_Revision'], /--expect-revision: "Not_A_Revision" must be a Cloud Run revision name/],
+    [['http://127.0.0.1:1', '--smoke', '--ready-timeout', '0'], /--ready-timeout: "0" must be a whole number/],
+  ])('bad usage %j exits 2 naming the flag', async (args, message) => {
+    const { code, stderr } = await validate(args);
+    expect(stderr).toMatch(message);
+    expect(code).toBe(2);
+  });
 });

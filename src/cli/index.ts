@@ -15,6 +15,8 @@ import type { ReportFlags } from './cost.js';
 import { registerDeployCommand } from './deploy.js';
 import { registerValidateCommand } from './validate.js';
 import { registerLoadtestCommand } from './loadtest.js';
+import { registerTrafficCommand } from './traffic.js';
+import { registerRolloutCommand } from './rollout.js';
 
 const log = (line: string): void => {
   process.stderr.write(`${line}\n`);
@@ -189,6 +191,8 @@ cost.command('merge')
 registerDeployCommand(program, log);
 registerValidateCommand(program, log);
 registerLoadtestCommand(program, log);
+registerTrafficCommand(program, log);
+registerRolloutCommand(program, log);
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];

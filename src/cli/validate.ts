@@ -1,8 +1,8 @@
 import { writeFile } from 'node:fs/promises';
 import { Option } from 'commander';
 import type { Command } from 'commander';
-import { CHECK_IDS, DEFAULT_SLO_FILE, UnreachableError, formatReport, loadThresholds, runValidation } from '../ops/index.js';
-import type { CheckId, ValidateOptions } from '../ops/index.js';
+import { CHECK_IDS, DEFAULT_SLO_FILE, SMOKE_STEP_IDS, UnreachableError, formatReport, formatSmokeReport, loadThresholds, runSmoke, runValidation } from '../ops/index.js';
+import type { CheckId, SmokeOptions, ValidateOptions } from '../ops/index.js';
 
 /**
  * `petcut validate <url>`: the staging checklist, scored (docs/validate.md).
@@ -10,6 +10,8 @@ import type { CheckId, ValidateOptions } from '../ops/index.js';
  * (the message names the flag); 3 the target did not answer /healthz.
  * Credentials come from the environment only (PETCUT_VALIDATE_OPERATOR_KEY,
  * PETCUT_VALIDATE_TOKEN): argv shows in `ps` and CI logs, so no flag takes them.
+ * `--smoke` runs the quick subset instead (readiness, a cut-out, effects,
+ * storage, metrics), with the same credentials and exit codes.
  */
 export interface ValidateFlags {
   only?: string;
@@ -29,11 +31,17 @@ export interface ValidateFlags {
   slo: string;
   timeoutS: string;
   json?: string;
+  smoke?: boolean;
+  expectRevision?: string;
+  readyTimeout?: string;
 }
 
 export const EXIT = { pass: 0, fail: 1, usage: 2, unreachable: 3 } as const;
 
 class UsageError extends Error {}
+
+/** --ready-timeout's default: the model loads in seconds, a first start builds its cache (~6 s), Cloud Run adds its own start. */
+const READY_TIMEOUT_S = 120;
 
 const HELP = `
 Examples:
@@ -41,12 +49,16 @@ Examples:
     --memory-limit-mb 16384 --json validate.json
   petcut validate http://127.0.0.1:8080 --size preview --samples 3 --scale 0.1 \\
     --cold 'kill $(cat petcut.pid); node dist/main.js & echo $! > petcut.pid'
+  petcut validate https://candidate---petcut-staging-xxxx.a.run.app --smoke --expect-revision petcut-staging-00042-abc --json smoke.json
+
+Smoke subset (--smoke; what petcut rollout runs on the candidate's tag URL): ${SMOKE_STEP_IDS.join(', ')}.
 
 Checks (run in this order; --only / --skip take their names): ${CHECK_IDS.join(', ')}.
 Credentials from the environment only: PETCUT_VALIDATE_OPERATOR_KEY (operator routes: /metrics, /health),
 PETCUT_VALIDATE_TOKEN (a storefront token for the upload routes).
 
-Exit codes: 0 every check that ran passed; 1 a check failed; 2 bad usage; 3 the target is unreachable.`;
+Exit codes: 0 every check that ran passed; 1 a check failed; 2 bad usage; 3 the target is unreachable
+(--smoke: 1 a step failed; 3 /readyz never answered within --ready-timeout).`;
 
 function integer(flag: string, text: string, min: number, max: number): number {
   const value = Number(text);
@@ -100,7 +112,48 @@ export function validateOptions(url: string, flags: ValidateFlags, env: NodeJS.P
   };
 }
 
+export function smokeOptions(url: string, flags: ValidateFlags, env: NodeJS.ProcessEnv): SmokeOptions {
+  const misplaced = (['only', 'skip', 'cold'] as const).find((flag) => flags[flag] !== undefined);
+  if (misplaced) throw new UsageError(`--smoke runs its own steps (${SMOKE_STEP_IDS.join(', ')}): leave out --${misplaced}`);
+  if (flags.expectRevision !== undefined && !/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(flags.expectRevision)) {
+    throw new UsageError(`--expect-revision: "${flags.expectRevision}" must be a Cloud Run revision name, e.g. petcut-staging-00042-abc`);
+  }
+  if (!/^[a-z0-9][a-z0-9-]*(\.myshopify\.com)?$/i.test(flags.shop)) throw new UsageError(`--shop: "${flags.shop}" must be a shop name or <name>.myshopify.com`);
+  return {
+    url: targetUrl(url),
+    timeoutS: integer('--timeout-s', flags.timeoutS, 1, 3600),
+    readyTimeoutS: flags.readyTimeout === undefined ? READY_TIMEOUT_S : integer('--ready-timeout', flags.readyTimeout, 1, 3600),
+    expectRevision: flags.expectRevision,
+    operatorKey: env.PETCUT_VALIDATE_OPERATOR_KEY || undefined,
+    token: env.PETCUT_VALIDATE_TOKEN || undefined,
+    photos: flags.photos,
+    shop: flags.shop,
+  };
+}
+
+/** `--smoke`: exit 0 every step passed, 1 one failed, 2 bad usage, 3 /readyz never answered at all. */
+async function runSmokeCommand(url: string, flags: ValidateFlags, log: (line: string) => void): Promise<number> {
+  let options: SmokeOptions;
+  try {
+    options = smokeOptions(url, flags, process.env);
+  } catch (error) {
+    log(`petcut validate: ${(error as Error).message}`);
+    return EXIT.usage;
+  }
+  const report = await runSmoke(options, (line) => log(`  ${line}`));
+  process.stdout.write(formatSmokeReport(report));
+  const code = report.unreachable ? EXIT.unreachable : report.passed ? EXIT.pass : EXIT.fail;
+  if (report.unreachable) log(`petcut validate: ${report.steps[0]?.detail ?? 'unreachable'}`);
+  if (flags.json) await writeFile(flags.json, `${JSON.stringify({ ...report, exitCode: code }, null, 2)}\n`);
+  return code;
+}
+
 export async function runValidate(url: string, flags: ValidateFlags, log: (line: string) => void): Promise<number> {
+  if (flags.smoke) return runSmokeCommand(url, flags, log);
+  if (flags.expectRevision !== undefined || flags.readyTimeout !== undefined) {
+    log(`petcut validate: ${flags.expectRevision !== undefined ? '--expect-revision' : '--ready-timeout'} belongs to --smoke`);
+    return EXIT.usage;
+  }
   let options: ValidateOptions;
   let thresholds;
   try {
@@ -126,7 +179,7 @@ export async function runValidate(url: string, flags: ValidateFlags, log: (line:
 
 export function registerValidateCommand(program: Command, log: (line: string) => void): void {
   program.command('validate')
-    .description('run the staging checklist against a deployed petcut (cold start, warm latency, memory, storage, CORS, WebSockets, concurrency, health) and score it out of 100')
+    .description('run the staging checklist against a deployed petcut (cold start, warm latency, memory, storage, CORS, WebSockets, concurrency, health) and score it out of 100; --smoke: the quick subset a rollout runs on a candidate')
     .argument('<url>', 'the service\'s base URL')
     .option('--only <checks>', `run only these (comma-separated: ${CHECK_IDS.join(', ')})`)
     .option('--skip <checks>', 'run all but these')
@@ -145,6 +198,9 @@ export function registerValidateCommand(program: Command, log: (line: string) =>
     .option('--slo <file>', 'the SLO file the thresholds come from', DEFAULT_SLO_FILE)
     .option('--timeout-s <s>', 'longest wait for one answer', '120')
     .option('--json <file>', 'write the report as JSON')
+    .option('--smoke', `run only the quick smoke subset (${SMOKE_STEP_IDS.join(', ')}): what petcut rollout runs on a candidate's tag URL`)
+    .option('--expect-revision <name>', 'with --smoke: every petcut_ series of /metrics must carry revision="<name>" (the candidate\'s K_REVISION)')
+    .option('--ready-timeout <s>', `with --smoke: how long /readyz is polled for a 200 (default ${READY_TIMEOUT_S})`)
     .addHelpText('after', HELP)
     // Usage errors (an unknown flag, a bad --size) exit 2 like the other wrong input; --help exits 0.
     .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : EXIT.usage))

@@ -8,6 +8,13 @@ import type { CostTotals } from '../cost/meter.js';
  * I/O at scrape time: gauges read values other parts keep current.
  */
 
+/** Which build and which Cloud Run revision this process is (config.build: K_SERVICE, K_REVISION, package.json). */
+export interface MetricsIdentity {
+  readonly version?: string;
+  readonly service?: string;
+  readonly revision?: string;
+}
+
 // The default top bucket (10 s) is shorter than a cold start or a slow 12 MP photo: up to 60 s.
 export const DURATION_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 35, 45, 60];
 
@@ -42,9 +49,14 @@ export interface Metrics {
   bind(sources: MetricSources): void;
 }
 
-export function createMetrics(): Metrics {
+export function createMetrics(identity: MetricsIdentity = {}): Metrics {
   const registry = new Registry();
+  // On Cloud Run every series carries its revision: a blue-green rollout compares the candidate's
+  // series with the current revision's ({revision="petcut-production-v42"}). Elsewhere: no label at all.
+  if (identity.revision) registry.setDefaultLabels({ revision: identity.revision });
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 });
+  const build = new Gauge({ name: 'petcut_build_info', help: 'The build and Cloud Run revision of this process (value 1); revision and service only on Cloud Run.', labelNames: ['revision', 'service', 'version'], registers: [registry] });
+  build.set(buildLabels(identity), 1);
   let sources: MetricSources | undefined;
   const gauge = (name: string, help: string, read: (g: Gauge<string>, s: MetricSources) => void, labelNames: string[] = []): void => {
     new Gauge({ name, help, labelNames, registers: [registry], collect() { if (sources) read(this, sources); } });
@@ -109,4 +121,13 @@ export function createMetrics(): Metrics {
     storageErrors: counter('petcut_storage_errors_total', 'Storage calls that failed, by operation.', ['operation']),
     bind: (bound) => void (sources = bound),
   };
+}
+
+/** Only the labels that are known: an empty label is an absent one to Prometheus, so leave it out of the text too. */
+function buildLabels(identity: MetricsIdentity): Partial<Record<'revision' | 'service' | 'version', string>> {
+  const labels: Partial<Record<'revision' | 'service' | 'version', string>> = {};
+  if (identity.revision) labels.revision = identity.revision;
+  if (identity.service) labels.service = identity.service;
+  labels.version = identity.version ?? 'unknown';
+  return labels;
 }

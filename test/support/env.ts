@@ -16,7 +16,7 @@ import type { EngineConfig } from '../../src/engine/index.js';
 const LOCATIONS = ['PETCUT_MODEL_CACHE_DIR', 'XDG_CACHE_HOME'] as const;
 
 /** What the service and engine read besides PETCUT_*: kept out of child processes too. */
-const SERVICE_VARIABLES = /^(PETCUT_|OTEL_)|^(REDIS_URL|PORT|GOOGLE_CLOUD_PROJECT)$/;
+const SERVICE_VARIABLES = /^(PETCUT_|OTEL_)|^(REDIS_URL|PORT|GOOGLE_CLOUD_PROJECT|K_SERVICE|K_REVISION|K_CONFIGURATION)$/;
 
 function locations(): Record<string, string> {
   return Object.fromEntries(LOCATIONS.flatMap((name) => (process.env[name] ? [[name, process.env[name]]] : [])));

@@ -33,9 +33,10 @@ function expiryProblem(image: StoredImage, tier: keyof typeof TIER_DAYS): string
  * A customer photo's round trip through a session: stored, listed, read back
  * byte for byte as the service said it stored it, moved to the order tier with
  * its URL intact. The API has no deletion: the session is named validate-...
- * and expires with its tier (order_pending: 30 days).
+ * and expires with its tier (order_pending: 30 days). Needs only a client and
+ * photos: the smoke subset (smoke.ts) runs it too.
  */
-export async function storageCheck(ctx: CheckContext): Promise<CheckResult> {
+export async function storageCheck(ctx: Pick<CheckContext, 'client' | 'photos'>): Promise<CheckResult> {
   const session = validationSessionId();
   const base = `/v1/sessions/${session}`;
   const photo = await ctx.photos.next('preview');
