@@ -213,7 +213,7 @@ describe('petcut rollout against Cloud Run (fake API, real revisions) and a real
     const { activeMs, waitedMs } = run.outcome as { activeMs: number; waitedMs: number };
     expect(waitedMs).toBeGreaterThanOrEqual(16_000);
     expect(activeMs).toBeLessThan(15 * 60_000);
-    console.log(`healthy rollout: ${(activeMs / 1000).toFixed(1)} s of deployment work, ${(waitedMs / 1000).toFixed(1)} s of watching`);
+    console.log(`healthy rollout: ${(activeMs / 1000).toFixed(1)} s of deployment work, ${(waitedMs / 1000).toFixed(1)} s of watching\n${timeline}`);
     expect((await state())?.phase).toBe('done');
   }, 240_000);
 
@@ -311,4 +311,21 @@ describe('petcut rollout against Cloud Run (fake API, real revisions) and a real
     expect(status.code).toBe(0);
     expect((await state())).toMatchObject({ phase: 'aborted' });
   }, 240_000);
+});
+
+describe('petcut rollout --dry-run', () => {
+  it('reads for real, prints every change and query it would make, and sends no change', async () => {
+    const before = fake.requests.length;
+    const run = await rollout('start', { image: IMAGES.d, revisionSuffix: 'dry', now: true, dryRun: true });
+    expect(run.code, run.lines.join('\n')).toBe(0);
+    const printed = run.lines.join('\n');
+    expect(printed).toMatch(/PATCH \/v2\/projects\/petcut-test\/locations\/us-central1\/services\/petcut-production \(etag \S+\): template\.revision=petcut-production-dry/);
+    expect(printed).toContain('petcut-production-dry 10% (step 1)');
+    expect(printed).toMatch(/query sum\(rate\(petcut_http_requests_total\{revision="petcut-production-dry",status=~"5\.\."\}\[10s\]\)\)/);
+    expect(printed).toContain('on a failed measurement: PATCH');
+    const sent = fake.requests.slice(before);
+    expect(sent.length).toBeGreaterThan(0);
+    expect(sent.filter((r) => !r.startsWith('GET '))).toEqual([]);
+    expect(await revisionNames()).not.toContain('petcut-production-dry');
+  });
 });

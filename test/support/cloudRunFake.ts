@@ -450,7 +450,8 @@ export async function startCloudRunFake(options: CloudRunFakeOptions): Promise<C
       } else {
         const message = `Revision '${id}' is not ready and cannot serve traffic. ${failure ?? 'The fake was closed.'}`;
         Object.assign(revision, { state: 'failed', message });
-        Object.assign(s, { terminal: { type: 'Ready', state: 'CONDITION_FAILED', message, reason: 'REVISION_FAILED', lastTransitionTime: now() } });
+        // The service's condition follows its latest generation: a template already put back is not failed by this one.
+        if (s.latestCreated === id) Object.assign(s, { terminal: { type: 'Ready', state: 'CONDITION_FAILED', message, reason: 'REVISION_FAILED', lastTransitionTime: now() } });
         operation.error = { code: 9, message };
       }
       Object.assign(s, { reconciling: false, observedGeneration: s.generation });

@@ -342,12 +342,18 @@ export function createRollout(deps: RolloutDeps) {
       const next = nextOpening(config.window, at);
       return refuse(`outside the deploy window (${describeWindow(config.window)}; it is ${localTime(at, config.window.time_zone).text} there)${next ? `: it opens ${next.toISOString()}` : ''}; --now deploys anyway`);
     }
-    if (service.terminalCondition && service.terminalCondition.state !== 'CONDITION_SUCCEEDED') {
-      return refuse(`${serviceName} is not healthy (${service.terminalCondition.state}: ${service.terminalCondition.message ?? 'no message'}): fix it before releasing onto it`);
-    }
     const serving = servingRevision(service);
     if ('problem' in serving) return refuse(`${serviceName}: ${serving.problem}`);
     const baseline = serving.revision;
+    // What customers depend on is the serving revision: a service whose last deploy failed (its condition
+    // says so) still serves it, and releasing a fixed image is the usual next step.
+    const ready = (await cloudRun.getRevision(ref, baseline)).terminalCondition;
+    if (ready && ready.state !== 'CONDITION_SUCCEEDED') {
+      return refuse(`${serviceName}: the serving revision ${baseline} is not ready (${ready.state}: ${ready.message ?? 'no message'}): fix the service before releasing onto it`);
+    }
+    if (service.terminalCondition && service.terminalCondition.state !== 'CONDITION_SUCCEEDED') {
+      deps.log(`${stamp(undefined)} note: ${serviceName} reports ${service.terminalCondition.state} (${service.terminalCondition.message ?? 'no message'}); ${baseline} serves 100% and is ready, so the release goes on`);
+    }
     const suffix = options.revisionSuffix ?? `r${new Date(now()).toISOString().replace(/[-:T]/g, '').slice(0, 12)}`;
     const candidate = `${ref.service}-${suffix}`;
     if (!REVISION_NAME.test(candidate)) throw new UsageError(`--revision-suffix: "${candidate}" is not a revision name (lower-case letters, digits and "-", at most 63, starting with a letter)`);
