@@ -18,17 +18,7 @@ export function contextFor(image: EffectImage): EffectContext {
   return { seed: h >>> 0, scale: Math.max(image.width, image.height) / REFERENCE_SIDE };
 }
 
-/** mulberry32: a small, fast, seeded PRNG giving floats in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom } from '../random.js';
 
 /** The RGB plane as a sharp pipeline (3 channels, raw). */
 export function rgbPipeline(image: EffectImage): sharp.Sharp {

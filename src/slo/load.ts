@@ -19,7 +19,8 @@ export function fieldPath(path: readonly PropertyKey[]): string {
   return text || '(top level)';
 }
 
-function describeIssue(issue: z.core.$ZodIssue): string {
+/** One zod issue as `field.path: what is wrong` (the rollout and load-profile files use it too). */
+export function describeIssue(issue: z.core.$ZodIssue): string {
   const field = fieldPath(issue.path);
   if (issue.code === 'unrecognized_keys') return issue.keys.map((key) => `${fieldPath([...issue.path, key])}: unknown field`).join('; ');
   if (issue.code === 'invalid_type' && issue.input === undefined) return `${field}: is required`;

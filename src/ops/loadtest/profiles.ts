@@ -4,7 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
-import { fieldPath } from '../../slo/load.js';
+import { describeIssue } from '../../slo/load.js';
 import { SCENARIO_NAMES } from './scenarios.js';
 
 export const DEFAULT_PROFILES_FILE = 'deploy/loadtest/profiles.yml';
@@ -66,13 +66,6 @@ export type Users = z.infer<typeof users>;
 
 export class ProfileFileError extends Error {
   override readonly name = 'ProfileFileError';
-}
-
-function describeIssue(issue: z.core.$ZodIssue): string {
-  const field = fieldPath(issue.path);
-  if (issue.code === 'unrecognized_keys') return issue.keys.map((key) => `${fieldPath([...issue.path, key])}: unknown field`).join('; ');
-  if (issue.code === 'invalid_type' && issue.input === undefined) return `${field}: is required`;
-  return `${field}: ${issue.message}`;
 }
 
 export function parseProfiles(text: string, source: string): ProfilesFile {

@@ -3,17 +3,10 @@
 // a lower request rate (the coordinated-omission trap of closed-loop clients).
 import type { Stream } from './profiles.js';
 
-/** mulberry32: a small seeded generator, so a run's arrival times can be replayed. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../../random.js';
+
+/** Seeded (src/random.ts), so a run's arrival times can be replayed. */
+export { seededRandom };
 
 /**
  * Arrival offsets in ms from the run's start. constant: one every 1/rate s,

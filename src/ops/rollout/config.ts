@@ -4,7 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
-import { fieldPath } from '../../slo/load.js';
+import { describeIssue } from '../../slo/load.js';
 
 export const DEFAULT_ROLLOUT_FILE = 'deploy/rollout.yml';
 export const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
@@ -126,13 +126,6 @@ export type DeployWindow = RolloutConfig['window'];
 
 export class RolloutFileError extends Error {
   override readonly name = 'RolloutFileError';
-}
-
-function describeIssue(issue: z.core.$ZodIssue): string {
-  const field = fieldPath(issue.path);
-  if (issue.code === 'unrecognized_keys') return issue.keys.map((key) => `${fieldPath([...issue.path, key])}: unknown field`).join('; ');
-  if (issue.code === 'invalid_type' && issue.input === undefined) return `${field}: is required`;
-  return `${field}: ${issue.message}`;
 }
 
 export function parseRolloutConfig(text: string, source: string): RolloutConfig {
