@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseProfiles, ProfileFileError } from '../src/ops/loadtest/profiles.js';
 import { arrivals, seededRandom } from '../src/ops/loadtest/scheduler.js';
+import { requestHeaders } from '../src/ops/loadtest/loadtest.js';
 import { parseServerTiming, percentile } from '../src/ops/loadtest/stats.js';
 import { childEnv } from './support/env.js';
 import { until } from './support/wait.js';
@@ -132,6 +133,16 @@ describe('petcut loadtest against the service process', () => {
     // Open model: the server being slow does not slow the sender.
     expect(Math.abs(report.arrivals[0]!.achievedRps / report.arrivals[0]!.intendedRps - 1)).toBeLessThan(0.1);
   }, 60_000);
+
+  it('takes credentials from the environment, never from --header', async () => {
+    const refused = await loadtest(['http://127.0.0.1:9', '--profile', 'smoke', '--header', 'Authorization: Bearer secret-token']);
+    expect(refused.code).toBe(2);
+    expect(refused.output).toMatch(/--header: Authorization carries a credential .*PETCUT_LOADTEST_TOKEN/);
+    expect(refused.output).not.toContain('secret-token');
+    expect(requestHeaders(['X-Trace: 1'], { PETCUT_LOADTEST_TOKEN: 'tok', PETCUT_LOADTEST_OPERATOR_KEY: 'key' }))
+      .toEqual({ 'X-Trace': '1', authorization: 'Bearer tok', 'x-api-key': 'key' });
+    expect(() => requestHeaders(['x-api-key: k'], {})).toThrow(/X-API-Key|x-api-key carries a credential/);
+  });
 
   it('exits 2 on a bad profile and 3 on an unreachable target', async () => {
     expect((await loadtest(['http://127.0.0.1:9', '--profile', 'no-such-profile'])).code).toBe(2);

@@ -21,6 +21,9 @@ Scenarios a profile may use: ${Object.keys(SCENARIOS).join(', ')}.
 Thresholds: the objectives the profile names, with their numbers from the SLO file (--slo).
 Writes report.json, report.html and PNG charts to --out (default out/loadtest/<timestamp>/).
 
+Credentials from the environment only: PETCUT_LOADTEST_TOKEN (a storefront token, sent as
+Authorization: Bearer), PETCUT_LOADTEST_OPERATOR_KEY (sent as X-API-Key).
+
 Exit codes: 0 thresholds met; 1 a threshold failed; 2 bad usage or a bad profiles/SLO file; 3 target unreachable.`;
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
@@ -37,7 +40,7 @@ export function registerLoadtestCommand(program: Command, log: (line: string) =>
     .option('--out <dir>', 'report folder (default out/loadtest/<timestamp>)')
     .option('--cold <command>', 'shell command run before the first request (cold profile: scale the service to zero)')
     .option('--photos <dir>', 'folder of pet photos (JPEG/PNG)', '../shared/fixtures/pets')
-    .option('--header <name: value>', 'extra request header, repeatable (credentials)', collect)
+    .option('--header <name: value>', 'extra request header, repeatable (credentials are refused here: PETCUT_LOADTEST_TOKEN, PETCUT_LOADTEST_OPERATOR_KEY)', collect)
     .option('--timeout <s>', 'per-request timeout in seconds', '120')
     .option('--seed <n>', 'seed for arrivals and the mix (replayable schedules)')
     .option('--probe <s>', 'seconds of /healthz flooding to measure the generator (0: skip)', '2')

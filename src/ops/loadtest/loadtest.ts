@@ -35,12 +35,29 @@ function number(flag: string, text: string | undefined, fallback: number): numbe
   return value;
 }
 
-function headers(list: readonly string[] = []): Record<string, string> {
-  return Object.fromEntries(list.map((entry) => {
+/** Headers that carry credentials: argv shows in `ps` and CI logs, so they come from the environment only. */
+const SECRET_HEADERS = new Set(['authorization', 'x-api-key', 'cookie', 'proxy-authorization']);
+
+/**
+ * --header's extra headers, plus the credentials from the environment (as
+ * `petcut validate` takes them): PETCUT_LOADTEST_TOKEN (a storefront token,
+ * sent as Authorization: Bearer) and PETCUT_LOADTEST_OPERATOR_KEY (X-API-Key).
+ */
+export function requestHeaders(list: readonly string[] = [], env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const extra = Object.fromEntries(list.map((entry) => {
     const at = entry.indexOf(':');
     if (at < 1) throw new ProfileFileError(`--header: must be "Name: value", got "${entry}"`);
-    return [entry.slice(0, at).trim(), entry.slice(at + 1).trim()];
+    const name = entry.slice(0, at).trim();
+    if (SECRET_HEADERS.has(name.toLowerCase())) {
+      throw new ProfileFileError(`--header: ${name} carries a credential and the command line is not the place for one (ps, CI logs): set PETCUT_LOADTEST_TOKEN (a storefront token) or PETCUT_LOADTEST_OPERATOR_KEY (an operator key) instead`);
+    }
+    return [name, entry.slice(at + 1).trim()];
   }));
+  return {
+    ...extra,
+    ...(env.PETCUT_LOADTEST_TOKEN ? { authorization: `Bearer ${env.PETCUT_LOADTEST_TOKEN}` } : {}),
+    ...(env.PETCUT_LOADTEST_OPERATOR_KEY ? { 'x-api-key': env.PETCUT_LOADTEST_OPERATOR_KEY } : {}),
+  };
 }
 
 const stamp = (): string => new Date().toISOString().replace(/[:.]/g, '-');
@@ -58,7 +75,7 @@ export async function runLoadtest(url: string, flags: LoadtestFlags, log: (line:
     const size = flags.size ?? 'preview';
     const photos = await basePhotos(resolve(flags.photos ?? '../shared/fixtures/pets'), size);
     const run = await runLoad(profile, {
-      base, headers: headers(flags.header), photos, timeoutMs: number('timeout', flags.timeout, 120) * 1000, seed: number('seed', flags.seed, Date.now() % 2 ** 31),
+      base, headers: requestHeaders(flags.header), photos, timeoutMs: number('timeout', flags.timeout, 120) * 1000, seed: number('seed', flags.seed, Date.now() % 2 ** 31),
       coldCommand: flags.cold, probeSeconds: flags.probe === undefined ? 2 : Number(flags.probe), progress: log,
     });
     const thresholds = evaluateThresholds(profile, slo, sloFile, run.samples.filter((s) => !s.step));
