@@ -31,6 +31,8 @@ export interface Analysis {
   requests(candidate: string, watchMs: number): Promise<number | undefined>;
   /** Every query it would make, placeholders filled (for --dry-run). */
   queries(candidate: string, baseline: string): string[];
+  /** Metrics whose failing measurements have begun and not yet lasted `for`: a watch cannot pass on them. */
+  failing(): string[];
 }
 
 const valueOf = (samples: ReadonlyArray<{ value: number }>): number | undefined => {
@@ -81,6 +83,7 @@ export function createAnalysis(prometheus: PrometheusClient, config: RolloutConf
       // No series at all is no request yet; a query that failed is unknown.
       return errors.length > 0 ? undefined : value ?? 0;
     },
+    failing: () => [...failingSince.keys()],
     queries(candidate, baseline) {
       return [
         ...config.metrics.flatMap((m) => [fillQuery(m.query, { revision: candidate, range }), fillQuery(m.query, { revision: baseline, range })]),

@@ -217,10 +217,19 @@ export function createRollout(deps: RolloutDeps) {
     const step = config.steps[run.state.step]!;
     const started = Date.parse(run.state.watchStartedAt!);
     const { min_requests: minimum, max_extensions: maxExtensions } = config.analysis.inconclusive;
+    let heldOpen = false;
     for (;;) {
       const watchMs = run.state.watchMs ?? step.watch;
       const left = started + watchMs - now();
-      if (left <= 0) {
+      // A failing streak still short of its `for` holds the watch open: it either clears or rolls back
+      // (for at most the longest `for` and one interval: a streak that only goes silent does not hold it forever).
+      const holdMs = Math.max(...config.analysis.metrics.map((m) => m.for)) + config.analysis.interval;
+      const streaks = left <= 0 && -left < holdMs ? analysis.failing() : [];
+      if (left <= 0 && streaks.length > 0 && !heldOpen) {
+        heldOpen = true;
+        event(run, `watch over, but ${streaks.join(', ')} is failing: measuring on until it clears or lasts its "for"`);
+      }
+      if (left <= 0 && streaks.length === 0) {
         const seen = await analysis.requests(run.state.candidate, watchMs);
         if (seen !== undefined && seen >= minimum) {
           run.state = { ...run.state, waitedMs: run.state.waitedMs + watchMs };
@@ -246,7 +255,7 @@ export function createRollout(deps: RolloutDeps) {
         await notify(`paused at ${run.state.percent}%: ${why}`);
         return { result: 'paused', exitCode: EXIT.paused, message: `paused at ${run.state.percent}% (inconclusive: ${why})`, state: run.state, ...times(run) };
       }
-      await sleep(Math.min(config.analysis.interval, left));
+      await sleep(left > 0 ? Math.min(config.analysis.interval, left) : config.analysis.interval);
       const verdict = await analysis.measure(run.state.candidate, run.state.baseline);
       const measuredAt = now();
       deps.log(`${stamp(run)}   ${run.state.percent}%: ${describeMeasurements(verdict, config.analysis)}`);
