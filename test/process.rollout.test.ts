@@ -1,7 +1,6 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse, stringify } from 'yaml';
@@ -16,6 +15,8 @@ import { startCloudRunFake } from './support/cloudRunFake.js';
 import type { CloudRunFake } from './support/cloudRunFake.js';
 import { form, photo } from './support/app.js';
 import { childEnv } from './support/env.js';
+import { startPrometheus } from './support/prometheus.js';
+import { until } from './support/wait.js';
 
 /**
  * `petcut rollout` end to end (issue #16), fake only at the Google edge: the
@@ -42,7 +43,7 @@ const IMAGES = {
 };
 
 let fake: CloudRunFake;
-let prometheus: ChildProcess | undefined;
+let stopPrometheus: (() => void) | undefined;
 let dir: string;
 let promUrl: string;
 let configFile: string;
@@ -50,24 +51,8 @@ let slowConfigFile: string;
 let pauseConfigFile: string;
 const client = () => createCloudRunClient({ baseUrl: fake.apiBase, token: () => Promise.resolve('test-token'), pollMs: 100 });
 
-const freePort = (): Promise<number> => new Promise((done, fail) => {
-  const server = createServer();
-  server.once('error', fail);
-  server.listen(0, '127.0.0.1', () => {
-    const { port } = server.address() as { port: number };
-    server.close(() => done(port));
-  });
-});
-
-async function until<T>(what: string, read: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+/** The run's record as it is now, polled by the shared `until` (a failed read is not there yet). */
+const phaseIs = (phase: string) => () => state().then((st) => st?.phase === phase, () => false);
 
 /** Shoppers: `workers` loops of cut-outs of small unique photos on the service URL, with what each got. */
 function shoppers(workers: number) {
@@ -173,20 +158,18 @@ beforeAll(async () => {
   configFile = await writeConfig('rollout.yml', () => undefined);
   slowConfigFile = await writeConfig('slow.yml', (c) => (c.steps = [{ percent: 10, watch: '120s' }, { percent: 100, watch: '3s' }]));
   pauseConfigFile = await writeConfig('pause.yml', (c) => (c.analysis.inconclusive.min_requests = 1_000_000));
-  const port = await freePort();
-  promUrl = `http://127.0.0.1:${port}`;
-  await writeFile(join(dir, 'prometheus.yml'), [
+  const server = await startPrometheus(dir, join(dir, 'tsdb'), [
     'global: { scrape_interval: 1s, evaluation_interval: 1s }',
     'scrape_configs:',
     `  - { job_name: petcut, file_sd_configs: [{ files: ["${fake.targetsFile}"], refresh_interval: 1s }] }`,
   ].join('\n'));
-  prometheus = spawn('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'tsdb')}`, `--web.listen-address=127.0.0.1:${port}`], { stdio: 'ignore' });
-  await until('prometheus', async () => ((await fetch(`${promUrl}/-/ready`)).ok ? true : undefined));
+  promUrl = server.url;
+  stopPrometheus = server.stop;
   await fake.createService(REF, { revision: `${REF.service}-a`, containers: [{ name: 'petcut', image: IMAGES.a }] });
 }, 180_000);
 
 afterAll(async () => {
-  prometheus?.kill('SIGTERM');
+  stopPrometheus?.();
   await fake?.close();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
@@ -268,7 +251,7 @@ describe('petcut rollout against Cloud Run (fake API, real revisions) and a real
   it('a second rollout is refused while one runs; a killed run resumes at its step and finishes', async () => {
     const load = shoppers(2);
     const first = rolloutProcess(['--image', IMAGES.c, '--revision-suffix', 'c', '--now', '--config', slowConfigFile]);
-    await until('the first rollout to watch its 10 % step', async () => ((await state())?.phase === 'watching' ? true : undefined), 180_000);
+    await until(phaseIs('watching'), 'the first rollout to watch its 10 % step', 180_000, 200);
     const second = await rollout('start', { image: IMAGES.d, revisionSuffix: 'd', now: true });
     expect(second.code).toBe(5);
     expect(second.lines.join('\n')).toMatch(/petcut-production-c .* is watching at 10%.*--resume/);
@@ -304,7 +287,7 @@ describe('petcut rollout against Cloud Run (fake API, real revisions) and a real
 
   it('abort from another process puts every request back and the running rollout stops', async () => {
     const running = rolloutProcess(['--image', IMAGES.f, '--revision-suffix', 'f', '--now', '--config', slowConfigFile]);
-    await until('the rollout to watch its 10 % step', async () => ((await state())?.phase === 'watching' ? true : undefined), 180_000);
+    await until(phaseIs('watching'), 'the rollout to watch its 10 % step', 180_000, 200);
     const abort = await rollout('abort', { reason: 'checkout errors' });
     expect(abort.code, abort.lines.join('\n')).toBe(0);
     expect(shares(await service())).toEqual({ 'petcut-production-e': 100 });

@@ -1,7 +1,5 @@
-import { execFile, spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -11,6 +9,8 @@ import { createPrometheusClient } from '../src/ops/prometheus/client.js';
 import type { PrometheusClient } from '../src/ops/prometheus/client.js';
 import { DAYS, MAX_POINTS_PER_QUERY, TrafficDataError, bucketSamples, formatTraffic, hourOfWeek, quietestWindows, readTraffic, suggestWindow, windowYaml } from '../src/ops/traffic/index.js';
 import type { Bucket, Day } from '../src/ops/traffic/index.js';
+import { startPrometheus } from './support/prometheus.js';
+import { freePort } from './support/redis.js';
 
 const run = promisify(execFile);
 const NY = 'America/New_York';
@@ -128,28 +128,9 @@ function counterLines(series: string, startMs: number, scale: number): string[] 
   return lines;
 }
 
-let prometheus: ChildProcess | undefined;
+let stopPrometheus: (() => void) | undefined;
 let dir: string;
 let api: string;
-
-const freePort = (): Promise<number> => new Promise((done, fail) => {
-  const server = createServer();
-  server.once('error', fail);
-  server.listen(0, '127.0.0.1', () => {
-    const { port } = server.address() as { port: number };
-    server.close(() => done(port));
-  });
-});
-
-async function until<T>(what: string, read: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 const CUTOUTS = 'route="/v1/cutouts",method="POST",status="200"';
 // A second metric with only the last 3 days: too little to measure a week.
@@ -175,16 +156,13 @@ beforeAll(async () => {
   // Backfilled before Prometheus starts: it loads the blocks as its own. The hidden
   // --max-block-duration makes a few long blocks instead of 360 two-hour ones (40 s to write each series).
   await run('promtool', ['tsdb', 'create-blocks-from', 'openmetrics', '--quiet', '--max-block-duration=720h', join(dir, 'history.om.txt'), join(dir, 'data')]);
-  const port = await freePort();
-  api = `http://127.0.0.1:${port}`;
-  await writeFile(join(dir, 'prometheus.yml'), 'global: { scrape_interval: 1m }\n');
-  prometheus = spawn('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, '--storage.tsdb.retention.time=60d', `--web.listen-address=127.0.0.1:${port}`], { stdio: 'ignore' });
-  const started = new Promise<void>((_resolve, reject) => prometheus!.once('error', (error) => reject(new Error(`prometheus is needed (Debian package prometheus): ${error.message}`))));
-  await Promise.race([started, until('prometheus to be ready', async () => ((await fetch(`${api}/-/ready`)).ok ? true : undefined))]);
+  const server = await startPrometheus(dir, join(dir, 'data'), 'global: { scrape_interval: 1m }\n', ['--storage.tsdb.retention.time=60d']);
+  api = server.url;
+  stopPrometheus = server.stop;
 }, 120_000);
 
 afterAll(async () => {
-  prometheus?.kill('SIGTERM');
+  stopPrometheus?.();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
