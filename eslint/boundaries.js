@@ -23,6 +23,10 @@ export const ROOMS = {
   'src/slo/': ['src/http/', 'src/service/', 'src/engine/', 'src/app.ts', 'src/main.ts'],
   'src/http/': ['src/cli/', 'src/main.ts'],
   'src/ops/': ['src/http/', 'src/service/', 'src/engine/', 'src/cli/', 'src/app.ts', 'src/main.ts'],
+  // The scaling schedule: pure calendar arithmetic, read by the service (warm-ups), cost (peak) and ops (apply, export).
+  'src/scaling/': ['src/http/', 'src/service/', 'src/engine/', 'src/cli/', 'src/app.ts', 'src/main.ts', 'src/ops/', 'src/cost/', 'src/security/', 'src/observability/', 'src/mitigation/'],
+  // Alert-driven mitigations: policy over the scaling schedule, the Cloud Run client and the service's knobs (given as callbacks).
+  'src/mitigation/': ['src/http/', 'src/service/', 'src/engine/', 'src/cli/', 'src/app.ts', 'src/main.ts'],
 };
 
 /** The engine room's one door: from outside src/engine/, only its index may be imported. */

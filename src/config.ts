@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism, totalmem } from 'node:os';
 import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { loadEngineConfig } from './engine/index.js';
 import type { EngineConfig } from './engine/index.js';
@@ -74,6 +75,9 @@ const EnvSchema = z.object({
   PETCUT_CACHE_DAYS: z.coerce.number().int().min(1).max(365).default(7),
   PETCUT_CACHE_MEMORY_MB: z.coerce.number().int().min(0).max(16_384).default(256),
   PETCUT_SWEEP_INTERVAL_S: z.coerce.number().int().min(0).default(3600),
+  // The time-based scaling schedule (docs/scaling.md): its windows decide when warm-ups run, what the
+  // mitigations return to, and what the cost report calls peak.
+  PETCUT_SCALING_SCHEDULE: z.string().min(1).optional(),
   // Set by Cloud Run in every container (never by hand): the revision labels every metric series, so a
   // rollout can compare the candidate revision with the current one. Both are DNS labels there.
   K_SERVICE: cloudRunName.optional(),
@@ -81,6 +85,8 @@ const EnvSchema = z.object({
 });
 
 const MB = 1024 * 1024;
+/** The schedule shipped with petcut (beside src/ and dist/ alike). */
+const DEFAULT_SCHEDULE_FILE = fileURLToPath(new URL('../deploy/scaling/schedule.yml', import.meta.url));
 
 /** A tenth of the memory the instance may use, 64 to 512 MB: room for ~100 phone photos without crowding out the engine. */
 function defaultUploadBuffer(configuredMb: number | undefined): number {
@@ -121,6 +127,8 @@ export interface ServiceConfig {
   readonly cacheDays: number;
   readonly cacheMemoryBytes: number;
   readonly sweepIntervalMs: number;
+  /** Path of the scaling schedule (deploy/scaling/schedule.yml unless PETCUT_SCALING_SCHEDULE). */
+  readonly scalingSchedule: string;
   readonly engine: EngineConfig;
   readonly security: SecurityConfig;
   /** Prices, billing mode and instance shape for the cost meter. */
@@ -215,6 +223,7 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env, override
     cacheDays: e.PETCUT_CACHE_DAYS,
     cacheMemoryBytes: e.PETCUT_CACHE_MEMORY_MB * 1024 * 1024,
     sweepIntervalMs: e.PETCUT_SWEEP_INTERVAL_S * 1000,
+    scalingSchedule: e.PETCUT_SCALING_SCHEDULE ? resolve(e.PETCUT_SCALING_SCHEDULE) : DEFAULT_SCHEDULE_FILE,
     engine: loadEngineConfig(env),
     security: loadSecurityConfig(env),
     cost: loadCostConfig(env, resolve(e.PETCUT_DATA_DIR)),
