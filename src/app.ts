@@ -91,6 +91,7 @@ export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<P
   });
   const { app, limiter } = server;
   log = (message, error) => app.log.error({ err: error }, message);
+  app.addHook('onClose', async () => services.storageHealth.close());
   // The rest of the ledger is written when the server closes (after the drain, on shutdown); its
   // upload to the bucket gets a second, so the exit still fits Cloud Run's 10 s.
   app.addHook('onClose', async () => {
@@ -172,6 +173,7 @@ function bindMetrics(ctx: AppContext, limiter: Awaited<ReturnType<typeof createS
     model: () => { const info = ctx.engine.current()?.runtime; return info ? { model: info.model, device: info.device } : undefined; },
     gpus: () => ctx.gpu.readings(),
     cost: () => ctx.cost?.meter.totals(),
+    storageUp: () => ctx.storageHealth.up(),
     rateLimits: () => { const stats = limiter.stats(); return { rejected: stats.rejected, backend: limiter.kind !== 'memory' && stats.backend === 'memory' ? 'memory-fallback' : stats.backend }; },
   });
   void ctx.engine.ready.then(() => {

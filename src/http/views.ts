@@ -15,7 +15,9 @@ import type { AppContext } from './context.js';
 
 /** Headers the storefront reads; CORS exposes them (#5). */
 export const RESULT_HEADERS = ['X-Processing-Time-Ms', 'X-Cache', 'X-Image-Width', 'X-Image-Height', 'X-Source-Width', 'X-Source-Height',
-  'X-Foreground-Box', 'X-Mask-Confidence', 'X-Model', 'X-Device', 'X-Session-ID', 'X-Effect', 'Server-Timing'];
+  'X-Foreground-Box', 'X-Mask-Confidence', 'X-Model', 'X-Device', 'X-Session-ID', 'X-Effect', 'Server-Timing',
+  // "storage": answered from this instance's memory cache while storage is down (nothing was stored).
+  'X-Petcut-Degraded'];
 
 export function describeOutcome(reply: FastifyReply, ctx: AppContext, outcome: ProcessOutcome, output?: ProcessedOutput): void {
   const engine = ctx.engine.current();
@@ -27,10 +29,19 @@ export function describeOutcome(reply: FastifyReply, ctx: AppContext, outcome: P
   reply.header('X-Mask-Confidence', outcome.facts.confidence.toFixed(3));
   if (engine) reply.header('X-Model', engine.model.name).header('X-Device', engine.runtime.device);
   reply.header('Server-Timing', Object.entries(t).map(([stage, ms]) => `${stage};dur=${ms.toFixed(1)}`).join(', '));
+  if (outcome.degraded) flagDegraded(reply, ctx, outcome);
   if (output) {
     reply.header('X-Image-Width', output.width).header('X-Image-Height', output.height);
     reply.header('X-Foreground-Box', formatBox(output.box)).header('X-Effect', output.effect);
   }
+}
+
+/** An answer given while storage is down: the header, one log line, and petcut_degraded_responses_total{route}. */
+function flagDegraded(reply: FastifyReply, ctx: AppContext, outcome: ProcessOutcome): void {
+  const route = reply.request.routeOptions.url ?? 'unknown';
+  reply.header('X-Petcut-Degraded', 'storage');
+  ctx.metrics.degradedResponses.inc({ route });
+  reply.request.log.warn({ degraded: 'storage', cache: outcome.cache, route }, 'answered while storage is down: from the memory cache, nothing stored');
 }
 
 /** A render kept in the result cache: its content link. */

@@ -1,6 +1,8 @@
 import type { OutputSpec } from '../engine/index.js';
 import { formatOfContentType } from '../image/formats.js';
 import type { StageEvent, WorkOrigin } from '../observability/work.js';
+import { isPetcutError } from '../errors.js';
+import type { StorageHealth } from '../storage/circuit.js';
 import type { ObjectStore } from '../storage/store.js';
 import type { ProcessedOutput, Processing, ProcessOutcome } from './processing.js';
 import type { SessionImage, Sessions } from './sessions.js';
@@ -27,6 +29,12 @@ export interface CutoutRequest {
   /** The image's capacity slot, taken before the upload was read; released when the engine is done. */
   readonly reservation?: () => void;
   readonly onStage?: (event: StageEvent) => void;
+  /**
+   * A synchronous answer that may go out without its session copy: when storage is down, the
+   * cut-out (a cache hit, or work finished before the outage) is answered, flagged degraded,
+   * without `stored`. Jobs leave it off: their results live only in the store.
+   */
+  readonly serveUnstored?: boolean;
 }
 
 /** One output as stored in the session. */
@@ -45,8 +53,11 @@ export interface Cutouts {
   cutOut(request: CutoutRequest): Promise<CutoutResult>;
 }
 
-export function createCutouts(deps: { processing: Processing; sessions: Sessions; store: ObjectStore }): Cutouts {
+/** `storage`: the store's circuit; an answer given while it is open is flagged degraded. */
+export function createCutouts(deps: { processing: Processing; sessions: Sessions; store: ObjectStore; storage?: StorageHealth }): Cutouts {
   const { processing, sessions, store } = deps;
+  const storageDown = (): boolean => deps.storage?.up() === false;
+  const degraded = (outcome: ProcessOutcome): ProcessOutcome => ({ ...outcome, degraded: 'storage' });
 
   /** Removes what was written for a cut-out that failed (best effort: a leftover expires with its tier). */
   const remove = async (images: readonly SessionImage[]): Promise<void> => {
@@ -89,10 +100,15 @@ export function createCutouts(deps: { processing: Processing; sessions: Sessions
         if (stored) await remove([stored]);
         throw error;
       }
-      if (!session || !original) return { outcome };
+      if (!session || !original) return { outcome: storageDown() ? degraded(outcome) : outcome };
       if (!storing) onStage({ stage: 'store' });
-      const kept = await original;
-      return { outcome, stored: { original: kept, outputs: await publish(session, kept, outcome.outputs) } };
+      try {
+        const kept = await original;
+        return { outcome, stored: { original: kept, outputs: await publish(session, kept, outcome.outputs) } };
+      } catch (error) {
+        if (!request.serveUnstored || !isPetcutError(error) || error.code !== 'PETCUT_E_STORAGE_UNAVAILABLE') throw error;
+        return { outcome: degraded(outcome) };
+      }
     },
   };
 }

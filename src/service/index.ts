@@ -3,6 +3,8 @@ import type { ServiceConfig } from '../config.js';
 import type { MemoryProbe } from '../observability/memory.js';
 import { createMemoryProbe } from '../observability/memory.js';
 import type { ProcessObserver } from '../observability/work.js';
+import { circuitStore } from '../storage/circuit.js';
+import type { StorageHealth } from '../storage/circuit.js';
 import type { ObjectStore } from '../storage/store.js';
 import { createResultCache } from './cache.js';
 import type { ResultCache } from './cache.js';
@@ -31,8 +33,10 @@ import type { Warmup } from './warmup.js';
  */
 export interface Services {
   readonly engine: EngineHandle;
-  /** The object store, as the service uses it (the app counts its failures). */
+  /** The object store, as the service uses it (the app counts its failures), behind its circuit (storageHealth). */
   readonly store: ObjectStore;
+  /** Whether storage is up (src/storage/circuit.ts): while it is down, only memory-cache hits are answered. */
+  readonly storageHealth: StorageHealth;
   readonly capacity: Capacity;
   readonly cache: ResultCache;
   readonly processing: Processing;
@@ -56,7 +60,10 @@ export interface ServiceDeps {
 }
 
 export function createServices(config: ServiceConfig, deps: ServiceDeps): Services {
-  const { store, log } = deps;
+  const { log } = deps;
+  const { store, health: storageHealth } = circuitStore(deps.store, {
+    onChange: (up, cause) => log(up ? 'storage is reachable again: new work is accepted' : 'storage is down: answering memory-cache hits only, refusing new work', cause),
+  });
   const engine = createEngineHandle(deps.engine, config.retryAfterS);
   const capacity = createCapacity({
     concurrency: config.concurrency, queueMax: config.queueMax, memoryPressure: config.memoryPressure, retryAfterS: config.retryAfterS,
@@ -66,12 +73,12 @@ export function createServices(config: ServiceConfig, deps: ServiceDeps): Servic
   // Keys are made only for work that got the engine (processing requires it first), so the identity is known.
   const cache = createResultCache(store, () => engine.require().modelIdentity, { days: config.cacheDays, memoryBytes: config.cacheMemoryBytes });
   const warmup = createWarmup(engine);
-  const processing = createProcessing({ engine, cache, capacity, log, observer: deps.observer?.(() => warmup.isWarm()) });
+  const processing = createProcessing({ engine, cache, capacity, log, observer: deps.observer?.(() => warmup.isWarm()), storage: storageHealth });
   const sessions = createSessions(store, { maxPixels: config.engine.maxPixels, cacheDays: config.cacheDays, clock: deps.clock });
-  const cutouts = createCutouts({ processing, sessions, store });
+  const cutouts = createCutouts({ processing, sessions, store, storage: storageHealth });
   const jobs = createJobs({
     cutouts, ttlMs: config.jobTtlMs, maxJobs: config.jobsMax, log, clock: deps.clock,
     concurrency: () => engine.current()?.concurrency ?? config.concurrency,
   });
-  return { engine, store, capacity, cache, processing, cutouts, jobs, sessions, warmup, effectPreviews: createEffectPreviews(engine) };
+  return { engine, store, storageHealth, capacity, cache, processing, cutouts, jobs, sessions, warmup, effectPreviews: createEffectPreviews(engine) };
 }

@@ -2,6 +2,7 @@ import type { Engine, ProcessResult } from '../engine/index.js';
 import { isPetcutError, PetcutError } from '../errors.js';
 import type { OutputSpec, ProgressEvent } from '../engine/index.js';
 import type { ProcessObserver, StageEvent, WorkOrigin } from '../observability/work.js';
+import type { StorageHealth } from '../storage/circuit.js';
 import type { ResultCache, SubjectFacts } from './cache.js';
 
 export type { StageEvent, WorkOrigin } from '../observability/work.js';
@@ -43,6 +44,8 @@ export interface ProcessOutcome {
   readonly outputs: readonly ProcessedOutput[];
   readonly facts: SubjectFacts;
   readonly times: Readonly<Record<string, number>>;
+  /** Set by the cut-out use case: answered while storage was down (from the memory cache, or without the session copy). */
+  readonly degraded?: 'storage';
 }
 
 export interface Processing {
@@ -61,7 +64,13 @@ export interface Processing {
   queuePositions(): number;
 }
 
-export function createProcessing(deps: { engine: EngineHandle; cache: ResultCache; capacity: Capacity; log: (msg: string, err?: unknown) => void; observer?: ProcessObserver }): Processing {
+/**
+ * `storage`: the store's circuit. While it is open, work that needs the model is refused (503
+ * PETCUT_E_STORAGE_UNAVAILABLE with Retry-After) before it is admitted: its results could not be
+ * kept (cache, session copies, job results), and a bucket outage is no time to spend GPU seconds.
+ * Full cache hits need no model and no store: they are still answered.
+ */
+export function createProcessing(deps: { engine: EngineHandle; cache: ResultCache; capacity: Capacity; log: (msg: string, err?: unknown) => void; observer?: ProcessObserver; storage?: StorageHealth }): Processing {
   const { cache, capacity } = deps;
   const background = new Set<Promise<unknown>>();
   const running = new Set<Promise<unknown>>();
@@ -79,6 +88,7 @@ export function createProcessing(deps: { engine: EngineHandle; cache: ResultCach
   /** Runs engine work in admission order, reporting the queue position until a worker takes it. */
   const runAdmitted = async (request: ProcessRequest, run: (engine: Engine, onProgress: (e: ProgressEvent) => void) => Promise<ProcessResult>): Promise<ProcessResult> => {
     const engine = deps.engine.require();
+    deps.storage?.require();
     const release = request.reservation ?? capacity.admit();
     const notify = (position: number): void => request.onStage?.({ stage: 'queued', position });
     const started = (): void => {

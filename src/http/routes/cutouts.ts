@@ -51,6 +51,8 @@ async function cutOutUpload(ctx: AppContext, request: FastifyRequest, reply: Fas
     input: upload.files[0]!.data, outputs, session, origin: workOrigin(request, session), signal: abortOnClose(reply), reservation: reservation.takeImage(),
     // Without a session, JSON answers link to the result cache: those renders must be there first.
     keepRenders: wantsJson && !session,
+    // Storage down: a cut-out already in the memory cache is still answered (flagged, without its session copy).
+    serveUnstored: true,
   });
   describeOutcome(reply, ctx, outcome, outputs.length === 1 ? outcome.outputs[0]! : undefined);
   if (session) reply.header('X-Session-ID', session);
@@ -61,6 +63,7 @@ async function cutOutUpload(ctx: AppContext, request: FastifyRequest, reply: Fas
   return reply.type('application/json').send({
     cache: outcome.cache,
     sessionId: session,
+    ...(outcome.degraded ? { degraded: outcome.degraded } : {}),
     results: stored ? stored.outputs.map((kept) => storedResultOf(ctx, request, kept)) : outcome.outputs.map((o) => resultOf(ctx, request, o)),
   });
 }

@@ -92,14 +92,23 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: AppContext, open
   app.get('/openapi.json', { config: publicRoute(), schema: { hide: true } as Record<string, unknown> }, async () => openapi.document());
 }
 
-async function probeStorage(ctx: AppContext): Promise<{ kind: string; reachable: boolean; error?: string; latencyMs: number }> {
+/**
+ * The store's reachability: a ping while its circuit is closed (a failed ping opens it), or, while it
+ * is open, the circuit's own state (its background probe pings; /health does not add to that).
+ * `degraded`: only memory-cache hits are answered, new work gets 503 PETCUT_E_STORAGE_UNAVAILABLE.
+ */
+async function probeStorage(ctx: AppContext): Promise<{ kind: string; reachable: boolean; error?: string; latencyMs: number; degraded?: boolean; downSince?: string; probes?: number }> {
   const started = performance.now();
+  const circuit = ctx.storageHealth.state();
+  if (!circuit.up) {
+    return { kind: ctx.store.name, reachable: false, error: circuit.error, latencyMs: 0, degraded: true, downSince: circuit.since.toISOString(), probes: circuit.probes };
+  }
   try {
     await ctx.store.ping();
     return { kind: ctx.store.name, reachable: true, latencyMs: Math.round(performance.now() - started) };
   } catch (error) {
     // Public: the coded message only (the adapters keep paths and library text in the cause, for the log).
-    return { kind: ctx.store.name, reachable: false, error: isPetcutError(error) ? error.message : 'Storage is not reachable.', latencyMs: Math.round(performance.now() - started) };
+    return { kind: ctx.store.name, reachable: false, error: isPetcutError(error) ? error.message : 'Storage is not reachable.', latencyMs: Math.round(performance.now() - started), degraded: !ctx.storageHealth.up() };
   }
 }
 
