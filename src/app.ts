@@ -17,6 +17,8 @@ import { createMetrics } from './observability/metrics.js';
 import { combineObservers, processObserver } from './observability/processObserver.js';
 import type { Tracing } from './observability/tracing.js';
 import { createRateLimiter } from './security/rateLimit/index.js';
+import { createMitigationsFromConfig } from './mitigation/index.js';
+import { throttleUploads } from './http/rateLimits.js';
 import { createServices } from './service/index.js';
 import { countingStore } from './storage/counting.js';
 import type { LifecycleOutcome, ObjectStore } from './storage/store.js';
@@ -99,8 +101,21 @@ export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<P
   });
   const eventLoop = monitorEventLoopDelay({ resolution: 10 });
   eventLoop.enable();
+  // Alert-driven mitigations (docs/mitigations.md): shared through Redis with REDIS_URL, applied here to admission and the upload budget.
+  const mitigationRedis = config.security.rateLimit.redisUrl;
+  const mitigations = createMitigationsFromConfig(config.mitigation, {
+    log: app.log, clock: deps.clock, scheduleFile: config.scalingSchedule,
+    redis: mitigationRedis ? { url: mitigationRedis, timeoutMs: config.security.rateLimit.redisTimeoutMs } : undefined,
+    count: (action, result) => metrics.mitigations.inc({ action, result }),
+    received: (status, handled) => metrics.mitigationAlerts.inc({ status, handled: String(handled) }),
+    onLocal: (limits) => {
+      services.capacity.limitTo(limits.concurrency);
+      throttleUploads(app, limits.uploadsPerMin);
+    },
+  });
+  app.addHook('onClose', async () => mitigations.close());
   const context: AppContext = {
-    ...services, config, metrics, gpu, cost, eventLoop, startedAt: Date.now(),
+    ...services, config, metrics, gpu, cost, eventLoop, startedAt: Date.now(), mitigations,
     uploadPolicy: Object.freeze({ maxBytes: config.bodyLimitBytes, maxPixels: config.engine.maxPixels, ...config.security.upload }),
     uploadPace: Object.freeze({ minBytesPerS: config.uploadMinBytesPerS, graceMs: config.uploadGraceMs, signal: draining.signal }),
     clock: deps.clock ?? (() => new Date()),
@@ -174,6 +189,7 @@ function bindMetrics(ctx: AppContext, limiter: Awaited<ReturnType<typeof createS
     gpus: () => ctx.gpu.readings(),
     cost: () => ctx.cost?.meter.totals(),
     storageUp: () => ctx.storageHealth.up(),
+    mitigations: () => ctx.mitigations.counts(),
     rateLimits: () => { const stats = limiter.stats(); return { rejected: stats.rejected, backend: limiter.kind !== 'memory' && stats.backend === 'memory' ? 'memory-fallback' : stats.backend }; },
   });
   void ctx.engine.ready.then(() => {

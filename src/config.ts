@@ -14,6 +14,8 @@ import type { SecurityConfig } from './security/config.js';
 import type { StorageConfig } from './storage/index.js';
 import { STORAGE_KINDS } from './storage/store.js';
 import type { StorageKind } from './storage/store.js';
+import { SERVICE_NAME, serviceRefOf } from './mitigation/config.js';
+import type { MitigationConfig } from './mitigation/config.js';
 
 /**
  * The HTTP service's configuration: env ?? default, validated once at
@@ -78,6 +80,19 @@ const EnvSchema = z.object({
   // The time-based scaling schedule (docs/scaling.md): its windows decide when warm-ups run, what the
   // mitigations return to, and what the cost report calls peak.
   PETCUT_SCALING_SCHEDULE: z.string().min(1).optional(),
+  // Alert-driven mitigations (docs/mitigations.md): Alertmanager's bearer token for POST /v1/admin/alerts
+  // (unset: the receiver is closed), the service whose scaling they set (unset: cloud actions are skipped).
+  PETCUT_ALERT_WEBHOOK_TOKEN: z.string().min(32, { error: 'must be at least 32 characters' }).optional(),
+  PETCUT_MITIGATION_SERVICE: z.string().regex(SERVICE_NAME, { error: 'must be projects/PROJECT/locations/REGION/services/SERVICE' }).optional(),
+  PETCUT_CLOUD_RUN_API: z.url().optional(),
+  PETCUT_CLOUD_RUN_TOKEN: z.string().min(1).optional(),
+  PETCUT_MITIGATION_EXPIRY_S: z.coerce.number().int().min(10).max(86_400).default(3600),
+  PETCUT_MITIGATION_MIN_INSTANCES: z.coerce.number().int().min(1).max(100).default(2),
+  PETCUT_MITIGATION_MAX_INSTANCES: z.coerce.number().int().min(1).max(100).default(1),
+  PETCUT_MITIGATION_UPLOADS_PER_MIN: z.coerce.number().int().min(1).max(100_000).default(30),
+  PETCUT_MITIGATION_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
+  PETCUT_MITIGATION_REFRESH_S: z.coerce.number().min(0.5).max(300).default(5),
+  PETCUT_MITIGATION_REASSERT_S: z.coerce.number().min(1).max(3600).default(60),
   // Set by Cloud Run in every container (never by hand): the revision labels every metric series, so a
   // rollout can compare the candidate revision with the current one. Both are DNS labels there.
   K_SERVICE: cloudRunName.optional(),
@@ -129,6 +144,8 @@ export interface ServiceConfig {
   readonly sweepIntervalMs: number;
   /** Path of the scaling schedule (deploy/scaling/schedule.yml unless PETCUT_SCALING_SCHEDULE). */
   readonly scalingSchedule: string;
+  /** Alert-driven mitigations (src/mitigation/). */
+  readonly mitigation: MitigationConfig;
   readonly engine: EngineConfig;
   readonly security: SecurityConfig;
   /** Prices, billing mode and instance shape for the cost meter. */
@@ -224,6 +241,11 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env, override
     cacheMemoryBytes: e.PETCUT_CACHE_MEMORY_MB * 1024 * 1024,
     sweepIntervalMs: e.PETCUT_SWEEP_INTERVAL_S * 1000,
     scalingSchedule: e.PETCUT_SCALING_SCHEDULE ? resolve(e.PETCUT_SCALING_SCHEDULE) : DEFAULT_SCHEDULE_FILE,
+    mitigation: Object.freeze({
+      webhookToken: e.PETCUT_ALERT_WEBHOOK_TOKEN, service: serviceRefOf(e.PETCUT_MITIGATION_SERVICE), cloudRunApi: e.PETCUT_CLOUD_RUN_API, cloudRunToken: e.PETCUT_CLOUD_RUN_TOKEN,
+      policy: Object.freeze({ expiryMs: e.PETCUT_MITIGATION_EXPIRY_S * 1000, minInstances: e.PETCUT_MITIGATION_MIN_INSTANCES, maxInstances: e.PETCUT_MITIGATION_MAX_INSTANCES, uploadsPerMin: e.PETCUT_MITIGATION_UPLOADS_PER_MIN, concurrency: e.PETCUT_MITIGATION_CONCURRENCY }),
+      refreshMs: e.PETCUT_MITIGATION_REFRESH_S * 1000, reassertMs: e.PETCUT_MITIGATION_REASSERT_S * 1000,
+    }),
     engine: loadEngineConfig(env),
     security: loadSecurityConfig(env),
     cost: loadCostConfig(env, resolve(e.PETCUT_DATA_DIR)),

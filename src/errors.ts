@@ -37,6 +37,8 @@ export const ERRORS = {
   PETCUT_E_URI_TOO_LONG: { status: 414, message: 'The URL is too long: a path segment exceeds the limit.' },
   PETCUT_E_NOT_CONFIGURED: { status: 501, message: 'This feature is not configured on this service.' },
   PETCUT_E_RATE_LIMITED: { status: 429, message: 'Too many requests: wait for the time in Retry-After and try again.' },
+  PETCUT_E_THROTTLED: { status: 429, message: 'The service takes fewer new photos for a while (a temporary limit): retry after the time in Retry-After.' },
+  PETCUT_E_INVALID_ALERT: { status: 400, message: 'Not an Alertmanager webhook payload (version 4).' },
   PETCUT_E_UNAUTHORIZED: { status: 401, message: 'Authentication required: send a storefront token, a Shopify session token or an App Proxy signature.' },
   PETCUT_E_INVALID_TOKEN: { status: 401, message: 'The token is not valid.' },
   PETCUT_E_TOKEN_EXPIRED: { status: 401, message: 'The token has expired: get a new one.' },

@@ -17,6 +17,7 @@ import { registerValidateCommand } from './validate.js';
 import { registerLoadtestCommand } from './loadtest.js';
 import { registerTrafficCommand } from './traffic.js';
 import { registerRolloutCommand } from './rollout.js';
+import { registerScaleCommand } from './scale.js';
 
 const log = (line: string): void => {
   process.stderr.write(`${line}\n`);
@@ -193,6 +194,7 @@ registerValidateCommand(program, log);
 registerLoadtestCommand(program, log);
 registerTrafficCommand(program, log);
 registerRolloutCommand(program, log);
+registerScaleCommand(program, log);
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];

@@ -5,9 +5,10 @@ import type { Command } from 'commander';
 import { isPetcutError } from '../errors.js';
 import {
   CloudRunError, DEFAULT_ROLLOUT_FILE, DEFAULT_VALUES_DIR, ENVIRONMENTS, PrometheusError, ROLLOUT_EXIT, RolloutFileError, RolloutUsageError,
-  createCloudRunClient, createPrometheusClient, createRollout, createWebhook, googleAccessToken, loadRolloutConfig, loadValues, runSmoke,
+  createPrometheusClient, createRollout, createWebhook, googleAccessToken, loadRolloutConfig, runSmoke,
 } from '../ops/index.js';
-import type { Environment, Outcome, RolloutDeps, ServiceRef } from '../ops/index.js';
+import type { Environment, Outcome, RolloutDeps } from '../ops/index.js';
+import { cloudRunFromEnv, serviceRefOf } from './cloudRun.js';
 
 /**
  * `petcut rollout`: blue-green release on Cloud Run with analysis windows and
@@ -76,25 +77,13 @@ function owner(): string {
   return `${user}@${hostname()} (pid ${process.pid})`;
 }
 
-function serviceRef(flags: RolloutFlags): ServiceRef {
-  if (flags.project && flags.region && flags.service) return { project: flags.project, region: flags.region, service: flags.service };
-  const values = loadValues(flags.env, flags.values);
-  return { project: flags.project ?? values.project, region: flags.region ?? values.region, service: flags.service ?? values.service };
-}
-
 async function depsOf(flags: RolloutFlags, log: (line: string) => void, env: NodeJS.ProcessEnv): Promise<RolloutDeps> {
   const config = await loadRolloutConfig(flags.config);
-  const ref = serviceRef(flags);
+  const ref = serviceRefOf(flags);
   const promUrl = flags.prometheus ?? env.PETCUT_PROMETHEUS_URL;
   if (!promUrl) throw new RolloutUsageError('--prometheus: the analysis needs a Prometheus query API (--prometheus URL or PETCUT_PROMETHEUS_URL)');
   const promToken = env.PETCUT_PROMETHEUS_TOKEN ? env.PETCUT_PROMETHEUS_TOKEN : flags.googlePrometheus ? googleAccessToken() : undefined;
-  const runToken = env.PETCUT_CLOUD_RUN_TOKEN;
-  const cloudRun = createCloudRunClient({
-    baseUrl: env.PETCUT_CLOUD_RUN_API || undefined,
-    token: runToken ? () => Promise.resolve(runToken) : undefined,
-    dryRun: flags.dryRun,
-    log: flags.dryRun ? log : undefined,
-  });
+  const cloudRun = cloudRunFromEnv(env, { dryRun: flags.dryRun, log });
   const smokeTimeout = Math.ceil(config.smoke.timeout / 1000);
   return {
     cloudRun, config, ref, owner: owner(), log,

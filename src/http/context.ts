@@ -3,6 +3,7 @@ import type { FastifyRequest } from 'fastify';
 import type { ServiceConfig } from '../config.js';
 import type { CostTracking } from '../cost/index.js';
 import type { GpuProbe } from '../observability/gpu.js';
+import type { Mitigations } from '../mitigation/index.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { UploadPolicy } from '../security/imageCheck.js';
 import type { Services } from '../service/index.js';
@@ -21,6 +22,8 @@ export interface Telemetry {
   /** Event-loop delay since start (ns): the service's own responsiveness. */
   readonly eventLoop: IntervalHistogram;
   readonly startedAt: number;
+  /** Alert-driven mitigations (src/mitigation/): what is active, the receiver's actions. */
+  readonly mitigations: Mitigations;
 }
 
 export interface WebSettings {

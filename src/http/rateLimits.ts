@@ -9,6 +9,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** Set by installRateLimits; chargeWarmup reads it. */
     rateLimiter?: RateLimiter;
+    /** Uploads per minute service-wide while a mitigation throttles (src/mitigation/); set through throttleUploads. */
+    uploadThrottle: { perMin?: number };
   }
   interface FastifyRequest {
     /** The address the ip rule charged (request.ip, or a signed App Proxy request's shopper). */
@@ -50,6 +52,8 @@ export function installRateLimits(app: FastifyInstance, options: RateLimitHooksO
   const { limiter } = options;
   const sessionOf = options.sessionOf ?? ((request: FastifyRequest) => request.actingSession);
   app.decorate('rateLimiter', limiter);
+  // One object, read through every plugin scope: throttleUploads changes its field, never the decoration.
+  app.decorate('uploadThrottle', {});
   app.decorateRequest('limitedAddress', undefined);
   app.addHook('onRequest', async (request, reply) => {
     // CORS preflights are answered by the CORS plugin without work, and the browser caches them (max-age).
@@ -64,7 +68,30 @@ export function installRateLimits(app: FastifyInstance, options: RateLimitHooksO
     if (securityOf(request.routeOptions.config).rate !== 'upload') return;
     const session = sessionOf(request);
     await charge(request, reply, limiter, 'session', session ?? `address:${request.limitedAddress ?? request.ip}`);
+    const perMin = request.server.uploadThrottle.perMin;
+    if (perMin !== undefined) await chargeThrottle(limiter, perMin);
   });
+}
+
+/**
+ * A cost mitigation's throttle (docs/mitigations.md): while `perMin` is set,
+ * uploads are charged to one budget for the whole service (shared through
+ * Redis with REDIS_URL), perMin a minute with bursts of a tenth of it, on
+ * top of the usual per-address and per-session rules. A per-client factor
+ * would not bound the total, and the total is what the budget is about.
+ */
+export function throttleUploads(app: FastifyInstance, perMin: number | undefined): void {
+  app.uploadThrottle.perMin = perMin;
+}
+
+export const THROTTLE_RULE = 'throttle';
+
+async function chargeThrottle(limiter: RateLimiter, perMin: number): Promise<void> {
+  const rule: RateRule = { name: THROTTLE_RULE, limit: perMin, windowS: 60, burst: Math.floor(perMin / 10) };
+  const decision = await limiter.chargeRule(rule, `uploads-${perMin}`);
+  if (!decision.allowed) {
+    throw new PetcutError('PETCUT_E_THROTTLED', `The service takes at most ${perMin} new photos a minute for now (a temporary limit while its spend is checked). Retry in ${decision.retryAfterS} s.`, { retryAfterS: decision.retryAfterS });
+  }
 }
 
 /**

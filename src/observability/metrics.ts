@@ -25,6 +25,8 @@ export interface MetricSources {
   memory(): { usedBytes: number; limitBytes: number } | undefined;
   model(): { model: string; device: string } | undefined;
   rateLimits(): { rejected: Readonly<Record<string, number>>; backend: string };
+  /** Active alert-driven mitigations per action (src/mitigation/); absent: no samples. */
+  mitigations?(): Readonly<Record<string, number>>;
   /** Whether the object store is up (its circuit, src/storage/circuit.ts); undefined: no sample. */
   storageUp?(): boolean | undefined;
   /** The cost meter's running totals (undefined when metering is off). */
@@ -47,6 +49,8 @@ export interface Metrics {
   readonly warmups: Counter<'result'>;
   readonly queueWait: Histogram;
   readonly storageErrors: Counter<'operation'>;
+  readonly mitigations: Counter<'action' | 'result'>;
+  readonly mitigationAlerts: Counter<'status' | 'handled'>;
   readonly degradedResponses: Counter<'route'>;
   /** Connects the scrape-time gauges to the service (once, when the app is built). */
   bind(sources: MetricSources): void;
@@ -78,6 +82,8 @@ export function createMetrics(identity: MetricsIdentity = {}): Metrics {
   gauge('petcut_gpu_memory_used_bytes', 'GPU memory in use (nvidia-smi); absent without a GPU.', perGpu((gpu) => gpu.memoryUsedBytes), ['gpu', 'name']);
   gauge('petcut_gpu_memory_total_bytes', 'GPU memory in all (nvidia-smi); absent without a GPU.', perGpu((gpu) => gpu.memoryTotalBytes), ['gpu', 'name']);
   gauge('petcut_storage_up', '1 while the object store answers, 0 while its circuit is open (only memory-cache hits are served, new work gets 503).', (g, s) => { const up = s.storageUp?.(); if (up !== undefined) g.set(up ? 1 : 0); });
+  gauge('petcut_mitigation_active', 'Alert-driven mitigations active now, by action (min_instances, max_instances, throttle, concurrency); docs/mitigations.md.',
+    (g, s) => { for (const [action, n] of Object.entries(s.mitigations?.() ?? {})) g.set({ action }, n); }, ['action']);
   gauge('petcut_rate_limit_fallback', '1 while the rate limiter runs on its in-memory fall-back because Redis is unreachable.', (g, s) => g.set(s.rateLimits().backend === 'memory-fallback' ? 1 : 0));
   // Rejections are counted by the limiter itself (it also knows Redis fail-overs): exported as a counter of its totals.
   new Counter({
@@ -123,6 +129,8 @@ export function createMetrics(identity: MetricsIdentity = {}): Metrics {
     warmups: counter('petcut_warmups_total', 'POST /warmup calls by result (ran, already_warm, refused).', ['result']),
     queueWait: histogram('petcut_queue_wait_seconds', 'Time an image waited for a pipeline.'),
     storageErrors: counter('petcut_storage_errors_total', 'Storage calls that failed, by operation.', ['operation']),
+    mitigations: counter('petcut_mitigations_total', 'Alert-driven mitigation actions by action and result (applied, already_active, skipped, failed, undone, expired).', ['action', 'result']),
+    mitigationAlerts: counter('petcut_mitigation_alerts_total', 'Alerts received from Alertmanager by status (firing, resolved) and whether a mitigation is bound to the name (handled: true, false).', ['status', 'handled']),
     degradedResponses: counter('petcut_degraded_responses_total', 'Cut-outs answered while storage was down (from the memory cache, without a session copy), by route.', ['route']),
     bind: (bound) => void (sources = bound),
   };

@@ -54,6 +54,8 @@ export interface CapacityStatus {
   /** The measured seconds per image and images per second the engine drains. */
   readonly serviceS: number;
   readonly drainPerS: number;
+  /** Images admitted at once while a mitigation caps it (src/mitigation/: memory pressure); absent: no cap. */
+  readonly cap?: number;
 }
 
 /** Room held for one request: slots for its images and bytes for its body, given back as the work ends. */
@@ -84,6 +86,12 @@ export interface Capacity {
   /** The engine finished one image in `seconds` (paces the deadline and Retry-After). */
   observe(seconds: number): void;
   status(): CapacityStatus;
+  /**
+   * Caps the images admitted at once (waiting ones included) below
+   * concurrency + queueMax, or lifts the cap (undefined). Work already
+   * admitted finishes; new work past the cap gets the usual 503.
+   */
+  limitTo(images: number | undefined): void;
   /** Refreshes the memory reading (also done every second in the background). */
   refresh(): Promise<MemoryReading>;
   close(): void;
@@ -111,7 +119,9 @@ export function createCapacity(options: CapacityOptions): Capacity {
   void refresh().catch(() => undefined);
 
   const underPressure = (): boolean => memory !== undefined && memory.usedBytes > memory.limitBytes * options.memoryPressure;
-  const limit = options.concurrency + options.queueMax;
+  const configured = options.concurrency + options.queueMax;
+  let cap: number | undefined;
+  let limit = configured;
 
   /** Throws when `images` more images or `more` bytes would not fit; checks only, reserves nothing. */
   const refuse = (images: number, more: number): void => {
@@ -198,11 +208,15 @@ export function createCapacity(options: CapacityOptions): Capacity {
     reserve,
     admit,
     check: (images = 1) => refuse(images, 0),
+    limitTo(images) {
+      cap = images === undefined ? undefined : Math.max(1, Math.floor(images));
+      limit = cap === undefined ? configured : Math.min(configured, cap);
+    },
     observe: (seconds) => pace.observe(seconds),
     status: () => ({
       inFlight: slots, working, concurrency: options.concurrency, queued: Math.max(0, slots - options.concurrency), queueMax: options.queueMax,
       memory, underPressure: underPressure(), uploadBytes: bytes, uploadBytesMax: options.uploadBytesMax,
-      serviceS: pace.serviceS(), drainPerS: pace.drainPerS(),
+      serviceS: pace.serviceS(), drainPerS: pace.drainPerS(), ...(cap !== undefined ? { cap } : {}),
     }),
     refresh,
     close: () => clearInterval(timer),

@@ -44,6 +44,10 @@ export interface CloudRunFake {
   readonly servedBy: Map<string, number>;
   /** Answer the next `times` API requests whose "METHOD /path" matches with this HTTP status and Google's error JSON. */
   failNext(status: number, times?: number, match?: RegExp): void;
+  /** The service-level scaling (Service.scaling) as it is now, undefined before any. */
+  serviceScaling(): { minInstanceCount?: number; maxInstanceCount?: number } | undefined;
+  /** Every accepted PATCH that changed the service-level scaling: the values after it, and whether it made a revision. */
+  readonly scalingChanges: Array<{ minInstanceCount?: number; maxInstanceCount?: number; revision: boolean }>;
   /** Prometheus file_sd JSON: one target per ready revision process, labelled { cloud_run_service } (petcut labels its own revision). */
   readonly targetsFile: string;
   /** Kills every process (SIGTERM, SIGKILL after 5 s) and closes every listener. */
@@ -173,6 +177,7 @@ export async function startCloudRunFake(options: CloudRunFakeOptions): Promise<C
   const operations = new Map<string, PendingOperation>();
   const tagListeners = new Map<string, { server: Server; port: number }>();
   const failures: Array<{ status: number; times: number; match?: RegExp }> = [];
+  const scalingChanges: CloudRunFake['scalingChanges'] = [];
   const targetsDir = await mkdtemp(join(tmpdir(), 'petcut-cloudrun-fake-'));
   const targetsFile = join(targetsDir, 'targets.json');
   let service: FakeService | undefined;
@@ -404,12 +409,22 @@ export async function startCloudRunFake(options: CloudRunFakeOptions): Promise<C
     if (sum !== 100) throw invalid(`spec.traffic: the percentages must add up to 100, they add up to ${sum}.`);
   }
 
+  /** Cloud Run's rule for ServiceScaling: whole counts 0-1000, max at least min (0 or absent: no maximum). */
+  function validateScaling(scaling: unknown): void {
+    if (scaling === undefined) return;
+    const { minInstanceCount: min = 0, maxInstanceCount: max = 0 } = scaling as { minInstanceCount?: unknown; maxInstanceCount?: unknown };
+    const count = (n: unknown): boolean => Number.isInteger(n) && (n as number) >= 0 && (n as number) <= 1000;
+    if (!count(min) || !count(max)) throw new ApiError(400, 'INVALID_ARGUMENT', `spec.scaling: instance counts must be integers from 0 to 1000, got min ${String(min)}, max ${String(max)}.`);
+    if ((max as number) > 0 && (min as number) > (max as number)) throw new ApiError(400, 'INVALID_ARGUMENT', `spec.scaling: minInstanceCount (${String(min)}) must not exceed maxInstanceCount (${String(max)}).`);
+  }
+
   /** A PATCH: the etag checked, a revision made when the template changed; settles when the traffic moved (or the revision failed). */
   function update(body: Service): { operation: Operation; settled: Promise<void> } {
     const s = service as FakeService;
     if (body.etag !== undefined && body.etag !== s.etag) {
       throw new ApiError(409, 'ABORTED', `The etag ${body.etag} does not match the current etag ${s.etag} of ${s.name}: the service changed since it was read.`);
     }
+    validateScaling(body.scaling);
     const template = body.template ?? s.template;
     const changed = canonical(template) !== canonical(s.template);
     let id = changed ? template.revision || `${s.ref.service}-${String(s.generation + 1).padStart(5, '0')}-${letters()}` : undefined;
@@ -425,6 +440,7 @@ export async function startCloudRunFake(options: CloudRunFakeOptions): Promise<C
     validateTraffic(traffic, new Set([...revisions.keys(), ...(id ? [id] : [])]));
     const rest = Object.fromEntries(Object.entries(body).filter(([key]) => !OUTPUT_ONLY.includes(key)
       && !['annotations', 'labels', 'template', 'traffic'].includes(key)));
+    if (canonical(rest.scaling) !== canonical(s.rest.scaling)) scalingChanges.push({ ...(rest.scaling as object), revision: id !== undefined });
     Object.assign(s, { rest, annotations: body.annotations ?? {}, labels: body.labels ?? {}, template: structuredClone(template), traffic });
     s.generation++;
     touch(s);
@@ -495,6 +511,17 @@ export async function startCloudRunFake(options: CloudRunFakeOptions): Promise<C
     return s;
   }
 
+  /** ?updateMask=a,b: only those top-level fields come from the body (no etag needed), the rest stays as it is. */
+  function masked(body: Service, mask: string | null): Service {
+    if (mask === null) return body;
+    const fields = mask.split(',').map((f) => f.trim());
+    const unknownField = fields.find((f) => !['scaling', 'labels', 'annotations', 'traffic', 'template'].includes(f));
+    if (unknownField) throw new ApiError(400, 'INVALID_ARGUMENT', `updateMask: field '${unknownField}' is not supported by this fake.`);
+    const current: Partial<Service> = serviceJson();
+    delete current.etag;
+    return { ...current, ...Object.fromEntries(fields.map((f) => [f, body[f]])), ...(body.etag ? { etag: body.etag } : {}) } as Service;
+  }
+
   async function route(req: IncomingMessage, url: URL): Promise<unknown> {
     const path = url.pathname;
     const operation = /^\/v2\/projects\/([^/]+)\/locations\/([^/]+)\/operations\/([^/]+)$/.exec(path);
@@ -509,7 +536,7 @@ export async function startCloudRunFake(options: CloudRunFakeOptions): Promise<C
     const [, project, region, name, revisionsPart, revisionId] = m as unknown as [string, string, string, string, string?, string?];
     requireService(project, region, name);
     if (!revisionsPart && req.method === 'GET') return serviceJson();
-    if (!revisionsPart && req.method === 'PATCH') return update((await readJson(req)) as Service).operation;
+    if (!revisionsPart && req.method === 'PATCH') return update(masked((await readJson(req)) as Service, url.searchParams.get('updateMask'))).operation;
     if (revisionsPart && !revisionId && req.method === 'GET') return listRevisions(url);
     if (revisionId && req.method === 'GET') {
       const revision = revisions.get(revisionId);
@@ -573,6 +600,8 @@ export async function startCloudRunFake(options: CloudRunFakeOptions): Promise<C
       const pid = revision?.child?.pid;
       return alive(revision?.child) && revision?.port !== undefined && pid !== undefined ? { port: revision.port, pid } : undefined;
     },
+    scalingChanges,
+    serviceScaling: () => structuredClone(service?.rest.scaling as { minInstanceCount?: number; maxInstanceCount?: number } | undefined),
     failNext(status, times = 1, match) {
       failures.push({ status, times, match });
     },

@@ -3,6 +3,7 @@ import type { AppContext } from '../context.js';
 import { registerMetricsRoute } from '../metrics.js';
 import type { OpenApiCollector } from '../openapi.js';
 import { registerAdminRoutes } from './admin.js';
+import { registerAlertRoutes } from './alerts.js';
 import { registerAuthRoutes } from './auth.js';
 import { registerCompatRoutes } from './compat.js';
 import { registerCutoutRoutes } from './cutouts.js';
@@ -23,4 +24,5 @@ export function registerRoutes(app: FastifyInstance, ctx: AppContext, openapi: O
   registerAuthRoutes(app, ctx);
   registerWebhookRoutes(app, ctx);
   registerAdminRoutes(app, ctx);
+  registerAlertRoutes(app, ctx);
 }

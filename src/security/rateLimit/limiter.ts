@@ -14,6 +14,8 @@ export interface RateLimiter {
   readonly rules: Readonly<Partial<Record<RuleName, RateRule>>>;
   /** Charges one request to `subject` (an IP, a session id) under the rule; undefined when the rule is off. */
   charge(rule: RuleName, subject: string, cost?: number): Promise<RateDecision | undefined>;
+  /** Charges under a rule that is not one of the configured ones (a mitigation's temporary throttle), in the same store. */
+  chargeRule(rule: RateRule, subject: string): Promise<RateDecision>;
   stats(): RateLimitStats;
   /** `memory` or `redis+memory`. */
   readonly kind: string;
@@ -55,6 +57,11 @@ export function createRateLimiter(config: RateLimitConfig, options: RateLimiterO
       if (!rule) return undefined;
       const decision = await store.consume(`${name}:${keyOf(subject)}`, rule, cost);
       if (!decision.allowed) rejected[name] = (rejected[name] ?? 0) + 1;
+      return decision;
+    },
+    async chargeRule(rule, subject) {
+      const decision = await store.consume(`${rule.name}:${keyOf(subject)}`, rule, 1);
+      if (!decision.allowed) rejected[rule.name] = (rejected[rule.name] ?? 0) + 1;
       return decision;
     },
     stats: () => ({
