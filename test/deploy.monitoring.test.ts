@@ -110,7 +110,7 @@ describe('Alertmanager routing (deploy/alertmanager)', () => {
     const result = await run('amtool', ['check-config', amConfig]);
     expect(result.output).toContain('SUCCESS');
     expect(result.output).toMatch(/3 inhibit rules/);
-    expect(result.output).toMatch(/4 receivers/);
+    expect(result.output).toMatch(/5 receivers/);
     expect(result.code, result.output).toBe(0);
   });
 
@@ -124,6 +124,29 @@ describe('Alertmanager routing (deploy/alertmanager)', () => {
     const result = await routesTest(['severity=warning', 'service=petcut', 'alertname=PetcutQueueBacklog'], ['slack-warning', 'email-warning']);
     expect(result.output).toContain('slack-warning,email-warning');
     expect(result.code, result.output).toBe(0);
+  });
+
+  it('sends the mitigation alerts to petcut\'s own receiver first, and still to people', async () => {
+    const critical = await routesTest(['severity=critical', 'service=petcut', 'alertname=PetcutCostSpike'], ['petcut-mitigations', 'pagerduty-critical', 'opsgenie-sms-critical']);
+    expect(critical.code, critical.output).toBe(0);
+    for (const name of ['PetcutTrafficSurge', 'PetcutColdStartsBusinessHours', 'PetcutDailyBudget75', 'PetcutSpendRateHigh', 'PetcutHighMemory']) {
+      const warning = await routesTest(['severity=warning', 'service=petcut', `alertname=${name}`], ['petcut-mitigations', 'slack-warning', 'email-warning']);
+      expect(warning.code, `${name}: ${warning.output}`).toBe(0);
+    }
+    // Every name the route matches is a real alert, and alerts without a mitigation do not reach it.
+    const names = /alertname=~"([^"]+)"/.exec(read(amConfig))?.[1]?.split('|') ?? [];
+    expect(names).toHaveLength(6);
+    for (const name of names) expect(alerts.map((alert) => alert.alert)).toContain(name);
+    const other = await routesTest(['severity=warning', 'service=petcut', 'alertname=PetcutQueueBacklog'], ['slack-warning', 'email-warning']);
+    expect(other.code, other.output).toBe(0);
+  });
+
+  it('the mitigation receiver hears resolutions and sends its token from a file', () => {
+    const receivers = (parse(read(amConfig)) as { receivers: Array<{ name: string; webhook_configs?: Array<{ send_resolved?: boolean; url?: string; http_config?: { authorization?: { type?: string; credentials_file?: string } } }> }> }).receivers;
+    const webhook = receivers.find((r) => r.name === 'petcut-mitigations')?.webhook_configs?.[0];
+    expect(webhook?.send_resolved).toBe(true);
+    expect(webhook?.url).toMatch(/\/v1\/admin\/alerts$/);
+    expect(webhook?.http_config?.authorization).toEqual({ type: 'Bearer', credentials_file: '/etc/alertmanager/secrets/petcut-alert-webhook-token' });
   });
 
   it('sends alerts without a known severity to Slack, and --verify.receivers catches a wrong route', async () => {
@@ -170,7 +193,7 @@ describe('Alertmanager routing (deploy/alertmanager)', () => {
     const text = read(amConfig);
     expect(text).not.toMatch(/^\s*(routing_key|service_key|api_key|api_url|slack_api_url|opsgenie_api_key|smtp_auth_password|auth_password):/m);
     const files = [...text.matchAll(/_file: (\S+)/g)].map((match) => match[1] ?? '');
-    expect(files.length).toBe(4);
+    expect(files.length).toBe(5);
     for (const file of files) {
       expect(file).toMatch(/^\/etc\/alertmanager\/secrets\/[a-z-]+$/);
       expect(() => read(`deploy/alertmanager/secrets/${file.split('/').pop() ?? ''}.example`), `${file} has an example`).not.toThrow();
