@@ -38,7 +38,7 @@ export const ADAPTERS = {
   'onnxruntime-node': ['src/inference/'],
   '@google-cloud/': ['src/storage/'],
   '@aws-sdk/': ['src/storage/'],
-  'ioredis': ['src/security/rateLimit/redisStore.ts', 'src/mitigation/redisStore.ts'],
+  'ioredis': ['src/security/rateLimit/redisStore.ts', 'src/service/redisSharedState.ts', 'src/mitigation/redisStore.ts'],
   'better-sqlite3': ['src/cost/ledger.ts'],
   '@opentelemetry/sdk-': ['src/observability/tracing.ts'],
   '@opentelemetry/exporter-': ['src/observability/tracing.ts'],

@@ -20,6 +20,7 @@ import { createRateLimiter } from './security/rateLimit/index.js';
 import { createMitigationsFromConfig } from './mitigation/index.js';
 import { throttleUploads } from './http/rateLimits.js';
 import { createServices } from './service/index.js';
+import { createRedisSharedState } from './service/redisSharedState.js';
 import { countingStore } from './storage/counting.js';
 import type { LifecycleOutcome, ObjectStore } from './storage/store.js';
 
@@ -79,10 +80,17 @@ export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<P
   const draining = new AbortController();
   let log = (message: string, error?: unknown): void => console.error(message, error);
   const store = countingStore(deps.store, (operation) => metrics.storageErrors.inc({ operation }));
+  // Jobs shared through the rate limiter's Redis (REDIS_URL): any instance answers for any job (docs/scale-out.md).
+  let sharedLog: { warn(fields: object, message: string): void; info(fields: object, message: string): void } = { warn: (f, m) => console.error(m, f), info: () => undefined };
+  const { redisUrl, redisTimeoutMs } = config.security.rateLimit;
+  const shared = redisUrl ? createRedisSharedState({
+    url: redisUrl, timeoutMs: redisTimeoutMs, log: { warn: (f, m) => sharedLog.warn(f, m), info: (f, m) => sharedLog.info(f, m) },
+    onError: (op) => metrics.sharedStateErrors.inc({ op }),
+  }) : undefined;
   // The ledger's copies go to the bucket with cloud storage (a Cloud Run instance's disk goes with it).
   const cost = instrumented ? createCostTracking(config.cost, { log: (m, e) => log(m, e), store: deps.store.name === 'fs' ? undefined : store }) : undefined;
   const services = createServices(config, {
-    engine: deps.engine, store, memoryProbe: deps.memoryProbe, clock: deps.clock, log: (m, e) => log(m, e),
+    engine: deps.engine, store, memoryProbe: deps.memoryProbe, clock: deps.clock, log: (m, e) => log(m, e), shared,
     observer: (warmedUp) => combineObservers(instrumented ? processObserver(metrics, warmedUp) : undefined, cost?.observer, deps.tracing?.observer),
   });
   const server = await createServer(config, {
@@ -93,6 +101,7 @@ export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<P
   });
   const { app, limiter } = server;
   log = (message, error) => app.log.error({ err: error }, message);
+  sharedLog = app.log;
   app.addHook('onClose', async () => services.storageHealth.close());
   // The rest of the ledger is written when the server closes (after the drain, on shutdown); its
   // upload to the bucket gets a second, so the exit still fits Cloud Run's 10 s.
@@ -166,6 +175,7 @@ export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<P
       capacity.close();
       eventLoop.disable();
       await limiter.close();
+      await shared?.close();
       gpu.close();
       // A model still loading is waited for (within the same deadline) and closed:
       // exiting while ONNX Runtime loads in its threads aborts the process.
@@ -188,6 +198,7 @@ function bindMetrics(ctx: AppContext, limiter: Awaited<ReturnType<typeof createS
     model: () => { const info = ctx.engine.current()?.runtime; return info ? { model: info.model, device: info.device } : undefined; },
     gpus: () => ctx.gpu.readings(),
     cost: () => ctx.cost?.meter.totals(),
+    sharedStateUp: () => ctx.shared?.up(),
     storageUp: () => ctx.storageHealth.up(),
     mitigations: () => ctx.mitigations.counts(),
     rateLimits: () => { const stats = limiter.stats(); return { rejected: stats.rejected, backend: limiter.kind !== 'memory' && stats.backend === 'memory' ? 'memory-fallback' : stats.backend }; },

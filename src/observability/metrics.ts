@@ -25,6 +25,8 @@ export interface MetricSources {
   memory(): { usedBytes: number; limitBytes: number } | undefined;
   model(): { model: string; device: string } | undefined;
   rateLimits(): { rejected: Readonly<Record<string, number>>; backend: string };
+  /** Shared job state: true while Redis answers, undefined when none is configured (no sample then). */
+  sharedStateUp?(): boolean | undefined;
   /** Active alert-driven mitigations per action (src/mitigation/); absent: no samples. */
   mitigations?(): Readonly<Record<string, number>>;
   /** Whether the object store is up (its circuit, src/storage/circuit.ts); undefined: no sample. */
@@ -49,6 +51,7 @@ export interface Metrics {
   readonly warmups: Counter<'result'>;
   readonly queueWait: Histogram;
   readonly storageErrors: Counter<'operation'>;
+  readonly sharedStateErrors: Counter<'op'>;
   readonly mitigations: Counter<'action' | 'result'>;
   readonly mitigationAlerts: Counter<'status' | 'handled'>;
   readonly degradedResponses: Counter<'route'>;
@@ -81,6 +84,7 @@ export function createMetrics(identity: MetricsIdentity = {}): Metrics {
   gauge('petcut_gpu_utilization_ratio', 'GPU busy share (nvidia-smi), 0-1; absent without a GPU.', perGpu((gpu) => gpu.utilization), ['gpu', 'name']);
   gauge('petcut_gpu_memory_used_bytes', 'GPU memory in use (nvidia-smi); absent without a GPU.', perGpu((gpu) => gpu.memoryUsedBytes), ['gpu', 'name']);
   gauge('petcut_gpu_memory_total_bytes', 'GPU memory in all (nvidia-smi); absent without a GPU.', perGpu((gpu) => gpu.memoryTotalBytes), ['gpu', 'name']);
+  gauge('petcut_shared_state_up', '1 while the shared job state (Redis) answers, 0 during an outage (jobs then stay with the instance that took them); absent without REDIS_URL.', (g, s) => { const up = s.sharedStateUp?.(); if (up !== undefined) g.set(up ? 1 : 0); });
   gauge('petcut_storage_up', '1 while the object store answers, 0 while its circuit is open (only memory-cache hits are served, new work gets 503).', (g, s) => { const up = s.storageUp?.(); if (up !== undefined) g.set(up ? 1 : 0); });
   gauge('petcut_mitigation_active', 'Alert-driven mitigations active now, by action (min_instances, max_instances, throttle, concurrency); docs/mitigations.md.',
     (g, s) => { for (const [action, n] of Object.entries(s.mitigations?.() ?? {})) g.set({ action }, n); }, ['action']);
@@ -129,6 +133,7 @@ export function createMetrics(identity: MetricsIdentity = {}): Metrics {
     warmups: counter('petcut_warmups_total', 'POST /warmup calls by result (ran, already_warm, refused).', ['result']),
     queueWait: histogram('petcut_queue_wait_seconds', 'Time an image waited for a pipeline.'),
     storageErrors: counter('petcut_storage_errors_total', 'Storage calls that failed, by operation.', ['operation']),
+    sharedStateErrors: counter('petcut_shared_state_errors_total', 'Shared job state (Redis) calls that failed, by operation (put, get, publish, subscribe, connect, connection).', ['op']),
     mitigations: counter('petcut_mitigations_total', 'Alert-driven mitigation actions by action and result (applied, already_active, skipped, failed, undone, expired).', ['action', 'result']),
     mitigationAlerts: counter('petcut_mitigation_alerts_total', 'Alerts received from Alertmanager by status (firing, resolved) and whether a mitigation is bound to the name (handled: true, false).', ['status', 'handled']),
     degradedResponses: counter('petcut_degraded_responses_total', 'Cut-outs answered while storage was down (from the memory cache, without a session copy), by route.', ['route']),

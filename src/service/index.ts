@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Engine } from '../engine/index.js';
 import type { ServiceConfig } from '../config.js';
 import type { MemoryProbe } from '../observability/memory.js';
@@ -21,6 +22,8 @@ import type { Jobs } from './jobs.js';
 import { createProcessing } from './processing.js';
 import type { Processing } from './processing.js';
 import { createSessions } from './sessions.js';
+import { createProgressBus, SHARED_PREFIX } from './sharedState.js';
+import type { ProgressBus, SharedState } from './sharedState.js';
 import type { Sessions } from './sessions.js';
 import { createWarmup } from './warmup.js';
 import type { Warmup } from './warmup.js';
@@ -45,6 +48,10 @@ export interface Services {
   readonly sessions: Sessions;
   readonly warmup: Warmup;
   readonly effectPreviews: EffectPreviews;
+  /** The legacy progress socket's messages per session (through Redis when shared). */
+  readonly sessionProgress: ProgressBus;
+  /** Job records and events shared with the other instances (REDIS_URL); undefined: this instance only. */
+  readonly shared?: SharedState;
 }
 
 export interface ServiceDeps {
@@ -57,6 +64,8 @@ export interface ServiceDeps {
   /** Who watches each piece of work (metrics, cost, traces); told whether the model has run once yet. */
   readonly observer?: (warmedUp: () => boolean) => ProcessObserver | undefined;
   readonly log: (message: string, error?: unknown) => void;
+  /** Shared job state (Redis): any instance answers for any job (docs/scale-out.md). */
+  readonly shared?: SharedState;
 }
 
 export function createServices(config: ServiceConfig, deps: ServiceDeps): Services {
@@ -77,8 +86,9 @@ export function createServices(config: ServiceConfig, deps: ServiceDeps): Servic
   const sessions = createSessions(store, { maxPixels: config.engine.maxPixels, cacheDays: config.cacheDays, clock: deps.clock });
   const cutouts = createCutouts({ processing, sessions, store, storage: storageHealth });
   const jobs = createJobs({
-    cutouts, ttlMs: config.jobTtlMs, maxJobs: config.jobsMax, log, clock: deps.clock,
+    cutouts, ttlMs: config.jobTtlMs, maxJobs: config.jobsMax, log, clock: deps.clock, shared: deps.shared,
     concurrency: () => engine.current()?.concurrency ?? config.concurrency,
   });
-  return { engine, store, storageHealth, capacity, cache, processing, cutouts, jobs, sessions, warmup, effectPreviews: createEffectPreviews(engine) };
+  const sessionProgress = createProgressBus(deps.shared, randomUUID(), `${SHARED_PREFIX}session:`);
+  return { engine, store, storageHealth, capacity, cache, processing, cutouts, jobs, sessions, warmup, effectPreviews: createEffectPreviews(engine), sessionProgress, shared: deps.shared };
 }

@@ -8,11 +8,16 @@ import { createProgressTracker } from './progress.js';
 import type { JobEvent } from './progress.js';
 import type { Cutouts } from './cutouts.js';
 import type { ProcessedOutput, WorkOrigin } from './processing.js';
+import { parse, SHARED_PREFIX } from './sharedState.js';
+import type { SharedState } from './sharedState.js';
 
 /**
- * Asynchronous cut-out jobs (one or several files), kept in memory on the
- * instance that took them (Cloud Run session affinity keeps a shopper on it).
- * Each job emits stage events; finished jobs are forgotten after a TTL.
+ * Asynchronous cut-out jobs (one or several files), run and kept in memory
+ * on the instance that took them; each job emits stage events; finished jobs
+ * are forgotten after a TTL. With shared state (Redis), the owner also writes
+ * the job's record (with the same expiry) and publishes it on every event, so
+ * any instance can answer a poll or follow the job (docs/scale-out.md). A job
+ * taken while Redis is away stays this instance's only.
  */
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed';
 
@@ -51,6 +56,14 @@ export interface Job {
   files: JobFile[];
   /** The last event: what a client connecting late sees first. */
   last: JobEvent;
+  /** Events so far: a follower on another instance skips what its first state already held. */
+  seq: number;
+}
+
+/** A job as another instance sees it (the shared record and each published message). */
+interface JobRecord extends Omit<Job, 'createdAt' | 'updatedAt'> {
+  readonly createdAt: string;
+  readonly updatedAt: string;
 }
 
 export interface FileInput {
@@ -76,9 +89,17 @@ export interface CreateJob {
 
 export interface Jobs {
   create(request: CreateJob): Job;
+  /** This instance's own job. */
   get(id: string): Job | undefined;
-  /** Listens to a job's events; returns the unsubscribe function. */
+  /** This instance's job, else the shared record (undefined when neither has it, or Redis is away). */
+  find(id: string): Promise<Job | undefined>;
+  /** Listens to a job's events on this instance; returns the unsubscribe function. */
   subscribe(id: string, listener: (event: JobEvent) => void): () => void;
+  /**
+   * The job's current state, then every later event with the job as it is after it, wherever the job runs:
+   * subscribed before the state is read, so nothing is missed, and nothing the state held comes twice.
+   */
+  follow(id: string, listener: (event: JobEvent, job: Job) => void): Promise<{ job: Job; unsubscribe: () => void } | undefined>;
   /** Jobs not finished yet. */
   active(): number;
   /** Resolves when every running job has finished (graceful shutdown). */
@@ -94,11 +115,20 @@ export interface JobsDeps {
   readonly log: (msg: string, err?: unknown) => void;
   /** The wall clock job times and expiry are read from (tests move it). */
   readonly clock?: () => Date;
+  /** Where records and events are shared with the other instances (Redis); none: this instance only. */
+  readonly shared?: SharedState;
 }
+
+const recordKey = (id: string): string => `${SHARED_PREFIX}${id}`;
+const eventChannel = (id: string): string => `${SHARED_PREFIX}events:${id}`;
+const toRecord = (job: Job): JobRecord => ({ ...job, createdAt: job.createdAt.toISOString(), updatedAt: job.updatedAt.toISOString() });
+const fromRecord = (record: JobRecord): Job => ({ ...record, createdAt: new Date(record.createdAt), updatedAt: new Date(record.updatedAt) });
 
 export function createJobs(deps: JobsDeps): Jobs {
   const clock = deps.clock ?? (() => new Date());
   const jobs = new Map<string, Job>();
+  // Jobs whose record is shared (taken while Redis answered).
+  const sharedJobs = new Set<string>();
   const running = new Set<Promise<void>>();
   const emitter = new EventEmitter();
   emitter.setMaxListeners(0);
@@ -108,7 +138,10 @@ export function createJobs(deps: JobsDeps): Jobs {
     const now = clock().getTime();
     for (const [id, job] of jobs) {
       const done = job.status === 'succeeded' || job.status === 'failed';
-      if (done && (now - job.updatedAt.getTime() > deps.ttlMs || jobs.size > deps.maxJobs)) jobs.delete(id);
+      if (done && (now - job.updatedAt.getTime() > deps.ttlMs || jobs.size > deps.maxJobs)) {
+        jobs.delete(id);
+        sharedJobs.delete(id);
+      }
     }
   };
   // A tenth of the lifetime, at most a minute: a finished job is gone soon after it expires.
@@ -118,7 +151,48 @@ export function createJobs(deps: JobsDeps): Jobs {
   const emit = (job: Job, event: JobEvent): void => {
     job.last = event;
     job.updatedAt = clock();
+    job.seq += 1;
     emitter.emit(job.id, event);
+    share(job);
+  };
+
+  // Every event is written (the final one included): one MULTI round trip, not awaited (commands keep their order
+  // on the connection). While Redis is away nothing is sent; the owner answers for the job from its memory.
+  const share = (job: Job): void => {
+    const { shared } = deps;
+    if (!shared || !sharedJobs.has(job.id) || !shared.up()) return;
+    const record = JSON.stringify(toRecord(job));
+    shared.put(recordKey(job.id), record, deps.ttlMs, eventChannel(job.id), record).catch(() => undefined);
+  };
+
+  const followShared = async (shared: SharedState, id: string, listener: (event: JobEvent, job: Job) => void) => {
+    let seen = -1;
+    let pending: JobRecord[] | undefined = [];
+    const deliver = (record: JobRecord): void => {
+      if (record.seq <= seen) return;
+      seen = record.seq;
+      listener(record.last, fromRecord(record));
+    };
+    const unsubscribe = await shared.subscribe(eventChannel(id), (raw) => {
+      const record = parse<JobRecord>(raw);
+      if (!record) return;
+      if (pending) pending.push(record);
+      else deliver(record);
+    });
+    const raw = await shared.get(recordKey(id)).catch(() => undefined);
+    const record = raw === undefined ? undefined : parse<JobRecord>(raw);
+    if (!record) {
+      unsubscribe();
+      return undefined;
+    }
+    seen = record.seq;
+    // After the caller has sent the state (it does so as soon as this resolves): what came while it was read, in order.
+    setImmediate(() => {
+      const queued = pending ?? [];
+      pending = undefined;
+      queued.forEach(deliver);
+    });
+    return { job: fromRecord(record), unsubscribe };
   };
 
   const runFile = async (job: Job, request: CreateJob, file: FileInput, index: number): Promise<void> => {
@@ -176,16 +250,36 @@ export function createJobs(deps: JobsDeps): Jobs {
         id, createdAt: clock(), updatedAt: clock(), sessionId: request.sessionId, requestId: request.requestId, status: 'queued',
         files: request.files.map((f, index) => ({ index, name: f.name, status: 'queued' })),
         last: { type: 'stage', jobId: id, stage: 'queued', percent: 0, etaSeconds: tracker.estimate(request.files.length), file: 0, of: request.files.length, message: 'Waiting to start' },
+        seq: 0,
       };
       jobs.set(id, job);
+      if (deps.shared?.up()) sharedJobs.add(id);
+      share(job);
       const work = run(job, request).catch((error: unknown) => deps.log('job crashed', error)).finally(() => running.delete(work));
       running.add(work);
       return job;
     },
     get: (id) => jobs.get(id),
+    async find(id) {
+      const own = jobs.get(id);
+      if (own || !deps.shared?.up()) return own;
+      const raw = await deps.shared.get(recordKey(id)).catch(() => undefined);
+      const record = raw === undefined ? undefined : parse<JobRecord>(raw);
+      return record ? fromRecord(record) : undefined;
+    },
     subscribe(id, listener) {
       emitter.on(id, listener);
       return () => emitter.off(id, listener);
+    },
+    async follow(id, listener) {
+      const own = jobs.get(id);
+      if (own) {
+        const handler = (event: JobEvent): void => listener(event, own);
+        emitter.on(id, handler);
+        return { job: own, unsubscribe: () => emitter.off(id, handler) };
+      }
+      if (!deps.shared?.up()) return undefined;
+      return followShared(deps.shared, id, listener).catch(() => undefined);
     },
     active: () => running.size,
     async drain() {

@@ -1,9 +1,9 @@
-import { EventEmitter } from 'node:events';
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../context.js';
 import { DEFAULT_EFFECT, EFFECTS, parseEffectList, resolveParams } from '../../effects/registry.js';
 import { FORMAT_SPELLINGS, imageContentTypes } from '../../image/formats.js';
 import { PetcutError } from '../../errors.js';
+import type { ProgressBus } from '../../service/sharedState.js';
 import { createProgressTracker } from '../../service/progress.js';
 import { errorHeaders, logServerSide, toPetcutError } from '../errors.js';
 import { parseOutputOptions } from '../options.js';
@@ -26,8 +26,8 @@ const FAILURE = { type: 'object', properties: { success: { type: 'boolean', cons
 const failures = (...codes: number[]) => Object.fromEntries(codes.map((c) => [String(c), FAILURE]));
 
 export function registerCompatRoutes(app: FastifyInstance, ctx: AppContext): void {
-  const progress = new EventEmitter();
-  progress.setMaxListeners(0);
+  // Through Redis when REDIS_URL is set: the socket may be open on another instance than the POST.
+  const progress = ctx.sessionProgress;
   void app.register((scope, _opts, done) => {
     scope.setErrorHandler((error, request, reply) => {
       const coded = toPetcutError(error, request.routeOptions.bodyLimit) ?? new PetcutError('PETCUT_E_INTERNAL');
@@ -35,7 +35,7 @@ export function registerCompatRoutes(app: FastifyInstance, ctx: AppContext): voi
       else logServerSide(request, coded, error);
       // Only a request that was allowed to act for the session may reach its socket (never a refused one).
       const session = request.actingSession;
-      if (session) progress.emit(session, { type: 'error', code: coded.code, message: coded.message });
+      if (session) progress.publish(session, { type: 'error', code: coded.code, message: coded.message });
       errorCodes.set(request, coded.code);
       if (reply.raw.destroyed) return;
       errorHeaders(reply, coded, ctx.config.retryAfterS);
@@ -48,7 +48,7 @@ export function registerCompatRoutes(app: FastifyInstance, ctx: AppContext): voi
   });
 }
 
-function registerProcessing(app: FastifyInstance, ctx: AppContext, progress: EventEmitter): void {
+function registerProcessing(app: FastifyInstance, ctx: AppContext, progress: ProgressBus): void {
   app.post('/api/v2/process-with-effects', {
     config: storefront('upload', SESSION),
     schema: {
@@ -89,14 +89,14 @@ function registerProcessing(app: FastifyInstance, ctx: AppContext, progress: Eve
         onStage: (stage) => {
           if (!sessionId) return;
           const event = tracker.stage(stage);
-          if (event.type === 'stage') progress.emit(sessionId, { type: 'stage_progress', stage: event.stage, progress: event.percent, message: event.message, eta_seconds: event.etaSeconds });
+          if (event.type === 'stage') progress.publish(sessionId, { type: 'stage_progress', stage: event.stage, progress: event.percent, message: event.message, eta_seconds: event.etaSeconds });
         },
       });
     });
     const t = outcome.times;
     const seconds = (ms: number | undefined): number => Math.round((ms ?? 0)) / 1000;
     const processingTime = { total: seconds(t.total), background_removal: seconds((t.decode ?? 0) + (t.inference ?? 0) + (t.refine ?? 0)), effects_processing: seconds(t.encode) };
-    if (sessionId) progress.emit(sessionId, { type: 'completion_summary', session_id: sessionId, effects: names, processing_time: processingTime, cache: outcome.cache });
+    if (sessionId) progress.publish(sessionId, { type: 'completion_summary', session_id: sessionId, effects: names, processing_time: processingTime, cache: outcome.cache });
     describeOutcome(reply, ctx, outcome);
     return {
       success: true,
@@ -181,7 +181,7 @@ function registerStorage(app: FastifyInstance, ctx: AppContext): void {
   });
 }
 
-function registerProgressSocket(app: FastifyInstance, ctx: AppContext, progress: EventEmitter): void {
+function registerProgressSocket(app: FastifyInstance, ctx: AppContext, progress: ProgressBus): void {
   app.get('/ws/progress/:sessionId', {
     config: publicRoute('read', SESSION),
     websocket: true,
@@ -192,11 +192,14 @@ function registerProgressSocket(app: FastifyInstance, ctx: AppContext, progress:
       params: { type: 'object', required: ['sessionId'], properties: { sessionId: { type: 'string', pattern: '^[A-Za-z0-9_-]{8,64}$' } } },
       'x-responses': { 101: { description: 'Switching to the WebSocket protocol.' } },
     },
-  }, (socket, request) => {
+  }, async (socket, request) => {
     const sessionId = request.actingSession!;
-    const listener = (message: unknown): void => channel.send(message);
-    const channel = superviseSocket(socket, { pingMs: ctx.config.wsPingMs, onClose: () => progress.off(sessionId, listener), pong: () => ({ type: 'pong', timestamp: Date.now() }) });
-    progress.on(sessionId, listener);
+    let closed = false;
+    let unsubscribe = (): void => undefined;
+    const channel = superviseSocket(socket, { pingMs: ctx.config.wsPingMs, onClose: () => { closed = true; unsubscribe(); }, pong: () => ({ type: 'pong', timestamp: Date.now() }) });
+    // 'connected' once listening everywhere: a POST sent after it, to any instance, is heard.
+    unsubscribe = await progress.subscribe(sessionId, (message) => channel.send(message));
+    if (closed) unsubscribe();
     channel.send({ type: 'connected', session_id: sessionId });
   });
 }

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AppContext } from '../context.js';
 import { PetcutError } from '../../errors.js';
 import type { Job } from '../../service/jobs.js';
+import type { JobEvent } from '../../service/progress.js';
 import { parseOutputOptions } from '../options.js';
 import { CUTOUT_QUERY, errors, IMAGE_UPLOAD_BODY, JOB, JOB_PARAMS, SESSION_HEADER } from '../schemas.js';
 import { superviseSocket } from '../socket.js';
@@ -48,7 +49,7 @@ export function registerJobRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.get('/v1/jobs/:jobId', {
     config: publicRoute(),
     schema: { summary: 'A job\'s status, progress and result URLs', tags: ['jobs'], params: JOB_PARAMS, response: { 200: JOB, ...errors(404) } },
-  }, async (request) => jobView(ctx, request, findJob(ctx, request)));
+  }, async (request) => jobView(ctx, request, await findJob(ctx, request)));
 
   app.get('/v1/jobs/:jobId/events', {
     config: publicRoute(),
@@ -61,26 +62,39 @@ export function registerJobRoutes(app: FastifyInstance, ctx: AppContext): void {
       'x-responses': { 101: { description: 'Switching to the WebSocket protocol.' }, ...errors(404) },
     },
     // Before the upgrade, so an unknown job is a plain HTTP 404 rather than an opened-then-closed socket.
-    preValidation: async (request) => void findJob(ctx, request),
-  }, (socket, request) => {
-    const job = findJob(ctx, request);
+    preValidation: async (request) => void await findJob(ctx, request),
+  }, async (socket, request) => {
+    let closed = false;
     let unsubscribe = (): void => undefined;
-    const channel = superviseSocket(socket, { pingMs: ctx.config.wsPingMs, onClose: () => unsubscribe() });
-    channel.send({ type: 'state', job: jobView(ctx, request, job) });
-    if (job.status === 'succeeded' || job.status === 'failed') {
-      channel.send(job.last);
-      channel.close(1000, 'job finished');
-      return;
-    }
-    unsubscribe = ctx.jobs.subscribe(job.id, (event) => {
+    const channel = superviseSocket(socket, { pingMs: ctx.config.wsPingMs, onClose: () => { closed = true; unsubscribe(); } });
+    const forward = (event: JobEvent, job: Job): void => {
       channel.send(event.type === 'complete' ? { ...event, job: jobView(ctx, request, job) } : event);
       if (event.type === 'complete') channel.close(1000, 'job finished');
-    });
+    };
+    const jobId = (request.params as { jobId: string }).jobId;
+    const own = ctx.jobs.get(jobId);
+    // This instance's job: the state and the subscription in one step, as ever. Another's (through Redis):
+    // subscribed before its state is read, so no stage is missed in between.
+    const followed = own ? { job: own, unsubscribe: ctx.jobs.subscribe(jobId, (event) => forward(event, own)) } : await ctx.jobs.follow(jobId, forward);
+    if (!followed) {
+      // Known a moment ago (preValidation), gone now: Redis went away in between.
+      channel.close(1011, 'job state unavailable');
+      return;
+    }
+    unsubscribe = followed.unsubscribe;
+    if (closed) unsubscribe();
+    const { job } = followed;
+    channel.send({ type: 'state', job: jobView(ctx, request, job) });
+    if (job.status === 'succeeded' || job.status === 'failed') {
+      unsubscribe();
+      channel.send(job.last);
+      channel.close(1000, 'job finished');
+    }
   });
 }
 
-function findJob(ctx: AppContext, request: FastifyRequest): Job {
-  const job = ctx.jobs.get((request.params as { jobId: string }).jobId);
+async function findJob(ctx: AppContext, request: FastifyRequest): Promise<Job> {
+  const job = await ctx.jobs.find((request.params as { jobId: string }).jobId);
   if (!job) throw new PetcutError('PETCUT_E_JOB_NOT_FOUND');
   return job;
 }
