@@ -281,8 +281,19 @@ describe('least privilege', () => {
     expect(members('google_project_iam_member', DEPLOYER)).toEqual([]);
     expect(members('google_cloud_run_v2_service_iam_member', DEPLOYER).map((b) => [b.for_each, b.role])).toEqual([['${google_cloud_run_v2_service.petcut}', 'roles/run.developer']]);
     const actAs = resources('google_service_account_iam_member').filter((b) => b.role === 'roles/iam.serviceAccountUser');
-    expect(actAs.map((b) => [b.service_account_id, b.member])).toEqual([['${google_service_account.runtime.name}', DEPLOYER]]);
+    // The deployer, and the runtime account on itself (its mitigations update its own service: docs/mitigations.md).
+    expect(actAs.map((b) => [b.service_account_id, b.member])).toEqual([['${google_service_account.runtime.name}', DEPLOYER], ['${google_service_account.runtime.name}', RUNTIME]]);
     expect(members('google_artifact_registry_repository_iam_member', DEPLOYER).map((b) => [b.repository, b.role])).toEqual([['${google_artifact_registry_repository.petcut.name}', 'roles/artifactregistry.writer']]);
+  });
+});
+
+describe('the runtime account sets its own service\'s scaling (alert-driven mitigations)', () => {
+  it('through a custom role on its own services only: read, update, operations; nothing project-wide', () => {
+    const role = resource('google_project_iam_custom_role', 'self_scaler');
+    expect(role.permissions).toEqual(['run.services.get', 'run.services.update', 'run.operations.get']);
+    const grants = resources('google_cloud_run_v2_service_iam_member').filter((b) => b.member === '${google_service_account.runtime.member}');
+    expect(grants.map((b) => [b.for_each, b.role])).toEqual([['${google_cloud_run_v2_service.petcut}', '${google_project_iam_custom_role.self_scaler.name}']]);
+    expect(resources('google_project_iam_member').map((b) => String(b.role ?? b.for_each))).not.toEqual(expect.arrayContaining([expect.stringMatching(/run\./)]));
   });
 });
 

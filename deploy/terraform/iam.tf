@@ -44,3 +44,30 @@ resource "google_service_account_iam_member" "deployer_principals" {
   role               = "roles/iam.serviceAccountTokenCreator"
   member             = each.value
 }
+
+# Alert-driven mitigations (docs/mitigations.md): the service sets its own service-level
+# min/max instances through the Admin API (PETCUT_MITIGATION_SERVICE). A custom role with
+# only what that takes (read the service, update it, follow the operation), granted on
+# the service itself, not the project; and actAs on its own account, which Cloud Run
+# checks on every service update. Never exercised against real Cloud Run (docs/mitigations.md).
+resource "google_project_iam_custom_role" "self_scaler" {
+  project     = var.project_id
+  role_id     = "petcutSelfScaler${title(var.environment)}"
+  title       = "petcut ${var.environment}: set its own service's scaling"
+  permissions = ["run.services.get", "run.services.update", "run.operations.get"]
+}
+
+resource "google_cloud_run_v2_service_iam_member" "runtime_scales_itself" {
+  for_each = google_cloud_run_v2_service.petcut
+  project  = each.value.project
+  location = each.value.location
+  name     = each.value.name
+  role     = google_project_iam_custom_role.self_scaler.name
+  member   = google_service_account.runtime.member
+}
+
+resource "google_service_account_iam_member" "runtime_acts_as_itself" {
+  service_account_id = google_service_account.runtime.name
+  role               = "roles/iam.serviceAccountUser"
+  member             = google_service_account.runtime.member
+}
