@@ -296,10 +296,10 @@ describe('POST /v1/admin/alerts', () => {
     app.app.inject({ method: 'POST', url: '/v1/admin/alerts', headers: { 'content-type': 'application/json', ...headers }, payload: typeof body === 'string' ? body : JSON.stringify(body) });
   const code = (response: { body: string }) => (JSON.parse(response.body) as { error?: { code?: string } }).error?.code;
 
-  it('is closed (403) without PETCUT_ALERT_WEBHOOK_TOKEN', async () => {
+  it('is not configured (501) without PETCUT_ALERT_WEBHOOK_TOKEN, as the Shopify webhook', async () => {
     const response = await post(closed, payload('firing', [{ name: 'PetcutTrafficSurge', fingerprint: 'ad13' }]));
-    expect(response.statusCode).toBe(403);
-    expect(code(response)).toBe('PETCUT_E_FORBIDDEN');
+    expect(response.statusCode).toBe(501);
+    expect(code(response)).toBe('PETCUT_E_NOT_CONFIGURED');
   });
 
   it('refuses a wrong or missing token (401), and an operator key is no substitute', async () => {

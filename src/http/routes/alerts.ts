@@ -34,7 +34,7 @@ export function registerAlertRoutes(app: FastifyInstance, ctx: AppContext): void
             ignored: { type: 'integer' }, cloud: { type: 'string' },
           },
         },
-        ...errors(400, 401, 403, 413, 415),
+        ...errors(400, 401, 413, 415, 501),
       },
     },
   }, async (request) => {
@@ -48,7 +48,7 @@ export function registerAlertRoutes(app: FastifyInstance, ctx: AppContext): void
 const digest = (text: string): Buffer => createHash('sha256').update(text).digest();
 
 function checkToken(request: FastifyRequest, reply: FastifyReply, expected: string | undefined): void {
-  if (!expected) throw new PetcutError('PETCUT_E_FORBIDDEN', 'The alert receiver is closed: no PETCUT_ALERT_WEBHOOK_TOKEN is configured.');
+  if (!expected) throw new PetcutError('PETCUT_E_NOT_CONFIGURED', 'The alert receiver is not configured on this service (PETCUT_ALERT_WEBHOOK_TOKEN).');
   const match = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '');
   // Digests of equal length: the comparison takes the same time whatever the token's length or content.
   if (!match || !timingSafeEqual(digest(match[1]!), digest(expected))) {
