@@ -1,7 +1,8 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { FastifyInstance } from 'fastify';
 import type { ServiceConfig } from './config.js';
-import { createCostTracking } from './cost/index.js';
+import { createCostTracking, LEDGER_PREFIX } from './cost/index.js';
+import { createDailySpend } from './cost/spend.js';
 import type { Engine } from './engine/index.js';
 import type { AppContext } from './http/context.js';
 import { collectOpenApi } from './http/openapi.js';
@@ -89,8 +90,10 @@ export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<P
   }) : undefined;
   // The ledger's copies go to the bucket with cloud storage (a Cloud Run instance's disk goes with it).
   const cost = instrumented ? createCostTracking(config.cost, { log: (m, e) => log(m, e), store: deps.store.name === 'fs' ? undefined : store }) : undefined;
+  // The warm-up's budget rule: this instance's meter plus the other instances' ledger copies in the bucket.
+  const spend = cost ? createDailySpend({ meter: cost.meter, store, prefix: LEDGER_PREFIX, refreshMs: config.warmup.spendRefreshMs, log: (m, e) => log(m, e) }) : undefined;
   const services = createServices(config, {
-    engine: deps.engine, store, memoryProbe: deps.memoryProbe, clock: deps.clock, log: (m, e) => log(m, e), shared,
+    engine: deps.engine, store, memoryProbe: deps.memoryProbe, clock: deps.clock, log: (m, e) => log(m, e), shared, spend: spend && { now: () => spend.today(), settled: () => spend.settled() },
     observer: (warmedUp) => combineObservers(instrumented ? processObserver(metrics, warmedUp) : undefined, cost?.observer, deps.tracing?.observer),
   });
   const server = await createServer(config, {

@@ -80,6 +80,13 @@ const EnvSchema = z.object({
   // The time-based scaling schedule (docs/scaling.md): its windows decide when warm-ups run, what the
   // mitigations return to, and what the cost report calls peak.
   PETCUT_SCALING_SCHEDULE: z.string().min(1).optional(),
+  // POST /warmup's conditions (docs/prewarming.md): only in the schedule's pre-warm windows (or always),
+  // not when a cut-out was processed in the last N seconds (0: off), not once today's spend reaches the
+  // budget (unset: the price file's daily budget; 0: off); the other instances' ledger copies are read this often.
+  PETCUT_WARMUP_HOURS: z.enum(['schedule', 'always']).default('schedule'),
+  PETCUT_WARMUP_RECENT_S: z.coerce.number().int().min(0).max(86_400).default(600),
+  PETCUT_WARMUP_BUDGET_USD: z.coerce.number().min(0).optional(),
+  PETCUT_WARMUP_SPEND_REFRESH_S: z.coerce.number().int().min(10).max(86_400).default(300),
   // Alert-driven mitigations (docs/mitigations.md): Alertmanager's bearer token for POST /v1/admin/alerts
   // (unset: the receiver is closed), the service whose scaling they set (unset: cloud actions are skipped).
   PETCUT_ALERT_WEBHOOK_TOKEN: z.string().min(32, { error: 'must be at least 32 characters' }).optional(),
@@ -144,6 +151,8 @@ export interface ServiceConfig {
   readonly sweepIntervalMs: number;
   /** Path of the scaling schedule (deploy/scaling/schedule.yml unless PETCUT_SCALING_SCHEDULE). */
   readonly scalingSchedule: string;
+  /** POST /warmup's conditions (src/service/warmup.ts). */
+  readonly warmup: WarmupConfig;
   /** Alert-driven mitigations (src/mitigation/). */
   readonly mitigation: MitigationConfig;
   readonly engine: EngineConfig;
@@ -154,6 +163,14 @@ export interface ServiceConfig {
   readonly gcpProject?: string;
   /** Where this process runs on Cloud Run (K_SERVICE, K_REVISION; both unset elsewhere) and the package version. */
   readonly build: BuildIdentity;
+}
+
+export interface WarmupConfig {
+  readonly hours: 'schedule' | 'always';
+  readonly recentS: number;
+  /** USD; 0: no budget rule. */
+  readonly budgetUsd: number;
+  readonly spendRefreshMs: number;
 }
 
 export interface BuildIdentity {
@@ -202,6 +219,7 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env, override
     throw new PetcutError('PETCUT_E_INVALID_CONFIG',
       `Invalid configuration: PETCUT_FILES_PER_JOB (${e.PETCUT_FILES_PER_JOB}) must not exceed PETCUT_CONCURRENCY + PETCUT_QUEUE_MAX (${concurrency + e.PETCUT_QUEUE_MAX})`);
   }
+  const cost = loadCostConfig(env, resolve(e.PETCUT_DATA_DIR));
   const storage: StorageConfig = {
     kind: e.PETCUT_STORAGE,
     root: resolve(e.PETCUT_DATA_DIR),
@@ -246,9 +264,10 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env, override
       policy: Object.freeze({ expiryMs: e.PETCUT_MITIGATION_EXPIRY_S * 1000, minInstances: e.PETCUT_MITIGATION_MIN_INSTANCES, maxInstances: e.PETCUT_MITIGATION_MAX_INSTANCES, uploadsPerMin: e.PETCUT_MITIGATION_UPLOADS_PER_MIN, concurrency: e.PETCUT_MITIGATION_CONCURRENCY }),
       refreshMs: e.PETCUT_MITIGATION_REFRESH_S * 1000, reassertMs: e.PETCUT_MITIGATION_REASSERT_S * 1000,
     }),
+    warmup: Object.freeze({ hours: e.PETCUT_WARMUP_HOURS, recentS: e.PETCUT_WARMUP_RECENT_S, budgetUsd: e.PETCUT_WARMUP_BUDGET_USD ?? cost.prices.budgets.daily, spendRefreshMs: e.PETCUT_WARMUP_SPEND_REFRESH_S * 1000 }),
     engine: loadEngineConfig(env),
     security: loadSecurityConfig(env),
-    cost: loadCostConfig(env, resolve(e.PETCUT_DATA_DIR)),
+    cost,
     gcpProject: env.GOOGLE_CLOUD_PROJECT || e.PETCUT_GCS_PROJECT,
     build: Object.freeze({ version: readPackageVersion(), service: e.K_SERVICE, revision: e.K_REVISION }),
     ...overrides,

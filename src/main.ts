@@ -24,6 +24,10 @@ async function main(): Promise<void> {
   const app = await createApp(config, { engine, store, tracing });
   log = (message) => app.log.info(message);
   early.forEach(log);
+  // The restart KPI's trail (RUNBOOK.md, PetcutRestartLoop): every start, and every exit with how long the
+  // process lived. A crash logs its exit code after the error; a SIGKILL (out of memory) logs no exit at all.
+  app.log.info({ revision: config.build.revision, version: config.build.version, pid: process.pid }, 'process started');
+  process.once('exit', (code) => app.log.info({ code, uptimeS: Math.round(process.uptime()), revision: config.build.revision }, 'process exit'));
   if (envFile) app.log.info({ file: envFile }, 'configuration read from .env (the environment wins where both set a variable)');
   engine.then((loaded) => app.log.info({ model: loaded.model.name, device: loaded.runtime.device, reason: loaded.runtime.deviceReason, loadMs: Math.round(loaded.readyMs) }, 'model loaded'),
     (error: unknown) => app.log.error({ err: error }, 'model failed to load'));
@@ -32,7 +36,7 @@ async function main(): Promise<void> {
   }
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
-      app.log.info({ signal, deadlineS: config.shutdownTimeoutMs / 1000 }, 'shutting down: draining in-flight work');
+      app.log.info({ signal, deadlineS: config.shutdownTimeoutMs / 1000, uptimeS: Math.round(process.uptime()) }, 'shutting down: draining in-flight work');
       // The last line of defence: whatever hangs, the process is gone before the platform's SIGKILL.
       setTimeout(() => {
         app.log.error('shutdown did not finish within its deadline: ending the process');

@@ -117,6 +117,7 @@ describe('Prometheus alert rules (deploy/prometheus)', () => {
       PetcutStorageErrors: 'petcut-warning',
       PetcutTrafficSurge: 'petcut-warning',
       PetcutTrafficDrop: 'petcut-warning',
+      PetcutRestartLoop: 'petcut-warning',
     };
     expect(Object.fromEntries(alerts.map((alert) => [alert.name, alert.group]))).toEqual(expected);
   });

@@ -67,6 +67,10 @@ export function createMetrics(identity: MetricsIdentity = {}): Metrics {
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 });
   const build = new Gauge({ name: 'petcut_build_info', help: 'The build and Cloud Run revision of this process (value 1); revision and service only on Cloud Run.', labelNames: ['revision', 'service', 'version'], registers: [registry] });
   build.set(buildLabels(identity), 1);
+  // One series per process, its value the start time: a revision whose processes keep starting and
+  // vanishing within minutes is a restart loop, not scale-out (alerts.yml, PetcutRestartLoop).
+  new Gauge({ name: 'petcut_process_start_time_seconds', help: 'When this process started (Unix seconds); one series per process, with the revision on Cloud Run.', registers: [registry] })
+    .set(Math.round(performance.timeOrigin) / 1000);
   let sources: MetricSources | undefined;
   const gauge = (name: string, help: string, read: (g: Gauge<string>, s: MetricSources) => void, labelNames: string[] = []): void => {
     new Gauge({ name, help, labelNames, registers: [registry], collect() { if (sources) read(this, sources); } });
@@ -130,7 +134,7 @@ export function createMetrics(identity: MetricsIdentity = {}): Metrics {
     coldStartSeconds: new Gauge({ name: 'petcut_cold_start_seconds', help: 'Process start to model ready, seconds.', registers: [registry] }),
     coldStarts: counter('petcut_cold_starts_total', 'Cold starts (one per process, counted when the model is ready).'),
     coldServed: counter('petcut_cold_served_requests_total', 'Cut-out requests served before the instance\'s first inference finished.'),
-    warmups: counter('petcut_warmups_total', 'POST /warmup calls by result (ran, already_warm, refused).', ['result']),
+    warmups: counter('petcut_warmups_total', 'POST /warmup calls by result (ran, joined, already_warm, recent_request, outside_hours, budget_spent, refused, failed).', ['result']),
     queueWait: histogram('petcut_queue_wait_seconds', 'Time an image waited for a pipeline.'),
     storageErrors: counter('petcut_storage_errors_total', 'Storage calls that failed, by operation.', ['operation']),
     sharedStateErrors: counter('petcut_shared_state_errors_total', 'Shared job state (Redis) calls that failed, by operation (put, get, publish, subscribe, connect, connection).', ['op']),

@@ -25,8 +25,10 @@ import { createSessions } from './sessions.js';
 import { createProgressBus, SHARED_PREFIX } from './sharedState.js';
 import type { ProgressBus, SharedState } from './sharedState.js';
 import type { Sessions } from './sessions.js';
+import { combineObservers } from '../observability/processObserver.js';
+import { loadSchedule } from '../scaling/schedule.js';
 import { createWarmup } from './warmup.js';
-import type { Warmup } from './warmup.js';
+import type { SpendSource, Warmup } from './warmup.js';
 
 /**
  * The service layer, built once from the configuration and its adapters:
@@ -66,6 +68,8 @@ export interface ServiceDeps {
   readonly log: (message: string, error?: unknown) => void;
   /** Shared job state (Redis): any instance answers for any job (docs/scale-out.md). */
   readonly shared?: SharedState;
+  /** Today's spend, for the warm-up's budget rule (undefined: metering is off). */
+  readonly spend?: SpendSource;
 }
 
 export function createServices(config: ServiceConfig, deps: ServiceDeps): Services {
@@ -81,8 +85,13 @@ export function createServices(config: ServiceConfig, deps: ServiceDeps): Servic
   });
   // Keys are made only for work that got the engine (processing requires it first), so the identity is known.
   const cache = createResultCache(store, () => engine.require().modelIdentity, { days: config.cacheDays, memoryBytes: config.cacheMemoryBytes });
-  const warmup = createWarmup(engine);
-  const processing = createProcessing({ engine, cache, capacity, log, observer: deps.observer?.(() => warmup.isWarm()), storage: storageHealth });
+  const warmup = createWarmup({
+    engine, settings: config.warmup, clock: deps.clock ?? (() => new Date()), spend: deps.spend,
+    schedule: config.warmup.hours === 'schedule' ? loadSchedule(config.scalingSchedule) : undefined,
+  });
+  // The warm-up's note of each cut-out comes last: the metrics still see the first inference as cold.
+  const observer = combineObservers(deps.observer?.(() => warmup.isWarm()), warmup.observer);
+  const processing = createProcessing({ engine, cache, capacity, log, observer, storage: storageHealth });
   const sessions = createSessions(store, { maxPixels: config.engine.maxPixels, cacheDays: config.cacheDays, clock: deps.clock });
   const cutouts = createCutouts({ processing, sessions, store, storage: storageHealth });
   const jobs = createJobs({

@@ -60,7 +60,10 @@ export async function buildApp(engine: Engine | Promise<Engine>, options: BuildO
     PETCUT_RATE_LIMIT_IP_PER_MIN: '0', PETCUT_RATE_LIMIT_SESSION_PER_MIN: '0', PETCUT_UPLOADS_PER_ADDRESS: '0',
     // Admission by deadline follows the measured pace, which a loaded test machine makes vary: it has its own
     // tests (http.admission.test.ts); elsewhere only the queue bound decides, deterministically.
-    PETCUT_ADMISSION_DEADLINE_S: '0', ...options.env }));
+    PETCUT_ADMISSION_DEADLINE_S: '0',
+    // Warm-ups by the schedule's hours and after recent cut-outs would make every warm-up test depend on the
+    // time of day and the order of its cases: their own tests (warmup.test.ts) set them.
+    PETCUT_WARMUP_HOURS: 'always', PETCUT_WARMUP_RECENT_S: '0', ...options.env }));
   const fsStore = createStore({ kind: 'fs', root: dir });
   const store = options.wrapStore ? options.wrapStore(fsStore) : fsStore;
   const app = await createApp(config, { engine, store, logger: options.logger ?? false, clock: options.clock, memoryProbe: options.memoryProbe, tracing: options.tracing, gpuProbe: options.gpuProbe });

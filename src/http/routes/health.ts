@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AppContext } from '../context.js';
 import { isPetcutError, PetcutError } from '../../errors.js';
 import type { OpenApiCollector } from '../openapi.js';
@@ -45,6 +45,7 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: AppContext, open
       model: engine ? { name: engine.model.name, loaded: true, loadMs: Math.round(engine.readyMs), inputSize: engine.model.inputSize, license: engine.model.license } : { loaded: false, error: failure?.message },
       device: engine ? { kind: engine.runtime.device, reason: engine.runtime.deviceReason } : undefined,
       warm: ctx.warmup.isWarm(),
+      warmup: warmupView(ctx, request),
       gpu: { state: ctx.gpu.state(), devices: ctx.gpu.readings().map((g) => ({ index: g.index, name: g.name, utilization: g.utilization, memoryUsedMb: Math.round(g.memoryUsedBytes / MB), memoryTotalMb: Math.round(g.memoryTotalBytes / MB) })) },
       memory: {
         rssMb: Math.round(memory.rssBytes / MB), usedMb: Math.round(memory.usedBytes / MB), limitMb: Math.round(memory.limitBytes / MB),
@@ -53,6 +54,8 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: AppContext, open
       cost: costView(ctx),
       queue: {
         inFlight: status.inFlight, concurrency: status.concurrency, queued: status.queued, queueMax: status.queueMax, activeJobs: ctx.jobs.active(),
+        // Images admitted at once while a memory mitigation caps it (docs/mitigations.md); absent otherwise.
+        admissionCap: status.cap,
         // Admission's view: images in the engine's hands, uploads being read, their buffered bytes, the measured pace.
         working: status.working, uploading: status.inFlight - status.working, uploadMb: Math.round(status.uploadBytes / MB), uploadMbMax: status.uploadBytesMax === undefined ? undefined : Math.round(status.uploadBytesMax / MB),
         secondsPerImage: Math.round(status.serviceS * 100) / 100, deadlineS: ctx.config.admissionDeadlineS,
@@ -70,23 +73,39 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: AppContext, open
   app.post('/warmup', {
     config: publicRoute('warmup'),
     schema: {
-      summary: 'Load the model if needed and run one tiny real inference (idempotent; instant when warm)',
+      summary: 'Pre-warm this instance: one tiny real inference when the model has not run yet and the pre-warming rules allow it',
       tags: ['health'],
-      description: 'A cold warm-up (model not yet run) is charged to a budget for the whole service (PETCUT_RATE_LIMIT_WARMUP_PER_HOUR); once warm, calls are free.',
-      response: { 200: { type: 'object', properties: { warm: { type: 'boolean' }, alreadyWarm: { type: 'boolean' }, ms: { type: 'number' } } }, ...errors(429, 503) },
+      description: [
+        'The storefront widget sends it as `fetch(url + "/warmup", { method: "POST", mode: "no-cors", keepalive: true })`: no body, no',
+        'credentials, from the shop\'s origin (no Content-Type, or text/plain). Answers at once (200, `skipped` says why) when a cut-out',
+        'was processed here in the last PETCUT_WARMUP_RECENT_S seconds, outside the scaling schedule\'s pre-warm windows',
+        '(PETCUT_WARMUP_HOURS), or once today\'s spend has reached PETCUT_WARMUP_BUDGET_USD; when the model already ran here',
+        '(`alreadyWarm`), or while another call\'s run is in progress (`joined`, waits for it). Only a real run is charged to the',
+        'service-wide budget of PETCUT_RATE_LIMIT_WARMUP_PER_HOUR (429 past it). The rules and their state are in GET /health (`warmup`).',
+      ].join(' '),
+      response: {
+        200: {
+          type: 'object',
+          properties: {
+            result: { type: 'string', enum: ['ran', 'joined', 'already_warm', 'recent_request', 'outside_hours', 'budget_spent'] },
+            warm: { type: 'boolean', description: 'The model has run on this instance.' },
+            alreadyWarm: { type: 'boolean' },
+            ran: { type: 'boolean', description: 'This call ran the model.' },
+            skipped: { type: 'string', enum: ['recent_request', 'outside_hours', 'budget_spent'] },
+            ms: { type: 'number' },
+          },
+        },
+        ...errors(429, 503),
+      },
     },
   }, async (request, reply) => {
-    if (!ctx.warmup.isWarm()) {
-      await chargeWarmup(request, reply).catch((error: unknown) => {
-        ctx.metrics.warmups.inc({ result: 'refused' });
-        throw error;
-      });
-    }
     try {
-      const result = await ctx.warmup.run();
-      ctx.metrics.warmups.inc({ result: result.alreadyWarm ? 'already_warm' : 'ran' });
+      const result = await ctx.warmup.run(() => chargeWarmup(request, reply));
+      ctx.metrics.warmups.inc({ result: result.result });
       return result;
     } catch (error) {
+      const refused = isPetcutError(error) && error.code === 'PETCUT_E_RATE_LIMITED';
+      ctx.metrics.warmups.inc({ result: refused ? 'refused' : 'failed' });
       throw error instanceof PetcutError ? error : new PetcutError('PETCUT_E_MODEL_UNAVAILABLE', undefined, { cause: error });
     }
   });
@@ -112,6 +131,16 @@ async function probeStorage(ctx: AppContext): Promise<{ kind: string; reachable:
     // Public: the coded message only (the adapters keep paths and library text in the cause, for the log).
     return { kind: ctx.store.name, reachable: false, error: isPetcutError(error) ? error.message : 'Storage is not reachable.', latencyMs: Math.round(performance.now() - started), degraded: !ctx.storageHealth.up() };
   }
+}
+
+/** POST /warmup's rules, their current values, the calls by result and the last one (docs/prewarming.md). */
+function warmupView(ctx: AppContext, request: FastifyRequest): Record<string, unknown> {
+  const view = ctx.warmup.view();
+  const limiter = request.server.rateLimiter;
+  const perHour = ctx.config.security.rateLimit.warmupPerHour;
+  // The budget is the whole service's when the limiter's store is Redis; in memory it is this instance's.
+  const hourly = { perHour, scope: perHour === 0 ? 'off' : limiter && limiter.kind !== 'memory' ? 'service' : 'instance', store: limiter?.kind ?? 'none' };
+  return { ...view, conditions: { ...view.conditions, hourly } };
 }
 
 /** What the instance costs by the price list (not what it has spent: that is in /metrics and the ledger). */
