@@ -5,7 +5,8 @@
 // effects (each style at 1024x1024 and 4000x3000), badinput (the bad-upload
 // corpus through the API: codes, rejection times vs sharp's own header read),
 // ratelimit (Redis + two service processes: allowed vs budget), observability
-// (metrics and logging on vs off: µs per request, share of a cut-out) (default:
+// (metrics and logging on vs off: µs per request, share of a cut-out), sharedjobs (jobs through Redis vs the
+// memory store: ms and Redis round trips per job, a poll on another instance) (default:
 // all of these), soak (200 images in a row; on demand), hardening (stalled-upload
 // attack, refusal latency, the new checks, goodput under 2x/10x overload; on demand), capacity (step search of the
 // sustained rate at warm P95 < 5 s, preview and 12 MP, with petcut loadtest; on demand). Results: bench/results/latest.json.
@@ -29,7 +30,7 @@ const work = join(root, '.cache', 'bench');
 mkdirSync(work, { recursive: true });
 mkdirSync(join(root, 'bench', 'results'), { recursive: true });
 
-const all = ['stages', 'fixtures', 'throughput', 'cold', 'models', 'peer', 'quality', 'service', 'load', 'effects', 'badinput', 'ratelimit', 'observability'];
+const all = ['stages', 'fixtures', 'throughput', 'cold', 'models', 'peer', 'quality', 'service', 'load', 'effects', 'badinput', 'ratelimit', 'observability', 'sharedjobs'];
 const asked = process.argv.slice(2);
 const sections = new Set(asked.length ? asked : all);
 const report = { date: new Date().toISOString(), machine: { cores: (await import('node:os')).availableParallelism(), node: process.version } };
@@ -194,6 +195,14 @@ if (sections.has('badinput')) {
 if (sections.has('ratelimit')) {
   report.ratelimit = JSON.parse(execFileSync(process.execPath, [join(root, 'bench', 'ratelimit.mjs')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 * 1024 * 1024 }));
   log('rate limits (Redis, two processes):', JSON.stringify(report.ratelimit));
+}
+
+if (sections.has('sharedjobs')) {
+  const sj = report.sharedjobs = JSON.parse(execFileSync(process.execPath, [join(root, 'bench', 'shared-jobs.mjs')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }));
+  for (const kind of ['hit', 'miss']) {
+    const k = sj[kind];
+    log(`shared jobs (${kind}): ${k.sharedMsPerJob} ms per job through Redis vs ${k.memoryMsPerJob} ms in memory (ratio ${k.ratio}), ${k.redisRoundTripsPerJob} Redis round trips per job; a poll on another instance ${k.pollOnOtherInstanceMs} ms vs ${k.localPollMs} ms local`);
+  }
 }
 
 if (sections.has('observability')) {

@@ -115,6 +115,7 @@ describe('Prometheus alert rules (deploy/prometheus)', () => {
       PetcutColdStartsBusinessHours: 'petcut-warning',
       PetcutQueueBacklog: 'petcut-warning',
       PetcutStorageErrors: 'petcut-warning',
+      PetcutSharedStateDown: 'petcut-warning',
       PetcutTrafficSurge: 'petcut-warning',
       PetcutTrafficDrop: 'petcut-warning',
       PetcutRestartLoop: 'petcut-warning',
