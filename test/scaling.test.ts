@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { loadPrices } from '../src/cost/prices.js';
+import { loadValues } from '../src/ops/deploy/values.js';
 import { exportScheduler } from '../src/ops/scaling/export.js';
 import type { SchedulerJob } from '../src/ops/scaling/export.js';
 import { planScaling } from '../src/ops/scaling/plan.js';
@@ -239,5 +241,11 @@ describe('the Cloud Scheduler export, replayed hour by hour against the calendar
       checked++;
     }
     expect(checked).toBeGreaterThanOrEqual(8760);
+  });
+  it.each(['staging', 'production'] as const)('the committed %s jobs (deploy/scaling/scheduler.<env>.json, read by Terraform) are a fresh export', (env) => {
+    const values = loadValues(env);
+    const committed = JSON.parse(readFileSync(new URL(`../deploy/scaling/scheduler.${env}.json`, import.meta.url), 'utf8')) as { year: number };
+    const fresh = exportScheduler(schedule, { project: values.project, region: values.region, service: values.service }, committed.year, 'deploy/scaling/schedule.yml');
+    expect(committed, `run: petcut scale export --scheduler --env ${env} --year ${committed.year} --out deploy/scaling/scheduler.${env}.json`).toEqual(JSON.parse(JSON.stringify(fresh)));
   });
 });

@@ -281,8 +281,10 @@ describe('least privilege', () => {
     expect(members('google_project_iam_member', DEPLOYER)).toEqual([]);
     expect(members('google_cloud_run_v2_service_iam_member', DEPLOYER).map((b) => [b.for_each, b.role])).toEqual([['${google_cloud_run_v2_service.petcut}', 'roles/run.developer']]);
     const actAs = resources('google_service_account_iam_member').filter((b) => b.role === 'roles/iam.serviceAccountUser');
-    // The deployer, and the runtime account on itself (its mitigations update its own service: docs/mitigations.md).
-    expect(actAs.map((b) => [b.service_account_id, b.member])).toEqual([['${google_service_account.runtime.name}', DEPLOYER], ['${google_service_account.runtime.name}', RUNTIME]]);
+    // The deployer, the runtime account on itself (its mitigations update its own service: docs/mitigations.md),
+    // and the scaling schedule's Scheduler account (scheduler.tf: docs/scaling.md).
+    expect(actAs.map((b) => [b.service_account_id, b.member])).toEqual([['${google_service_account.runtime.name}', DEPLOYER], ['${google_service_account.runtime.name}', RUNTIME],
+      ['${google_service_account.runtime.name}', '${google_service_account.scaler[0].member}']]);
     expect(members('google_artifact_registry_repository_iam_member', DEPLOYER).map((b) => [b.repository, b.role])).toEqual([['${google_artifact_registry_repository.petcut.name}', 'roles/artifactregistry.writer']]);
   });
 });
@@ -294,6 +296,28 @@ describe('the runtime account sets its own service\'s scaling (alert-driven miti
     const grants = resources('google_cloud_run_v2_service_iam_member').filter((b) => b.member === '${google_service_account.runtime.member}');
     expect(grants.map((b) => [b.for_each, b.role])).toEqual([['${google_cloud_run_v2_service.petcut}', '${google_project_iam_custom_role.self_scaler.name}']]);
     expect(resources('google_project_iam_member').map((b) => String(b.role ?? b.for_each))).not.toEqual(expect.arrayContaining([expect.stringMatching(/run\./)]));
+  });
+});
+
+describe('the scaling schedule\'s Cloud Scheduler jobs (scheduler.tf, docs/scaling.md)', () => {
+  it('one job per exported job and region, PATCHing only scaling with the scaler\'s OAuth token', () => {
+    const job = resource('google_cloud_scheduler_job', 'scaling');
+    expect([job.for_each, job.region, job.name, job.schedule, job.time_zone]).toEqual(['${local.scaling_jobs}', '${each.value.region}', '${each.value.name}', '${each.value.schedule}', '${each.value.time_zone}']);
+    const target = nested(job, 'http_target');
+    expect(target.http_method).toBe('PATCH');
+    expect(target.uri).toBe('https://run.googleapis.com/v2/projects/${var.project_id}/locations/${each.value.region}/services/${google_cloud_run_v2_service.petcut[each.value.region].name}?updateMask=scaling');
+    expect(target.body).toBe('${base64encode(each.value.body)}');
+    expect(nested(target, 'oauth_token')).toEqual({ service_account_email: '${google_service_account.scaler[0].email}', scope: 'https://www.googleapis.com/auth/cloud-platform' });
+    expect(String(config.locals.scaling_jobs)).toMatch(/jsondecode\(file\(local\.scaling_jobs_file\)\)\.jobs/);
+    expect(config.locals.scaling_jobs_file).toBe('${var.scaling_jobs_file != "" ? var.scaling_jobs_file : "${path.module}/../scaling/scheduler.${var.environment}.json"}');
+    for (const env of ENVIRONMENTS) expect(existsSync(join(TF, '..', 'scaling', `scheduler.${env}.json`))).toBe(true);
+  });
+  it('the scaler may only update the services (a custom role on them), and act as the runtime account', () => {
+    expect(resource('google_project_iam_custom_role', 'scheduled_scaler').permissions).toEqual(['run.services.update']);
+    const grant = resource('google_cloud_run_v2_service_iam_member', 'scheduler_scales');
+    expect([grant.for_each, grant.role, grant.member]).toEqual(['${var.scaling_schedule ? google_cloud_run_v2_service.petcut : {}}', '${google_project_iam_custom_role.scheduled_scaler[0].name}', '${google_service_account.scaler[0].member}']);
+    expect(resources('google_project_iam_member').filter((b) => String(b.member).includes('scaler'))).toEqual([]);
+    expect(String(config.locals.apis)).toContain('cloudscheduler.googleapis.com');
   });
 });
 

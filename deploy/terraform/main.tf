@@ -12,6 +12,7 @@ locals {
     ["run.googleapis.com", "artifactregistry.googleapis.com", "secretmanager.googleapis.com", "storage.googleapis.com",
     "iam.googleapis.com", "iamcredentials.googleapis.com", "monitoring.googleapis.com", "cloudtrace.googleapis.com", "logging.googleapis.com"],
     var.load_balancer ? ["compute.googleapis.com"] : [],
+    var.scaling_schedule ? ["cloudscheduler.googleapis.com"] : [],
   )
 }
 

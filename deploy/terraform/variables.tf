@@ -187,3 +187,15 @@ variable "waf_preview" {
   type        = bool
   default     = true
 }
+
+variable "scaling_schedule" {
+  description = "Create the Cloud Scheduler jobs of the scaling schedule (scheduler.tf) and their account. Off: min/max instances stay where they were last set."
+  type        = bool
+  default     = true
+}
+
+variable "scaling_jobs_file" {
+  description = "The jobs file of `petcut scale export --scheduler` (empty: deploy/scaling/scheduler.<environment>.json)."
+  type        = string
+  default     = ""
+}

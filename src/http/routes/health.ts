@@ -63,6 +63,8 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: AppContext, open
         running: engine ? engine.inFlight() - engine.queued() : 0, waiting: engine?.queued() ?? 0,
       },
       cache: ctx.cache.stats(),
+      // Where jobs are answered (docs/scale-out.md): 'shared' through Redis, 'local' without REDIS_URL, 'local-fallback' while Redis is lost.
+      jobs: { state: ctx.shared ? (ctx.shared.up() ? 'shared' : 'local-fallback') : 'local' },
       // Alert-driven mitigations in force (docs/mitigations.md): what, why, until when, and the Cloud Run side.
       mitigations: ctx.mitigations.view(),
       eventLoop: { p50Ms: ctx.eventLoop.percentile(50) / 1e6, p99Ms: ctx.eventLoop.percentile(99) / 1e6, maxMs: ctx.eventLoop.max / 1e6 },
