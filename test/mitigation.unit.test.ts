@@ -303,7 +303,8 @@ describe('POST /v1/admin/alerts', () => {
   });
 
   it('refuses a wrong or missing token (401), and an operator key is no substitute', async () => {
-    for (const headers of [{}, { authorization: `Bearer ${TOKEN}x` }, { authorization: 'Bearer pk_test-operator-key-for-petcut-tests' }, { 'x-api-key': 'pk_test-operator-key-for-petcut-tests' }]) {
+    const attempts: Array<Record<string, string>> = [{}, { authorization: `Bearer ${TOKEN}x` }, { authorization: 'Bearer pk_test-operator-key-for-petcut-tests' }, { 'x-api-key': 'pk_test-operator-key-for-petcut-tests' }];
+    for (const headers of attempts) {
       const response = await post(open, payload('firing', [{ name: 'PetcutTrafficSurge', fingerprint: 'ad14' }]), headers);
       expect(response.statusCode, JSON.stringify(headers)).toBe(401);
       expect(code(response)).toBe('PETCUT_E_INVALID_TOKEN');
@@ -314,6 +315,9 @@ describe('POST /v1/admin/alerts', () => {
     const bad = await post(open, { version: '4', alerts: 'none' });
     expect(bad.statusCode).toBe(400);
     expect(code(bad)).toBe('PETCUT_E_INVALID_ALERT');
+    const notJson = await post(open, '{"version": "4", alerts');
+    expect(notJson.statusCode).toBe(400);
+    expect(code(notJson)).toBe('PETCUT_E_BAD_REQUEST');
     const big = await post(open, { ...payload('firing', [{ name: 'PetcutTrafficSurge', fingerprint: 'ad15' }]), filler: 'x'.repeat(300 * 1024) });
     expect(big.statusCode).toBe(413);
   });

@@ -26,7 +26,7 @@ import { until } from './support/wait.js';
 const REF = { project: 'petcut-test', region: 'us-central1', service: 'petcut-production' } as const;
 const IMAGE = 'us-docker.pkg.dev/petcut-test/petcut/petcut:mitigations';
 const TOKEN = 'alertmanager-to-petcut-token-for-the-process-test';
-const ALERTS = ['PetcutTrafficSurge', 'PetcutDailyBudget75'];
+const ALERTS = ['PetcutTrafficSurge', 'PetcutDailyBudget75', 'PetcutHighMemory'];
 
 let dir: string;
 let fake: CloudRunFake;
@@ -34,7 +34,7 @@ let exporter: Server;
 let alertmanager: ChildProcess | undefined;
 let stopPrometheus: (() => void) | undefined;
 /** What the exporter serves: the recording rules' outputs the two alerts read. */
-const series = { rate30m: 0.1, rate30mLastWeek: 0.1, cost1d: 0 };
+const series = { rate30m: 0.1, rate30mLastWeek: 0.1, cost1d: 0, memory: 0.5 };
 
 async function startExporter(): Promise<number> {
   exporter = createServer((_req, res) => {
@@ -42,17 +42,18 @@ async function startExporter(): Promise<number> {
     res.end([
       `petcut:http_requests:rate30m ${series.rate30m}`,
       `petcut:http_requests:rate30m_last_week ${series.rate30mLastWeek}`,
-      `petcut:cost_usd:increase1d ${series.cost1d}`, '',
+      `petcut:cost_usd:increase1d ${series.cost1d}`,
+      `petcut:memory_usage:ratio ${series.memory}`, '',
     ].join('\n'));
   });
   await new Promise<void>((resolve) => exporter.listen(0, '127.0.0.1', resolve));
   return (exporter.address() as AddressInfo).port;
 }
 
-/** The real rules of the two alerts, with `for: 1s` (the expression, labels and annotations as shipped). */
+/** The real rules of the three alerts, with `for: 1s` (the expression, labels and annotations as shipped). */
 async function testRules(): Promise<string> {
   const shipped = parse(await readFile(new URL('../deploy/prometheus/alerts.yml', import.meta.url), 'utf8')) as { groups: Array<{ rules: Array<Record<string, unknown>> }> };
-  const rules = shipped.groups.flatMap((g) => g.rules).filter((r) => ALERTS.includes(r.alert as string)).map((r) => ({ ...r, for: '1s' }));
+  const rules = shipped.groups.flatMap((g) => g.rules).filter((r) => ALERTS.includes(r.alert as string)).map((r): Record<string, unknown> => ({ ...r, for: '1s' }));
   expect(rules.map((r) => r.alert).sort()).toEqual([...ALERTS].sort());
   const file = join(dir, 'rules.yml');
   await writeFile(file, stringify({ groups: [{ name: 'mitigation-test', interval: '1s', rules }] }));
@@ -155,15 +156,22 @@ describe('alert-driven mitigations: real Prometheus -> real Alertmanager -> real
     expect(((await throttled.json()) as { error: { code: string } }).error.code).toBe('PETCUT_E_THROTTLED');
     expect(Number(throttled.headers.get('retry-after'))).toBeGreaterThan(0);
 
+    // Memory pressure on top: the instance admits one image at once (petcut's own admission, no new revision).
+    series.memory = 0.95;
+    await until(async () => (await health()).mitigations.limits.concurrency === 1, 'the concurrency cap in /health', 60_000, 200);
+    expect(((await health()) as unknown as { queue: { admissionCap?: number } }).queue.admissionCap).toBe(1);
+
     // 3. Both resolve: Alertmanager sends the resolutions (send_resolved), petcut returns to the schedule.
     series.rate30m = 0.1;
     series.cost1d = 0;
+    series.memory = 0.5;
     await until(async () => (await health()).mitigations.active.length === 0, 'every mitigation undone', 60_000, 200);
     await until(() => scaling()?.minInstanceCount === expected().minInstanceCount && scaling()?.maxInstanceCount === expected().maxInstanceCount,
       `back to the schedule (now ${JSON.stringify(scaling())}, want ${JSON.stringify(expected())})`, 30_000, 200);
     expect((await upload()).status).not.toBe(429);
+    expect(((await health()) as unknown as { queue: { admissionCap?: number } }).queue.admissionCap).toBeUndefined();
     const text = await metrics();
-    for (const [action, result] of [['min_instances', 'applied'], ['min_instances', 'undone'], ['max_instances', 'applied'], ['max_instances', 'undone'], ['throttle', 'applied'], ['throttle', 'undone']]) {
+    for (const [action, result] of [['min_instances', 'applied'], ['min_instances', 'undone'], ['max_instances', 'applied'], ['max_instances', 'undone'], ['throttle', 'applied'], ['throttle', 'undone'], ['concurrency', 'applied'], ['concurrency', 'undone']]) {
       expect(text, `${action} ${result}`).toMatch(new RegExp(`petcut_mitigations_total\\{[^}]*action="${action}"[^}]*result="${result}"[^}]*\\} 1\\b`));
     }
     expect(text).toMatch(/petcut_mitigation_active\{[^}]*action="min_instances"[^}]*\} 0/);
