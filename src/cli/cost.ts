@@ -6,6 +6,8 @@ import { mergeLedgers, openLedger } from '../cost/ledger.js';
 import type { CostEntry } from '../cost/meter.js';
 import { loadPrices } from '../cost/prices.js';
 import { buildReport, formatReport } from '../cost/report.js';
+import type { ReportSchedule } from '../cost/report.js';
+import { DEFAULT_SCHEDULE_FILE, loadSchedule, segments } from '../scaling/schedule.js';
 
 /**
  * `petcut cost report` and `petcut cost merge`: the spend from the cost
@@ -22,6 +24,8 @@ export interface ReportFlags {
   by?: string;
   /** Also read the ledger copies instances uploaded to the configured bucket. */
   store?: boolean;
+  /** The scaling schedule whose windows split peak from off-peak (default: PETCUT_SCALING_SCHEDULE, else deploy/scaling/schedule.yml). */
+  schedule?: string;
 }
 
 class UsageError extends Error {}
@@ -88,6 +92,13 @@ async function pullLedgers(into: string): Promise<string[]> {
   return files;
 }
 
+/** The schedule's windows over (from, to], by the file the service reads (a bad file: exit 2, naming the file and field). */
+function reportSchedule(path: string | undefined, from: number, to: number): ReportSchedule {
+  const env = process.env.PETCUT_SCALING_SCHEDULE;
+  const schedule = loadSchedule(path ? resolve(path) : env ? resolve(env) : DEFAULT_SCHEDULE_FILE);
+  return { source: schedule.source, timeZone: schedule.timeZone, segments: segments(schedule, new Date(from), new Date(to)) };
+}
+
 export async function costReport(flags: ReportFlags, out: (text: string) => void): Promise<void> {
   const to = flags.to ? parseWhen(flags.to, '--to', true) : Date.now();
   const from = flags.from ? parseWhen(flags.from, '--from', false) : Math.floor(to / DAY_MS) * DAY_MS;
@@ -97,12 +108,13 @@ export async function costReport(flags: ReportFlags, out: (text: string) => void
   const by = flags.by ?? 'shop';
   if (by !== 'shop' && by !== 'session') throw new UsageError(`--by: shop or session, not "${by}"`);
   const prices = loadPrices(flags.prices ?? process.env.PETCUT_COST_PRICES);
+  const schedule = reportSchedule(flags.schedule, from, to);
   const scratch = flags.store ? mkdtempSync(join(tmpdir(), 'petcut-ledgers-')) : undefined;
   try {
     const files = [...(flags.ledger?.length || !scratch ? ledgerFiles(flags.ledger) : []), ...(scratch ? await pullLedgers(scratch) : [])];
     // The same entry can be in several files (a local ledger and its uploaded copy, a merged file): counted once.
     const entries = [...new Map(files.flatMap((file) => readLedger(file, from, to)).map((entry) => [entry.id, entry])).values()];
-    const report = buildReport(entries, { from, to }, prices, by);
+    const report = buildReport(entries, { from, to }, prices, by, schedule);
     out(flags.json ? `${JSON.stringify({ ...report, customers: report.customers.slice(0, top) }, null, 2)}\n` : formatReport(report, top));
   } finally {
     if (scratch) rmSync(scratch, { recursive: true, force: true });

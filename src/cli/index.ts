@@ -166,7 +166,7 @@ program.command('slo')
 const cost = program.command('cost').description('spend from the cost ledgers: report over a time window, or merge instances\' ledgers into one');
 
 cost.command('report')
-  .description('spend, images, cost per 1000 images, idle share and top customers between --from and --to (UTC dates or ISO date-times)')
+  .description('spend, images, cost per 1000 images, idle share, top customers, peak vs off-peak (the scaling schedule\'s windows) and per feature (route, print style, output format and size, cache) between --from and --to (UTC dates or ISO date-times)')
   .option('--from <when>', 'start (a date means its midnight UTC; default: today 00:00 UTC)')
   .option('--to <when>', 'end (a date means the end of that day; default: now)')
   .option('--ledger <file|dir...>', 'ledger files or folders of them (default: the folder of PETCUT_COST_LEDGER, else <PETCUT_DATA_DIR>/cost)')
@@ -174,7 +174,9 @@ cost.command('report')
   .option('--by <level>', 'customers are shops, or shopper sessions (shop | session)', 'shop')
   .option('--prices <file>', 'price file for the budgets (default: PETCUT_COST_PRICES, else deploy/cost/prices.yml)')
   .option('--store', 'also read the ledger copies instances uploaded to the configured storage (PETCUT_STORAGE, PETCUT_BUCKET)')
+  .option('--schedule <file>', 'scaling schedule whose windows split peak from off-peak (default: PETCUT_SCALING_SCHEDULE, else deploy/scaling/schedule.yml)')
   .option('--json', 'the report as JSON')
+  .addHelpText('after', '\nExample:\n  petcut cost report --from 2026-11-01 --to 2026-11-30 --ledger ledgers/ --json\n\nExit codes: 0 the report; 2 a bad argument, ledger, price or schedule file (named in the message).')
   .action(async (flags: ReportFlags) => {
     const { costReport, runCostCommand } = await import('./cost.js');
     await runCostCommand(() => costReport(flags, (text) => process.stdout.write(text)), log);

@@ -54,7 +54,12 @@ export function createCostTracking(config: CostConfig, options: CostTrackingOpti
     observer: {
       begin(request) {
         const ticket = meter.begin(request.origin);
-        return { end: (result) => ticket.end(result.outcome ? 1 : 0) };
+        return {
+          end: ({ outcome }) => ticket.end(outcome ? 1 : 0, outcome && {
+            cache: outcome.cache,
+            outputs: outcome.outputs?.map((o) => ({ effect: o.effect, format: o.spec.format ?? 'png', pixels: o.width * o.height })),
+          }),
+        };
       },
     },
     async close() {

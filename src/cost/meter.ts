@@ -31,6 +31,25 @@ export interface CostEntry {
   /** Instance seconds charged to this entry (a share of busy time, or idle time). */
   readonly seconds: number;
   readonly usd: Readonly<CostParts>;
+  /** work: the HTTP route pattern that asked (absent in ledgers older than the per-feature views). */
+  readonly route?: string;
+  /** work: the cache's answer (a hit costs milliseconds, a miss a model run). */
+  readonly cache?: 'hit' | 'cutout' | 'miss';
+  /** work: each output (style, format, pixels), when the work succeeded. */
+  readonly outputs?: readonly OutputFacts[];
+}
+
+/** One output of a piece of work, as the cost report's per-feature views read it. */
+export interface OutputFacts {
+  readonly effect: string;
+  readonly format: string;
+  readonly pixels: number;
+}
+
+/** What a piece of work produced, told when it ends. */
+export interface WorkFacts {
+  readonly cache?: CostEntry['cache'];
+  readonly outputs?: readonly OutputFacts[];
 }
 
 /** What the instance costs per second, by kind (read at every accrual: a GPU may be detected late). */
@@ -56,8 +75,8 @@ export interface CostMeterOptions {
 }
 
 export interface CostTicket {
-  /** The work is over; `images` photos came out of it (0 when it failed). */
-  end(images: number): void;
+  /** The work is over; `images` photos came out of it (0 when it failed), with what it produced. */
+  end(images: number, facts?: WorkFacts): void;
 }
 
 export interface CostTotals {
@@ -169,11 +188,14 @@ export function createCostMeter(options: CostMeterOptions): CostMeter {
     idle = { since: t, usd: zero(), seconds: 0 };
   };
 
-  const finish = (work: Work, t: number, images: number): void => {
+  const finish = (work: Work, t: number, images: number, facts: WorkFacts = {}): void => {
     active.delete(work);
     const cost = work.usd.vcpu + work.usd.memory + work.usd.gpu;
     charge(work.origin?.shop, cost);
-    entry({ kind: 'work', startedAt: work.startedAt, endedAt: t, shop: work.origin?.shop, session: work.origin?.session, images, requests: 0, seconds: work.seconds, usd: work.usd });
+    entry({
+      kind: 'work', startedAt: work.startedAt, endedAt: t, shop: work.origin?.shop, session: work.origin?.session, images, requests: 0, seconds: work.seconds, usd: work.usd,
+      ...(work.origin?.route ? { route: work.origin.route } : {}), ...(facts.cache ? { cache: facts.cache } : {}), ...(facts.outputs ? { outputs: facts.outputs } : {}),
+    });
     if (active.size === 0) idle = { since: t, usd: zero(), seconds: 0 };
   };
 
@@ -205,9 +227,9 @@ export function createCostMeter(options: CostMeterOptions): CostMeter {
       if (!closed) active.add(work);
       if (origin?.session) worked.add(origin.session);
       return {
-        end(images) {
+        end(images, facts) {
           if (!active.has(work)) return;
-          finish(work, advance(), images);
+          finish(work, advance(), images, facts);
         },
       };
     },

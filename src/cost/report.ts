@@ -1,5 +1,7 @@
 import type { CostEntry, CostParts } from './meter.js';
 import type { Prices } from './prices.js';
+import { FEATURE_DIMENSIONS, featureViews, overlap, splitBySchedule, usdOf as sum, within } from './views.js';
+import type { FeatureCost, FeatureDimension, PeakSplit, ScheduleSegment } from './views.js';
 
 /**
  * The cost report over a time window, from ledger entries of any number of
@@ -36,6 +38,10 @@ export interface CostReport {
   /** Total spend per 1000 images (undefined without images). */
   readonly costPer1000Images?: number;
   readonly customers: readonly CustomerCost[];
+  /** Per feature: route, print style, output format, output size, cache answer (src/cost/views.ts). */
+  readonly features: Readonly<Record<FeatureDimension, readonly FeatureCost[]>>;
+  /** Peak vs off-peak by the scaling schedule's windows (when a schedule was given). */
+  readonly schedule?: PeakSplit & { readonly source: string; readonly timeZone: string };
   readonly budget?: { readonly days: number; readonly budgetUsd: number; readonly used: number; readonly dailyUsd: number };
 }
 
@@ -45,12 +51,17 @@ export const NO_SESSION = '(no session)';
 
 const customerName = (c: CustomerCost): string => (c.session === undefined ? c.shop : `${c.shop} / ${c.session}`);
 
-const sum = (parts: CostParts): number => parts.vcpu + parts.memory + parts.gpu + parts.requests;
-
 /** Customers are shops, or each shop's shopper sessions. */
 export type CustomerLevel = 'shop' | 'session';
 
-export function buildReport(entries: readonly CostEntry[], window: { from: number; to: number }, prices?: Prices, by: CustomerLevel = 'shop'): CostReport {
+/** The schedule the peak split reads: its name and zone, and its segments covering the report's window. */
+export interface ReportSchedule {
+  readonly source: string;
+  readonly timeZone: string;
+  readonly segments: readonly ScheduleSegment[];
+}
+
+export function buildReport(entries: readonly CostEntry[], window: { from: number; to: number }, prices?: Prices, by: CustomerLevel = 'shop', schedule?: ReportSchedule): CostReport {
   const spend = { vcpu: 0, memory: 0, gpu: 0, requests: 0 };
   let images = 0, requests = 0, idleUsd = 0, busySeconds = 0, idleSeconds = 0;
   const instances = new Set<string>();
@@ -89,18 +100,10 @@ export function buildReport(entries: readonly CostEntry[], window: { from: numbe
     spend: { ...spend, total }, images, requests, busyUsd, idleUsd, idleShare: total > 0 ? idleUsd / total : 0, busySeconds, idleSeconds,
     ...(images > 0 ? { costPer1000Images: (total / images) * 1000 } : {}),
     customers,
+    features: featureViews(entries, window, idleUsd),
+    ...(schedule ? { schedule: { source: schedule.source, timeZone: schedule.timeZone, ...splitBySchedule(entries, window, schedule.segments) } } : {}),
     ...(prices && days > 0 ? { budget: { days, budgetUsd, used: total / budgetUsd, dailyUsd: prices.budgets.daily } } : {}),
   };
-}
-
-/** Windows are (from, to]: an entry that ends on a boundary belongs to the window it ends. */
-const within = (t: number, window: { from: number; to: number }): boolean => t > window.from && t <= window.to;
-
-function overlap(entry: CostEntry, window: { from: number; to: number }): number {
-  const length = entry.endedAt - entry.startedAt;
-  if (length <= 0) return within(entry.endedAt, window) ? 1 : 0;
-  const covered = Math.min(entry.endedAt, window.to) - Math.max(entry.startedAt, window.from);
-  return Math.max(0, covered) / length;
 }
 
 const money = (usd: number): string => `$${usd.toFixed(2)}`;
@@ -128,5 +131,38 @@ export function formatReport(report: CostReport, top = 10): string {
     lines.push(`  ${customerName(c).padEnd(32)} ${String(c.sessions).padStart(8)} ${String(c.images).padStart(7)} ${money(c.busyUsd).padStart(10)} ${money(c.idleUsd).padStart(10)} ${money(c.totalUsd).padStart(10)} ${per1000.padStart(10)}`);
   }
   if (report.customers.length > top) lines.push(`  ... ${report.customers.length - top} more`);
+  if (report.schedule) lines.push('', ...formatPeakSplit(report, report.schedule));
+  for (const dimension of FEATURE_DIMENSIONS) lines.push('', ...formatFeature(dimension, report.features[dimension], top));
   return `${lines.join('\n')}\n`;
+}
+
+function formatPeakSplit(report: CostReport, split: NonNullable<CostReport['schedule']>): string[] {
+  const share = (usd: number): string => (report.spend.total > 0 ? percent(usd / report.spend.total) : 'n/a');
+  const perHour = (usd: number, hours: number): string => (hours > 0 ? money(usd / hours) : 'n/a');
+  const line = (name: string, peak: string, w: Omit<PeakSplit['windows'][number], 'window' | 'peak'>): string =>
+    `  ${name.padEnd(16)} ${peak.padEnd(5)} ${w.hours.toFixed(1).padStart(8)} ${String(w.images).padStart(7)} ${money(w.spendUsd).padStart(10)} ${share(w.spendUsd).padStart(8)} ${money(w.idleUsd).padStart(10)} ${perHour(w.spendUsd, w.hours).padStart(10)}`;
+  return [
+    `peak vs off-peak (schedule ${split.source}, ${split.timeZone})`,
+    `  ${'window'.padEnd(16)} ${'peak'.padEnd(5)} ${'hours'.padStart(8)} ${'images'.padStart(7)} ${'spend'.padStart(10)} ${'share'.padStart(8)} ${'idle'.padStart(10)} ${'per hour'.padStart(10)}`,
+    ...split.windows.map((w) => line(w.window, w.peak ? 'yes' : 'no', w)),
+    line('peak', '', split.peak),
+    line('off-peak', '', split.offPeak),
+  ];
+}
+
+const FEATURE_TITLES: Record<FeatureDimension, [string, string]> = {
+  route: ['by route', 'photos'], effect: ['by print style (a photo\'s cost split over its outputs)', 'outputs'],
+  format: ['by output format', 'outputs'], size: ['by output size', 'outputs'], cache: ['by cache answer', 'photos'],
+};
+
+function formatFeature(dimension: FeatureDimension, rows: readonly FeatureCost[], top: number): string[] {
+  const [title, counted] = FEATURE_TITLES[dimension];
+  const lines = [`${title} (idle shared out by busy cost)`];
+  if (rows.length === 0) return [...lines, '  (none)'];
+  lines.push(`  ${dimension.padEnd(32)} ${counted.padStart(8)} ${'busy'.padStart(10)} ${'idle'.padStart(10)} ${'total'.padStart(10)}`);
+  for (const row of rows.slice(0, top)) {
+    lines.push(`  ${row.name.padEnd(32)} ${String(row.count).padStart(8)} ${money(row.busyUsd).padStart(10)} ${money(row.idleUsd).padStart(10)} ${money(row.totalUsd).padStart(10)}`);
+  }
+  if (rows.length > top) lines.push(`  ... ${rows.length - top} more`);
+  return lines;
 }

@@ -15,6 +15,7 @@ export function workOrigin(request: FastifyRequest, sessionId?: string): WorkOri
     shop: request.principal?.shop,
     session: sessionId ?? request.actingSession,
     requestId: request.id,
+    route: request.routeOptions.url,
     trace: traceContexts.get(request),
   };
 }

@@ -12,6 +12,8 @@ export interface WorkOrigin {
   readonly shop?: string;
   readonly session?: string;
   readonly requestId?: string;
+  /** The HTTP route pattern that asked (e.g. /v1/cutouts): the cost report's per-route view. */
+  readonly route?: string;
   /** The asking request's trace context (OpenTelemetry's, when tracing is on); opaque here. */
   readonly trace?: unknown;
 }
@@ -35,6 +37,8 @@ export interface WorkOutcome {
   /** hit: every output from the cache; cutout: rendered from the cached cut-out; miss: the model ran. */
   readonly cache: 'hit' | 'cutout' | 'miss';
   readonly times: Readonly<Record<string, number>>;
+  /** What came out (the cost ledger's per-style, per-format and per-size views). */
+  readonly outputs?: ReadonlyArray<{ readonly effect: string; readonly spec: { readonly format?: string }; readonly width: number; readonly height: number }>;
 }
 
 /** Told what each request cost (the metrics); never on the request's path for long. */
