@@ -8,6 +8,7 @@ import { openLedger } from '../src/cost/ledger.js';
 import type { Engine } from '../src/engine/engine.js';
 import { buildApp, expectError, listen, photo, startEngine } from './support/app.js';
 import { rawRequest } from './support/rawHttp.js';
+import { startRedisServer } from './support/redis.js';
 
 /**
  * POST /warmup's pre-warming rules (src/service/warmup.ts, docs/prewarming.md)
@@ -61,9 +62,11 @@ const cutout = async (app: PetcutApp, shift: number) =>
   app.inject({ method: 'POST', url: '/v1/cutouts?size=48', headers: { 'content-type': 'image/jpeg' }, payload: await photo(96, 72, 'jpeg', shift) });
 
 describe('POST /warmup follows the pre-warming rules', () => {
-  it('outside the schedule\'s pre-warm windows: answered at once without a model run, counted; inside: one run', async () => {
+  it('outside the schedule\'s pre-warm windows: answered at once without a model run, counted; inside: one run, charged once', async () => {
     let now = NIGHT;
-    const { app } = await instance({ PETCUT_WARMUP_HOURS: 'schedule' }, () => now);
+    // A budget of one run an hour: the skips, and the calls that join the run, must not spend it.
+    const { app } = await instance({ PETCUT_WARMUP_HOURS: 'schedule', PETCUT_RATE_LIMIT_WARMUP_PER_HOUR: '1' }, () => now);
+    for (let i = 0; i < 4; i++) expect((await warmup(app)).json().result).toBe('outside_hours');
     const night = await warmup(app);
     expect(night.statusCode).toBe(200);
     expect(night.json()).toMatchObject({ result: 'outside_hours', skipped: 'outside_hours', ran: false, warm: false, alreadyWarm: false });
@@ -71,16 +74,21 @@ describe('POST /warmup follows the pre-warming rules', () => {
     expect(await health(app)).toMatchObject({
       warm: false,
       conditions: { businessHours: { rule: 'schedule', window: 'off-hours', prewarm: false, until: '2026-12-02T14:00:00.000Z', blocks: true } },
-      counts: { outside_hours: 1, ran: 0 },
+      counts: { outside_hours: 5, ran: 0 },
       last: { result: 'outside_hours' },
     });
     now = MORNING;
-    const morning = await warmup(app);
-    expect(morning.json()).toMatchObject({ result: 'ran', ran: true, warm: true, alreadyWarm: false });
+    // Three at once: one runs (and is charged), the others wait for it.
+    const morning = await Promise.all([warmup(app), warmup(app), warmup(app)]);
+    expect(morning.map((a) => a.statusCode)).toEqual([200, 200, 200]);
+    expect(morning.map((a) => a.json().result).sort()).toEqual(['joined', 'joined', 'ran']);
+    expect(morning.find((a) => a.json().result === 'ran')!.json()).toMatchObject({ ran: true, warm: true, alreadyWarm: false });
+    expect(morning.find((a) => a.json().result === 'joined')!.json()).toMatchObject({ ran: false, warm: true, alreadyWarm: false });
     expect((await warmup(app)).json()).toMatchObject({ result: 'already_warm', ran: false, warm: true, alreadyWarm: true });
     expect((await warmup(app)).json().skipped).toBeUndefined();
-    expect(await health(app)).toMatchObject({ warm: true, conditions: { businessHours: { window: 'business', prewarm: true, blocks: false } }, counts: { outside_hours: 1, ran: 1, already_warm: 2 } });
-    expect([await sample(app, 'outside_hours'), await sample(app, 'ran'), await sample(app, 'already_warm')]).toEqual([1, 1, 2]);
+    expect(await health(app)).toMatchObject({ warm: true, conditions: { businessHours: { window: 'business', prewarm: true, blocks: false } }, counts: { outside_hours: 5, ran: 1, joined: 2, already_warm: 2, refused: 0 } });
+    expect([await sample(app, 'outside_hours'), await sample(app, 'ran'), await sample(app, 'joined'), await sample(app, 'already_warm')]).toEqual([5, 1, 2, 2]);
+    expect((await health(app)).conditions.hourly).toEqual({ perHour: 1, scope: 'instance', store: 'memory' });
   });
 
   it('a cut-out processed in the last PETCUT_WARMUP_RECENT_S seconds: the instance is warm, answered at once', async () => {
@@ -122,20 +130,6 @@ describe('POST /warmup follows the pre-warming rules', () => {
     expect((await health(off.app)).conditions.budget).toMatchObject({ dailyUsd: 0, blocks: false });
   });
 
-  it('only real model runs are charged to the hourly budget: skips and joined calls are free', async () => {
-    let now = NIGHT;
-    const { app } = await instance({ PETCUT_WARMUP_HOURS: 'schedule', PETCUT_RATE_LIMIT_WARMUP_PER_HOUR: '1' }, () => now);
-    for (let i = 0; i < 5; i++) expect((await warmup(app)).json().result).toBe('outside_hours');
-    now = MORNING;
-    // Three at once: one runs (and is charged), the others wait for it.
-    const answers = await Promise.all([warmup(app), warmup(app), warmup(app)]);
-    expect(answers.map((a) => a.statusCode)).toEqual([200, 200, 200]);
-    expect(answers.map((a) => a.json().result).sort()).toEqual(['joined', 'joined', 'ran']);
-    expect(await health(app)).toMatchObject({ counts: { outside_hours: 5, ran: 1, joined: 2, refused: 0 }, conditions: { hourly: { perHour: 1, scope: 'instance', store: 'memory' } } });
-    // Sharing the budget between instances is the limiter store's (Redis: rateLimit.store.test.ts); a
-    // refusal is the next case.
-  });
-
   it('the storefront\'s no-cors ping (no body, or text/plain, from the shop\'s origin) is accepted and cheap', async () => {
     const { app } = await instance({ PETCUT_WARMUP_HOURS: 'schedule' }, () => NIGHT);
     const base = await listen(app);
@@ -157,6 +151,22 @@ describe('POST /warmup follows the pre-warming rules', () => {
       expect(answer).toMatch(/x-processing-time-ms|content-type: application\/json/i);
     }
     expect((await health(app)).counts.outside_hours).toBe(3);
+  });
+
+  it('with REDIS_URL the hourly budget is the whole service\'s: a run on one instance spends it for another', async () => {
+    // A Redis of this test's own: the budget's key (warmup:service) must not meet other files' charges.
+    const redis = await startRedisServer();
+    try {
+      const env = { PETCUT_WARMUP_HOURS: 'always', PETCUT_RATE_LIMIT_WARMUP_PER_HOUR: '1', REDIS_URL: redis.url };
+      const [a, b] = [await instance(env), await instance(env)];
+      expect((await warmup(a.app)).json()).toMatchObject({ result: 'ran' });
+      const refused = await warmup(b.app);
+      expectError(refused, 429, 'PETCUT_E_RATE_LIMITED');
+      expect(await health(b.app)).toMatchObject({ warm: false, counts: { refused: 1, ran: 0 }, conditions: { hourly: { perHour: 1, scope: 'service', store: 'redis+memory' } } });
+      expect(b.app.rateLimiter!.stats().backend).toBe('redis');
+    } finally {
+      await redis.close();
+    }
   });
 
   it('a refused run is a 429 with a stable code, counted as refused', async () => {
