@@ -6,6 +6,8 @@ import type { PetcutApp } from '../src/app.js';
 import { LEDGER_PREFIX } from '../src/cost/index.js';
 import { openLedger } from '../src/cost/ledger.js';
 import type { Engine } from '../src/engine/engine.js';
+import { loadServiceConfig } from '../src/config.js';
+import { testEnv } from './support/env.js';
 import { buildApp, expectError, listen, photo, startEngine } from './support/app.js';
 import { rawRequest } from './support/rawHttp.js';
 import { startRedisServer } from './support/redis.js';
@@ -167,6 +169,19 @@ describe('POST /warmup follows the pre-warming rules', () => {
     } finally {
       await redis.close();
     }
+  });
+
+  it('a bad rule setting or schedule file stops the start, naming the variable or the file and field', async () => {
+    expect(() => loadServiceConfig(testEnv({ PETCUT_WARMUP_HOURS: 'nights' }))).toThrow(/PETCUT_WARMUP_HOURS/);
+    expect(() => loadServiceConfig(testEnv({ PETCUT_WARMUP_RECENT_S: '-1' }))).toThrow(/PETCUT_WARMUP_RECENT_S/);
+    expect(() => loadServiceConfig(testEnv({ PETCUT_WARMUP_BUDGET_USD: 'lots' }))).toThrow(/PETCUT_WARMUP_BUDGET_USD/);
+    const broken = join(scratch, 'broken.yml');
+    await writeFile(broken, SCHEDULE.replace('prewarm: true', 'prewarm: sometimes'));
+    await expect(buildApp(engine, { env: { PETCUT_WARMUP_HOURS: 'schedule', PETCUT_SCALING_SCHEDULE: broken } })).rejects.toThrow(new RegExp(`${broken}.*prewarm`));
+    // hours=always never reads the schedule.
+    const always = await buildApp(engine, { env: { PETCUT_WARMUP_HOURS: 'always', PETCUT_SCALING_SCHEDULE: join(scratch, 'missing.yml') } });
+    apps.push(always.app);
+    expect((await health(always.app)).conditions.businessHours).toEqual({ rule: 'always', blocks: false });
   });
 
   it('a refused run is a 429 with a stable code, counted as refused', async () => {
