@@ -7,6 +7,7 @@ import { createApp } from './app.js';
 import { createEngine } from './engine/index.js';
 import { isPetcutError } from './errors.js';
 import { loadDotEnv, loadServiceConfig } from './config.js';
+import { recordRun } from './observability/runRecord.js';
 import { createStore } from './storage/index.js';
 
 async function main(): Promise<void> {
@@ -26,8 +27,13 @@ async function main(): Promise<void> {
   early.forEach(log);
   // The restart KPI's trail (RUNBOOK.md, PetcutRestartLoop): every start, and every exit with how long the
   // process lived. A crash logs its exit code after the error; a SIGKILL (out of memory) logs no exit at all.
-  app.log.info({ revision: config.build.revision, version: config.build.version, pid: process.pid }, 'process started');
-  process.once('exit', (code) => app.log.info({ code, uptimeS: Math.round(process.uptime()), revision: config.build.revision }, 'process exit'));
+  // On a disk that outlives the process (not Cloud Run's), the previous run's fate too (src/observability/runRecord.ts).
+  const run = recordRun(config.storage.root ?? 'data', config.build.revision);
+  app.log.info({ revision: config.build.revision, version: config.build.version, pid: process.pid, ...(run.previous ? { previousRun: run.previous } : {}) }, 'process started');
+  process.once('exit', (code) => {
+    app.log.info({ code, uptimeS: Math.round(process.uptime()), revision: config.build.revision }, 'process exit');
+    run.exited(code);
+  });
   if (envFile) app.log.info({ file: envFile }, 'configuration read from .env (the environment wins where both set a variable)');
   engine.then((loaded) => app.log.info({ model: loaded.model.name, device: loaded.runtime.device, reason: loaded.runtime.deviceReason, loadMs: Math.round(loaded.readyMs) }, 'model loaded'),
     (error: unknown) => app.log.error({ err: error }, 'model failed to load'));

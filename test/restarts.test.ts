@@ -66,8 +66,16 @@ describe('process starts per revision', () => {
   it('a process killed from outside (out of memory) leaves no exit line: its start is its last word', { timeout: 120_000 }, async () => {
     const run = start({});
     await until(() => run.lines().some((l) => l.message === 'process started'), 'the "process started" line', 60_000, 20);
+    // On the same disk, the run before (the SIGTERM case) is known to have exited cleanly.
+    expect(run.lines().find((l) => l.message === 'process started')!.previousRun).toMatchObject({ fate: 'exited', code: 0, revision: 'petcut-00042-abc', uptimeS: expect.any(Number) });
     run.child.kill('SIGKILL');
     await run.exited;
     expect(run.lines().some((l) => l.message === 'process exit')).toBe(false);
+    // The next start on this disk says the killed one recorded no exit.
+    const next = start({});
+    await until(() => next.lines().some((l) => l.message === 'process started'), 'the next "process started" line', 60_000, 20);
+    expect(next.lines().find((l) => l.message === 'process started')!.previousRun).toMatchObject({ fate: 'no exit recorded', state: 'running', pid: run.child.pid });
+    next.child.kill('SIGKILL');
+    await next.exited;
   });
 });
