@@ -72,6 +72,16 @@ describe('petcut scale plan and export (no cloud)', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  it('export warns of a job in the hour DST skips or repeats', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'petcut-scale-'));
+    const file = join(dir, 'schedule.yml');
+    await writeFile(file, 'timeZone: America/New_York\nwindows:\n  - { name: night, from: "02:30", until: "09:00", min: 0, max: 2 }\n  - { name: day, from: "09:00", until: "02:30", min: 1, max: 2 }\n');
+    const result = await petcut(['scale', 'export', '--scheduler', '--schedule', file, '--project', 'p', '--region', 'r', '--service', 's', '--year', '2027']);
+    expect(result.code).toBe(0);
+    expect(result.stderr.trim().split('\n')).toEqual(['petcut scale: warning: petcut-scale-s-night-0230 (30 2 * * *) is in the hour DST skips or repeats: try it on staging first']);
+    await rm(dir, { recursive: true, force: true });
+  });
+
   it('--help shows examples and exit codes', async () => {
     for (const command of ['plan', 'apply', 'export']) {
       const help = await petcut(['scale', command, '--help']);
