@@ -155,6 +155,10 @@ describe('two instances and one Redis behave as one', () => {
     // Three 480 x 360 photos: seconds of work, so Redis goes while the job runs.
     const posted = await postJob(a, 3, 'shared-outage-1', 480);
     await until(async () => (await poll(a, posted.id)).job?.status === 'running', 'the job running', 60_000, 20);
+    // A socket on B following A's job through Redis: told to come back (1013) when Redis goes.
+    const remote = new Probe(`${b.base.replace('http', 'ws')}/v1/jobs/${posted.id}/events`);
+    await remote.opened;
+    await remote.next((m) => m.type === 'state');
     const logBefore = a.output().length;
     await redis.kill();
     expect((await poll(a, posted.id)).job?.status).toBe('running');
@@ -166,6 +170,8 @@ describe('two instances and one Redis behave as one', () => {
     await socket.closed;
     expect(socket.messages[0]?.type).toBe('state');
     expect(socket.messages.at(-1)).toMatchObject({ type: 'complete', status: 'succeeded' });
+    expect(await remote.closed).toBe(1013);
+    expect(remote.messages.filter((m) => m.type === 'complete')).toEqual([]);
     // Another instance cannot know the job without Redis: the usual 404, not a 5xx.
     expect(await poll(b, posted.id)).toEqual({ status: 404, code: 'PETCUT_E_JOB_NOT_FOUND' });
     expect(await metric(a, 'petcut_shared_state_up')).toBe(0);

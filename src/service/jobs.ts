@@ -99,7 +99,7 @@ export interface Jobs {
    * The job's current state, then every later event with the job as it is after it, wherever the job runs:
    * subscribed before the state is read, so nothing is missed, and nothing the state held comes twice.
    */
-  follow(id: string, listener: (event: JobEvent, job: Job) => void): Promise<{ job: Job; unsubscribe: () => void } | undefined>;
+  follow(id: string, listener: (event: JobEvent, job: Job) => void, lost?: () => void): Promise<{ job: Job; unsubscribe: () => void } | undefined>;
   /** Jobs not finished yet. */
   active(): number;
   /** Resolves when every running job has finished (graceful shutdown). */
@@ -165,7 +165,8 @@ export function createJobs(deps: JobsDeps): Jobs {
     shared.put(recordKey(job.id), record, deps.ttlMs, eventChannel(job.id), record).catch(() => undefined);
   };
 
-  const followShared = async (shared: SharedState, id: string, listener: (event: JobEvent, job: Job) => void) => {
+  // `lost`: Redis went away while following another instance's job (no more events will come this way).
+  const followShared = async (shared: SharedState, id: string, listener: (event: JobEvent, job: Job) => void, lost?: () => void) => {
     let seen = -1;
     let pending: JobRecord[] | undefined = [];
     const deliver = (record: JobRecord): void => {
@@ -173,12 +174,17 @@ export function createJobs(deps: JobsDeps): Jobs {
       seen = record.seq;
       listener(record.last, fromRecord(record));
     };
-    const unsubscribe = await shared.subscribe(eventChannel(id), (raw) => {
+    const unsubscribeChannel = await shared.subscribe(eventChannel(id), (raw) => {
       const record = parse<JobRecord>(raw);
       if (!record) return;
       if (pending) pending.push(record);
       else deliver(record);
     });
+    const stopWatching = shared.onDown(() => lost?.());
+    const unsubscribe = (): void => {
+      stopWatching();
+      unsubscribeChannel();
+    };
     const raw = await shared.get(recordKey(id)).catch(() => undefined);
     const record = raw === undefined ? undefined : parse<JobRecord>(raw);
     if (!record) {
@@ -271,7 +277,7 @@ export function createJobs(deps: JobsDeps): Jobs {
       emitter.on(id, listener);
       return () => emitter.off(id, listener);
     },
-    async follow(id, listener) {
+    async follow(id, listener, lost) {
       const own = jobs.get(id);
       if (own) {
         const handler = (event: JobEvent): void => listener(event, own);
@@ -279,7 +285,7 @@ export function createJobs(deps: JobsDeps): Jobs {
         return { job: own, unsubscribe: () => emitter.off(id, handler) };
       }
       if (!deps.shared?.up()) return undefined;
-      return followShared(deps.shared, id, listener).catch(() => undefined);
+      return followShared(deps.shared, id, listener, lost).catch(() => undefined);
     },
     active: () => running.size,
     async drain() {

@@ -29,10 +29,12 @@ export function createRedisSharedState(options: RedisSharedStateOptions): Shared
   let closed = false;
   let outageStartedAt = 0;
   let trips = 0;
+  const downListeners = new Set<() => void>();
   const down = (op: string, error: unknown): void => {
     options.onError?.(op);
     if (!up) return;
     up = false;
+    for (const listener of [...downListeners]) listener();
     outageStartedAt = Date.now();
     options.log.warn({ op, reason: error instanceof Error ? error.message : String(error) },
       'shared job state: Redis unavailable, jobs are served by the instance that took them until it answers again');
@@ -95,6 +97,10 @@ export function createRedisSharedState(options: RedisSharedStateOptions): Shared
         throw error;
       }
       return release;
+    },
+    onDown(listener) {
+      downListeners.add(listener);
+      return () => void downListeners.delete(listener);
     },
     roundTrips: () => trips,
     async close() {

@@ -16,6 +16,8 @@ export interface SharedState {
   publish(channel: string, message: string): Promise<void>;
   /** Resolves once the channel is subscribed (messages published after that arrive); returns the unsubscribe. */
   subscribe(channel: string, listener: (message: string) => void): Promise<() => void>;
+  /** Called once each time an outage begins (a follower of another instance's job hears nothing more then); returns the removal. */
+  onDown(listener: () => void): () => void;
   /** Commands sent so far (a pipeline counts once): the benchmark's round trips. */
   roundTrips(): number;
   close(): Promise<void>;

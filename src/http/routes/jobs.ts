@@ -75,7 +75,9 @@ export function registerJobRoutes(app: FastifyInstance, ctx: AppContext): void {
     const own = ctx.jobs.get(jobId);
     // This instance's job: the state and the subscription in one step, as ever. Another's (through Redis):
     // subscribed before its state is read, so no stage is missed in between.
-    const followed = own ? { job: own, unsubscribe: ctx.jobs.subscribe(jobId, (event) => forward(event, own)) } : await ctx.jobs.follow(jobId, forward);
+    // Redis lost while following another instance's job: 1013 (try again later), so the client reconnects or polls.
+    const followed = own ? { job: own, unsubscribe: ctx.jobs.subscribe(jobId, (event) => forward(event, own)) }
+      : await ctx.jobs.follow(jobId, forward, () => channel.close(1013, 'job state unavailable'));
     if (!followed) {
       // Known a moment ago (preValidation), gone now: Redis went away in between.
       channel.close(1011, 'job state unavailable');
