@@ -6,7 +6,13 @@ import { createApp } from '../src/app.js';
 import type { PetcutApp } from '../src/app.js';
 import { loadServiceConfig } from '../src/config.js';
 import type { Engine } from '../src/engine/engine.js';
-import { REPROBE_MS } from '../src/storage/circuit.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { isPetcutError, PetcutError } from '../src/errors.js';
+import { circuitStore, REPROBE_MS } from '../src/storage/circuit.js';
+import { createFsStore } from '../src/storage/fsStore.js';
+import type { ObjectStore } from '../src/storage/store.js';
 import { createS3Store } from '../src/storage/s3Store.js';
 import { expectError, form, OPERATOR_KEYS, photo, startEngine } from './support/app.js';
 import { testEnv } from './support/env.js';
@@ -121,8 +127,8 @@ describe('storage down: cached cut-outs are served, new work is refused', () => 
     expect(again.headers['x-cache']).toBe('HIT');
     expect(again.headers['x-petcut-degraded']).toBe('storage');
     expect(again.rawPayload.equals(before)).toBe(true);
-    // The failed session copy opened the circuit.
-    expect(app.petcut.storageHealth.up()).toBe(false);
+    // The failed session copy, confirmed by a failed ping, opens the circuit.
+    await until(() => !app.petcut.storageHealth.up(), 'the circuit to open', 20_000);
     const compat = await app.inject({ method: 'POST', url: '/remove-background', payload: form([{ data: known, field: 'file' }]) });
     expect(compat.statusCode).toBe(200);
     expect(compat.headers['x-petcut-degraded']).toBe('storage');
@@ -181,5 +187,48 @@ describe('storage down: cached cut-outs are served, new work is refused', () => 
     const health = await app.inject({ method: 'GET', url: '/health' });
     expect((JSON.parse(health.body) as { storage: { reachable: boolean } }).storage.reachable).toBe(true);
     expect(await sample('petcut_storage_up')).toBe(1);
+  });
+});
+
+describe('the circuit on its own (local disk, a store whose calls fail on demand)', () => {
+  let dir: string;
+  beforeAll(async () => void (dir = await mkdtemp(join(tmpdir(), 'petcut-circuit-'))));
+  afterAll(async () => rm(dir, { recursive: true, force: true }));
+
+  function flaky(failing: { puts: boolean; pings: boolean }): ObjectStore {
+    const store = createFsStore({ root: dir });
+    const down = (): never => { throw new PetcutError('PETCUT_E_STORAGE_UNAVAILABLE'); };
+    return { ...store, name: store.name, put: async (...args) => (failing.puts ? down() : store.put(...args)), ping: async () => (failing.pings ? down() : store.ping()) };
+  }
+  const codeOf = (promise: Promise<unknown>): Promise<string> => promise.then(() => 'resolved', (e: unknown) => (isPetcutError(e) ? e.code : String(e)));
+
+  it('a failed write whose ping succeeds leaves it closed; a missing object never counts', async () => {
+    const failing = { puts: true, pings: false };
+    const { store, health } = circuitStore(flaky(failing), { reprobeMs: 50 });
+    expect(await codeOf(store.put('a/b.txt', Buffer.from('x'), { contentType: 'text/plain' }))).toBe('PETCUT_E_STORAGE_UNAVAILABLE');
+    expect(await codeOf(store.get('a/missing.txt'))).toBe('resolved');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(health.up()).toBe(true);
+    health.close();
+  });
+
+  it('a failed write confirmed by a failed ping opens it: calls fail at once with Retry-After, the probe closes it', async () => {
+    const failing = { puts: true, pings: true };
+    const changes: boolean[] = [];
+    const { store, health } = circuitStore(flaky(failing), { reprobeMs: 50, onChange: (up) => changes.push(up) });
+    await codeOf(store.put('a/b.txt', Buffer.from('x'), { contentType: 'text/plain' }));
+    await until(() => !health.up(), 'the circuit to open', 5000);
+    const refused: unknown = await store.get('a/b.txt').catch((e: unknown) => e);
+    expect(isPetcutError(refused) && refused.code === 'PETCUT_E_STORAGE_UNAVAILABLE' && refused.retryAfterS).toBe(1);
+    expect(() => health.require()).toThrow(PetcutError);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(health.up()).toBe(false);
+    expect(health.state().probes).toBeGreaterThanOrEqual(2);
+    failing.pings = false;
+    failing.puts = false;
+    await until(() => health.up(), 'the circuit to close', 5000);
+    expect(await codeOf(store.put('a/b.txt', Buffer.from('x'), { contentType: 'text/plain' }))).toBe('resolved');
+    expect(changes).toEqual([false, true]);
+    health.close();
   });
 });

@@ -4,8 +4,10 @@ import type { ObjectStore } from './store.js';
 /**
  * A circuit breaker in front of the store (plan section 8, risk 4: graceful
  * degradation). A call that fails with PETCUT_E_STORAGE_UNAVAILABLE (the
- * adapters' code for an unreachable, timed-out or full backend) opens it:
- * from then on every call fails at once with the same code and a
+ * adapters' code for an unreachable, timed-out or full backend), confirmed
+ * by a ping that fails too, opens it (a failed ping opens it at once; a
+ * one-off failure whose ping succeeds leaves it closed, so one bad write does
+ * not turn new work away): from then on every call fails at once with the same code and a
  * Retry-After, instead of each request waiting out the SDK's timeouts and
  * retries against a backend that is down. One background ping every
  * `reprobeMs` (never more than one in flight) closes it again. Answers that
@@ -54,6 +56,7 @@ export function circuitStore(store: ObjectStore, options: CircuitOptions = {}): 
   let probes = 0;
   let timer: NodeJS.Timeout | undefined;
   let probing = false;
+  let confirming = false;
 
   const change = (next: boolean, cause?: unknown): void => {
     if (next === up) return;
@@ -77,19 +80,26 @@ export function circuitStore(store: ObjectStore, options: CircuitOptions = {}): 
       probing = false;
     }
   };
-  const trip = (cause: unknown): void => {
-    if (!isPetcutError(cause) || cause.code !== 'PETCUT_E_STORAGE_UNAVAILABLE') return;
+  const open = (cause: unknown): void => {
     if (up) probes = 0;
     change(false, cause);
     timer ??= setInterval(() => void probe(), reprobeMs).unref();
   };
+  const trip = (cause: unknown, operation: string): void => {
+    if (!isPetcutError(cause) || cause.code !== 'PETCUT_E_STORAGE_UNAVAILABLE' || !up) return;
+    if (operation === 'ping') return open(cause);
+    // One confirmation at a time; calls meanwhile go to the store as before.
+    if (confirming) return;
+    confirming = true;
+    store.ping().then(() => undefined, () => open(cause)).finally(() => (confirming = false));
+  };
   const refusal = (): PetcutError => new PetcutError('PETCUT_E_STORAGE_UNAVAILABLE', undefined, { retryAfterS });
-  const guarded = <A extends unknown[], R>(call: (...args: A) => Promise<R>) => async (...args: A): Promise<R> => {
+  const guarded = <A extends unknown[], R>(operation: string, call: (...args: A) => Promise<R>) => async (...args: A): Promise<R> => {
     if (!up) throw refusal();
     try {
       return await call(...args);
     } catch (failure) {
-      trip(failure);
+      trip(failure, operation);
       throw failure;
     }
   };
@@ -111,15 +121,15 @@ export function circuitStore(store: ObjectStore, options: CircuitOptions = {}): 
     health,
     store: {
       name: store.name,
-      put: guarded(store.put.bind(store)),
-      get: guarded(store.get.bind(store)),
-      head: guarded(store.head.bind(store)),
-      list: guarded(store.list.bind(store)),
-      delete: guarded(store.delete.bind(store)),
-      copy: guarded(store.copy.bind(store)),
-      ping: guarded(store.ping.bind(store)),
-      ensureLifecycle: guarded(store.ensureLifecycle.bind(store)),
-      ...(store.signedUrl ? { signedUrl: guarded(store.signedUrl.bind(store)) } : {}),
+      put: guarded('put', store.put.bind(store)),
+      get: guarded('get', store.get.bind(store)),
+      head: guarded('head', store.head.bind(store)),
+      list: guarded('list', store.list.bind(store)),
+      delete: guarded('delete', store.delete.bind(store)),
+      copy: guarded('copy', store.copy.bind(store)),
+      ping: guarded('ping', store.ping.bind(store)),
+      ensureLifecycle: guarded('lifecycle', store.ensureLifecycle.bind(store)),
+      ...(store.signedUrl ? { signedUrl: guarded('sign', store.signedUrl.bind(store)) } : {}),
     },
   };
 }
