@@ -174,12 +174,16 @@ describe('storage failing', () => {
     expect(listed.statusCode, `the session shows what the failed file left: ${listed.body}`).toBe(404);
   });
 
-  it('a synchronous cut-out into a session answers 503 with Retry-After when storage is down', async () => {
+  it('a synchronous cut-out into a session answers 503 with Retry-After when storage is down; a cached one is answered, flagged degraded', async () => {
     const restore = store.fail((op) => op === 'put');
     try {
-      const response = await app.inject({ method: 'POST', url: '/v1/cutouts', payload: form([{ data: await photo(320, 240, 'jpeg', 90) }]), headers: { 'x-session-id': 'broken-store-2' } });
+      const response = await app.inject({ method: 'POST', url: '/v1/cutouts', payload: form([{ data: await photo(320, 240, 'jpeg', 91) }]), headers: { 'x-session-id': 'broken-store-2' } });
       expectError(response, 503, 'PETCUT_E_STORAGE_UNAVAILABLE');
       expect(response.headers['retry-after']).toBe('7');
+      // Cached by the tests above: answered from the memory cache without its session copy (test/http.degraded.test.ts).
+      const cached = await app.inject({ method: 'POST', url: '/v1/cutouts', payload: form([{ data: await photo(320, 240, 'jpeg', 90) }]), headers: { 'x-session-id': 'broken-store-2' } });
+      expect(cached.statusCode).toBe(200);
+      expect(cached.headers['x-petcut-degraded']).toBe('storage');
     } finally {
       restore();
     }

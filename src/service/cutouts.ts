@@ -30,9 +30,10 @@ export interface CutoutRequest {
   readonly reservation?: () => void;
   readonly onStage?: (event: StageEvent) => void;
   /**
-   * A synchronous answer that may go out without its session copy: when storage is down, the
-   * cut-out (a cache hit, or work finished before the outage) is answered, flagged degraded,
-   * without `stored`. Jobs leave it off: their results live only in the store.
+   * A synchronous answer that may go out without its session copy: when storage is down, a full
+   * cache hit is answered, flagged degraded, without `stored`. Work that ran the model still fails
+   * with the 503 (its client retries and finds it in the cache). Jobs leave it off: their results
+   * live only in the store.
    */
   readonly serveUnstored?: boolean;
 }
@@ -106,7 +107,7 @@ export function createCutouts(deps: { processing: Processing; sessions: Sessions
         const kept = await original;
         return { outcome, stored: { original: kept, outputs: await publish(session, kept, outcome.outputs) } };
       } catch (error) {
-        if (!request.serveUnstored || !isPetcutError(error) || error.code !== 'PETCUT_E_STORAGE_UNAVAILABLE') throw error;
+        if (!request.serveUnstored || outcome.cache !== 'hit' || !isPetcutError(error) || error.code !== 'PETCUT_E_STORAGE_UNAVAILABLE') throw error;
         return { outcome: degraded(outcome) };
       }
     },

@@ -75,6 +75,7 @@ export interface ServiceDeps {
 export function createServices(config: ServiceConfig, deps: ServiceDeps): Services {
   const { log } = deps;
   const { store, health: storageHealth } = circuitStore(deps.store, {
+    retryAfterS: config.retryAfterS,
     onChange: (up, cause) => log(up ? 'storage is reachable again: new work is accepted' : 'storage is down: answering memory-cache hits only, refusing new work', cause),
   });
   const engine = createEngineHandle(deps.engine, config.retryAfterS);

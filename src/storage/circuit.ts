@@ -7,10 +7,12 @@ import type { ObjectStore } from './store.js';
  * adapters' code for an unreachable, timed-out or full backend), confirmed
  * by a ping that fails too, opens it (a failed ping opens it at once; a
  * one-off failure whose ping succeeds leaves it closed, so one bad write does
- * not turn new work away): from then on every call fails at once with the same code and a
+ * not turn new work away): from then on every call but `ping` fails at once with the same code and a
  * Retry-After, instead of each request waiting out the SDK's timeouts and
  * retries against a backend that is down. One background ping every
- * `reprobeMs` (never more than one in flight) closes it again. Answers that
+ * `reprobeMs` (never more than one in flight) closes it again, as does any
+ * ping that succeeds (/health's: an operator who sees storage back need not
+ * wait for the next tick; /health is called at a monitor's pace). Answers that
  * need no storage (cut-outs already in the memory cache) go on being served
  * meanwhile; the service refuses new model work while it is open.
  *
@@ -43,13 +45,15 @@ export interface CircuitOptions {
   readonly reprobeMs?: number;
   /** Told when the state changes (the app logs it). */
   readonly onChange?: (up: boolean, cause?: unknown) => void;
+  /** The least Retry-After a refusal carries (the service's PETCUT_RETRY_AFTER_S); at least the re-probe interval. */
+  readonly retryAfterS?: number;
 }
 
 export const REPROBE_MS = 5000;
 
 export function circuitStore(store: ObjectStore, options: CircuitOptions = {}): { store: ObjectStore; health: StorageHealth } {
   const reprobeMs = options.reprobeMs ?? REPROBE_MS;
-  const retryAfterS = Math.max(1, Math.ceil(reprobeMs / 1000));
+  const retryAfterS = Math.max(1, options.retryAfterS ?? 0, Math.ceil(reprobeMs / 1000));
   let up = true;
   let since = new Date();
   let error: string | undefined;
@@ -65,15 +69,18 @@ export function circuitStore(store: ObjectStore, options: CircuitOptions = {}): 
     error = next ? undefined : isPetcutError(cause) ? cause.message : 'Storage is not reachable.';
     options.onChange?.(next, cause);
   };
+  const close = (): void => {
+    clearInterval(timer);
+    timer = undefined;
+    change(true);
+  };
   const probe = async (): Promise<void> => {
     if (probing) return;
     probing = true;
     probes++;
     try {
       await store.ping();
-      clearInterval(timer);
-      timer = undefined;
-      change(true);
+      close();
     } catch {
       // Still down: the next tick tries again.
     } finally {
@@ -127,7 +134,16 @@ export function circuitStore(store: ObjectStore, options: CircuitOptions = {}): 
       list: guarded('list', store.list.bind(store)),
       delete: guarded('delete', store.delete.bind(store)),
       copy: guarded('copy', store.copy.bind(store)),
-      ping: guarded('ping', store.ping.bind(store)),
+      // The ping always reaches the store: it is how the circuit (and /health) sees storage come back.
+      async ping() {
+        try {
+          await store.ping();
+        } catch (failure) {
+          trip(failure, 'ping');
+          throw failure;
+        }
+        if (!up) close();
+      },
       ensureLifecycle: guarded('lifecycle', store.ensureLifecycle.bind(store)),
       ...(store.signedUrl ? { signedUrl: guarded('sign', store.signedUrl.bind(store)) } : {}),
     },

@@ -116,22 +116,18 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: AppContext, open
 }
 
 /**
- * The store's reachability: a ping while its circuit is closed (a failed ping opens it), or, while it
- * is open, the circuit's own state (its background probe pings; /health does not add to that).
- * `degraded`: only memory-cache hits are answered, new work gets 503 PETCUT_E_STORAGE_UNAVAILABLE.
+ * The store's reachability, by a ping: a failed one opens the store's circuit, a good one closes it.
+ * `degraded` (with `downSince`, `probes`): the circuit is open, only memory-cache hits are answered,
+ * new work gets 503 PETCUT_E_STORAGE_UNAVAILABLE.
  */
 async function probeStorage(ctx: AppContext): Promise<{ kind: string; reachable: boolean; error?: string; latencyMs: number; degraded?: boolean; downSince?: string; probes?: number }> {
   const started = performance.now();
-  const circuit = ctx.storageHealth.state();
-  if (!circuit.up) {
-    return { kind: ctx.store.name, reachable: false, error: circuit.error, latencyMs: 0, degraded: true, downSince: circuit.since.toISOString(), probes: circuit.probes };
-  }
   try {
     await ctx.store.ping();
     return { kind: ctx.store.name, reachable: true, latencyMs: Math.round(performance.now() - started) };
   } catch (error) {
     // Public: the coded message only (the adapters keep paths and library text in the cause, for the log).
-    return { kind: ctx.store.name, reachable: false, error: isPetcutError(error) ? error.message : 'Storage is not reachable.', latencyMs: Math.round(performance.now() - started), degraded: !ctx.storageHealth.up() };
+    return { kind: ctx.store.name, reachable: false, error: isPetcutError(error) ? error.message : 'Storage is not reachable.', latencyMs: Math.round(performance.now() - started), ...circuitView(ctx) };
   }
 }
 
@@ -143,6 +139,11 @@ function warmupView(ctx: AppContext, request: FastifyRequest): Record<string, un
   // The budget is the whole service's when the limiter's store is Redis; in memory it is this instance's.
   const hourly = { perHour, scope: perHour === 0 ? 'off' : limiter && limiter.kind !== 'memory' ? 'service' : 'instance', store: limiter?.kind ?? 'none' };
   return { ...view, conditions: { ...view.conditions, hourly } };
+}
+
+function circuitView(ctx: AppContext): { degraded: boolean; downSince?: string; probes?: number } {
+  const circuit = ctx.storageHealth.state();
+  return circuit.up ? { degraded: false } : { degraded: true, downSince: circuit.since.toISOString(), probes: circuit.probes };
 }
 
 /** What the instance costs by the price list (not what it has spent: that is in /metrics and the ledger). */
