@@ -147,15 +147,16 @@ describe('storage down: cached cut-outs are served, new work is refused', () => 
     expect(await sample('petcut_degraded_responses_total', 'route="/remove-background"')).toBe(1);
   });
 
-  it('refuses a new photo with 503 PETCUT_E_STORAGE_UNAVAILABLE and Retry-After, before the model runs', async () => {
+  it('refuses a new photo (and any job) with 503 PETCUT_E_STORAGE_UNAVAILABLE and Retry-After, before the model runs', async () => {
     const runs = await modelRuns();
     const fresh = await photo(240, 180, 'jpeg', 25);
     const started = performance.now();
-    for (const [url, field] of [['/v1/cutouts', 'image'], ['/remove-background', 'file'], ['/api/v2/process-with-effects?effects=color', 'file']] as const) {
-      const refused = await app.inject({ method: 'POST', url, payload: form([{ data: fresh, field }]) });
+    // A job is refused before its 202 (its results would live in the store), even for a cached photo.
+    for (const [url, field, data] of [['/v1/cutouts', 'image', fresh], ['/remove-background', 'file', fresh], ['/api/v2/process-with-effects?effects=color', 'file', fresh], ['/v1/jobs', 'image', known]] as const) {
+      const refused = await app.inject({ method: 'POST', url, payload: form([{ data, field }]) });
       expect(refused.statusCode, `${url}: ${refused.body.slice(0, 200)}`).toBe(503);
       expect(Number(refused.headers['retry-after'])).toBe(Math.ceil(REPROBE_MS / 1000));
-      const code = url === '/v1/cutouts' ? expectError(refused, 503, 'PETCUT_E_STORAGE_UNAVAILABLE').error.code : (JSON.parse(refused.body) as { code: string }).code;
+      const code = url.startsWith('/v1/') ? expectError(refused, 503, 'PETCUT_E_STORAGE_UNAVAILABLE').error.code : (JSON.parse(refused.body) as { code: string }).code;
       expect(code).toBe('PETCUT_E_STORAGE_UNAVAILABLE');
     }
     // A refusal does not wait out SDK timeouts: the circuit answers at once (generous for a loaded machine).

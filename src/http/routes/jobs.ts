@@ -25,6 +25,8 @@ export function registerJobRoutes(app: FastifyInstance, ctx: AppContext): void {
       response: { 202: JOB, ...errors(400, 413, 415, 503) },
     },
   }, async (request, reply) => {
+    // A job's results live in the store: while it is down, refuse before the body is read (503, Retry-After).
+    ctx.storageHealth.require();
     // Room for the first file before the body is read, for each further one before its bytes (readUpload):
     // an accepted job is never refused later.
     const { reservation } = reserveUpload(ctx, request, 1, ctx.config.filesPerJob);
