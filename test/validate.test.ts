@@ -103,7 +103,8 @@ describe('petcut validate', () => {
     expect(warm.measured?.samples).toBe(2);
     expect(code).toBe(warm.status === 'pass' ? 0 : 1);
     expect(report!.exitCode).toBe(code);
-    expect(report!.score).toBe(warm.status === 'pass' ? 100 : 75);
+    // Cold skipped, 85 points ran; a slow machine fails warm (20): 65/85 = 76.
+    expect(report!.score).toBe(warm.status === 'pass' ? 100 : 76);
     expect(stdout).toMatch(/score \d+\/100/);
   }, 120_000);
 
