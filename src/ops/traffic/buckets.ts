@@ -31,15 +31,8 @@ function formatter(timeZone: string): Intl.DateTimeFormat {
   return format;
 }
 
-/** True when Intl knows the IANA zone name (e.g. America/New_York). */
-export function isTimeZone(timeZone: string): boolean {
-  try {
-    formatter(timeZone);
-    return true;
-  } catch {
-    return false;
-  }
-}
+/** True when Intl knows the IANA zone name (e.g. America/New_York): the scaling schedule's check. */
+export { isTimeZone } from '../../scaling/zone.js';
 
 /** The day of the week and the hour an instant has on the zone's clock. */
 export function hourOfWeek(at: Date, timeZone: string): HourOfWeek {
