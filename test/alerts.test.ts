@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 const dir = fileURLToPath(new URL('../deploy/prometheus/', import.meta.url));
-const testFiles = ['alerts.test.yml', 'alerts.weekly.test.yml'];
+const testFiles = ['alerts.test.yml', 'alerts.weekly.test.yml', 'alerts.yearly.test.yml'];
 const read = (name: string): string => readFileSync(dir + name, 'utf8');
 
 interface PromtoolResult {
