@@ -1,4 +1,4 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import type { Engine } from '../engine/index.js';
 import { pairsFromFolders, pairsFromManifest } from '../eval/dataset.js';
@@ -7,6 +7,7 @@ import { readGroundTruth } from '../eval/maskReader.js';
 import { boundaryF, iou, mae } from '../eval/metrics.js';
 import { resizeMask, writeMaskPng } from '../image/masks.js';
 import type { SegmentOptions } from '../engine/index.js';
+import { makeDirs } from '../fsDirs.js';
 
 export interface EvalFlags {
   images?: string;
@@ -50,7 +51,7 @@ async function loadPairs(flags: EvalFlags): Promise<EvalPair[]> {
 /** Cuts out every image, scores it against its mask, writes the CSV and returns the rows. */
 export async function evaluate(engine: Engine, pairs: EvalPair[], options: SegmentOptions, ignoreValue: number | undefined, save?: string): Promise<EvalRow[]> {
   const rows: EvalRow[] = [];
-  if (save) await mkdir(save, { recursive: true });
+  if (save) await makeDirs(save);
   for (const pair of pairs) {
     const gt = await readGroundTruth(pair.mask, { ignoreValue });
     const started = performance.now();

@@ -18,6 +18,7 @@ import { registerLoadtestCommand } from './loadtest.js';
 import { registerTrafficCommand } from './traffic.js';
 import { registerRolloutCommand } from './rollout.js';
 import { registerScaleCommand } from './scale.js';
+import { makeDirs } from '../fsDirs.js';
 
 const log = (line: string): void => {
   process.stderr.write(`${line}\n`);
@@ -40,9 +41,9 @@ program.command('demo-photo')
   .addHelpText('after', '\nExample:\n  petcut demo-photo pet.jpg && curl -F image=@pet.jpg -o pet.png http://localhost:8080/v1/cutouts')
   .action(async (file: string) => {
     const { demoPhoto } = await import('../image/sample.js');
-    const { mkdir, writeFile } = await import('node:fs/promises');
+    const { writeFile } = await import('node:fs/promises');
     const { dirname } = await import('node:path');
-    await mkdir(dirname(file), { recursive: true });
+    await makeDirs(dirname(file));
     await writeFile(file, await demoPhoto());
     log(`wrote ${file}: a 1024x768 JPEG of a drawn cat`);
   });

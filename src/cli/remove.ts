@@ -1,4 +1,4 @@
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { SingleBar, Presets } from 'cli-progress';
 import type { CutoutOptions, Engine } from '../engine/index.js';
@@ -6,6 +6,7 @@ import { parseEffectList, resolveParams } from '../effects/registry.js';
 import { invalidOption, isPetcutError } from '../errors.js';
 import { FORMAT_SPELLINGS, FORMATS, formatNamed } from '../image/formats.js';
 import { expandInputs, writeAtomic } from './files.js';
+import { makeDirs } from '../fsDirs.js';
 
 export interface RemoveFlags {
   output: string;
@@ -76,7 +77,7 @@ export async function removeBackgrounds(engine: Engine, inputs: string[], flags:
   const options = await optionsFromFlags(flags);
   const { files, missing } = await expandInputs(inputs);
   for (const path of missing) log(`petcut: ${path}: no such file or folder`);
-  await mkdir(flags.output, { recursive: true });
+  await makeDirs(flags.output);
   const bar = flags.progress && files.length > 1 ? new SingleBar({ format: '{bar} {value}/{total} {file}', hideCursor: true }, Presets.shades_classic) : undefined;
   bar?.start(files.length, 0, { file: '' });
   let done = 0;

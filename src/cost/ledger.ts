@@ -1,7 +1,7 @@
-import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { CostEntry, OutputFacts } from './meter.js';
+import { makeDirsSync } from '../fsDirs.js';
 
 /**
  * The cost ledger: one SQLite file per instance (better-sqlite3, the only
@@ -76,7 +76,7 @@ export interface Ledger {
 }
 
 export function openLedger(path: string, options: { readonly?: boolean } = {}): Ledger {
-  if (!options.readonly) mkdirSync(dirname(path), { recursive: true });
+  if (!options.readonly) makeDirsSync(dirname(path));
   const db = new Database(path, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
   if (!options.readonly) {
     // WAL: the report can read a live instance's file while it writes.

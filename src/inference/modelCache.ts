@@ -1,12 +1,13 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { PetcutError } from '../errors.js';
 import { widenFp16Model } from './fp32.js';
 import { modelIdentity } from './models.js';
 import type { ModelDescription } from './models.js';
+import { makeDirs } from '../fsDirs.js';
 
 interface ChunkRef { hash: string; offsets: [number, number] }
 interface ResourceEntry { chunks: ChunkRef[]; size: number }
@@ -77,7 +78,7 @@ async function assembleImglyModel(resource: string, sha256: string, target: stri
   const resources = JSON.parse(await readFile(join(dataDir, 'resources.json'), 'utf8')) as Record<string, ResourceEntry>;
   const entry = resources[resource];
   if (!entry) throw new PetcutError('PETCUT_E_MODEL_UNAVAILABLE', `Resource ${resource} is not in @imgly/background-removal-data.`);
-  await mkdir(dirname(target), { recursive: true });
+  await makeDirs(dirname(target));
   const partial = `${target}.${randomUUID()}.partial`;
   const whole = createHash('sha256');
   const file = await open(partial, 'w');

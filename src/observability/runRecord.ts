@@ -1,5 +1,6 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { makeDirsSync } from '../fsDirs.js';
 
 /**
  * The previous run's fate, where it can be known: a small file in the data
@@ -47,7 +48,7 @@ function readRecord(path: string): RunRecord | undefined {
 /** Best effort: a read-only or full disk must not stop the service (the logs still have the trail). */
 function write(path: string, record: RunRecord): void {
   try {
-    mkdirSync(dirname(path), { recursive: true });
+    makeDirsSync(dirname(path));
     writeFileSync(path, `${JSON.stringify(record)}\n`);
   } catch {
     // nothing to do

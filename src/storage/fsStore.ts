@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type { Dirent } from 'node:fs';
-import { copyFile, mkdir, readdir, readFile, rename, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
+import { copyFile, readdir, readFile, rename, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { PetcutError } from '../errors.js';
 import type { ObjectInfo, ObjectStore, PutOptions } from './store.js';
+import { makeDirs } from '../fsDirs.js';
 
 /**
  * Objects on local disk under `root`: `<root>/<key>` holds the bytes and a
@@ -139,7 +140,7 @@ export function createFsStore(options: FsStoreOptions): FsStore {
     } catch (error) {
       // A delete may have pruned the directory between our mkdir and the write.
       if (!isMissing(error)) throw error;
-      await mkdir(dirname(path), { recursive: true });
+      await makeDirs(dirname(path));
       await writeAtomically(sidecarPath(path), JSON.stringify(sidecar));
     }
   }
@@ -151,7 +152,7 @@ export function createFsStore(options: FsStoreOptions): FsStore {
     async put(key: string, data: Buffer, put: PutOptions): Promise<void> {
       const path = pathOf(key);
       try {
-        await mkdir(dirname(path), { recursive: true });
+        await makeDirs(dirname(path));
         await putSidecar(path, { contentType: put.contentType, metadata: lowerCaseKeys(put.metadata) });
         await writeAtomically(path, data);
       } catch (error) {
@@ -212,7 +213,7 @@ export function createFsStore(options: FsStoreOptions): FsStore {
       const target = pathOf(to);
       const temp = join(dirname(target), `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
       try {
-        await mkdir(dirname(target), { recursive: true });
+        await makeDirs(dirname(target));
         // Bytes first, into a temp file: a missing source fails here, before the target's sidecar is touched.
         await copyFile(source, temp); // copyFile does not keep the mtime: the copy's `updated` is now
         await putSidecar(target, await readSidecar(source));
@@ -231,7 +232,7 @@ export function createFsStore(options: FsStoreOptions): FsStore {
     async ping(): Promise<void> {
       const probe = join(root, `${TEMP_PREFIX}ping-${randomBytes(4).toString('hex')}`); // swept like any temp if we die here
       // A real write: an empty file needs no data block, so it succeeds on a full disk; 4 KB does not.
-      await mkdir(root, { recursive: true }).then(() => writeFile(probe, PROBE_BYTES)).then(() => unlink(probe)).catch(async (error: unknown) => {
+      await makeDirs(root).then(() => writeFile(probe, PROBE_BYTES)).then(() => unlink(probe)).catch(async (error: unknown) => {
         await unlink(probe).catch(() => undefined);
         unavailable(error);
       });

@@ -1,6 +1,6 @@
 // report.json (the numbers), report.html (self-contained: tables and inline SVG
 // charts) and PNG charts for CI logs, all in one folder.
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { svgToPng } from '../../image/svg.js';
 import { latencyHistogramSvg, latencyOverTimeSvg, throughputSvg } from './charts.js';
@@ -9,6 +9,7 @@ import type { RunResult } from './runner.js';
 import { countBy, isServiceError, summarize } from './stats.js';
 import type { Sample, Summary } from './stats.js';
 import type { ThresholdResult } from './thresholds.js';
+import { makeDirs } from '../../fsDirs.js';
 
 export interface ReportMeta { profile: string; target: string; scale: number; size: string; arrival: string; profilesFile: string; sloFile: string }
 
@@ -95,7 +96,7 @@ body{font-family:sans-serif;margin:24px;color:#222}table{border-collapse:collaps
 
 /** Writes report.json, report.html and one PNG per chart into `dir`; returns the file names. */
 export async function writeReport(dir: string, report: Report, samples: readonly Sample[]): Promise<string[]> {
-  await mkdir(dir, { recursive: true });
+  await makeDirs(dir);
   const charts = { 'latency-over-time': latencyOverTimeSvg(samples), 'latency-histogram': latencyHistogramSvg(samples), 'throughput': throughputSvg(report.throughput) };
   await writeFile(join(dir, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
   await writeFile(join(dir, 'report.html'), reportHtml(report, charts));
