@@ -11,4 +11,5 @@ export type { EngineConfig } from './config.js';
 export { DEFAULT_TUNING } from './segment.js';
 export type { SegmentOptions, StageTimes, Tuning } from './segment.js';
 export type { OutputSpec, ProcessOptions, ProgressEvent } from './pipeline/protocol.js';
-export type { SubjectFacts } from './types.js';
+export type { FoundSubject, SubjectFacts, SubjectMode } from './types.js';
+export { SUBJECT_MODES } from './types.js';

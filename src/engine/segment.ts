@@ -6,7 +6,7 @@ import { applyGuided, colourMeans, guidedCoefficients } from '../image/refine.js
 import { resizeRgb, workSize } from '../image/resample.js';
 import { fillEnclosed, maskConfidence, selectSubject } from '../image/subject.js';
 import type { Box, Planes, Point } from '../image/types.js';
-import type { SubjectFacts } from './types.js';
+import type { SubjectFacts, SubjectMode } from './types.js';
 import type { Inferencer } from '../inference/client.js';
 import type { ModelDescription } from '../inference/models.js';
 import { toModelTensor, toProbability } from '../inference/tensor.js';
@@ -15,6 +15,12 @@ import { pixelHash } from '../image/pixelHash.js';
 export interface SegmentOptions {
   /** A point on the pet in image coordinates (after EXIF orientation). */
   readonly hint?: Point;
+  /** The same as a share of the oriented image's width and height (0..1 each): what a storefront tap gives. Wins over `hint`. */
+  readonly point?: Point;
+  /** Which subjects to keep (default `pets`; see SUBJECT_MODES). */
+  readonly keep?: SubjectMode;
+  /** Keep people too (owner-and-pet prints); default false: a person holding a pet is cut away. */
+  readonly people?: boolean;
   /** Keep only the main subject (default). Off: every salient region the model found. */
   readonly subject?: boolean;
   /** Re-run the model on the subject's crop when it covers less than this share of the frame (0 disables). */
@@ -63,7 +69,7 @@ export interface StageTimes { decode: number; inference: number; refine: number;
  * estimated at the edges, zero where transparent) and alpha, with what was
  * found (SubjectFacts, with the planes' width and height as the source's).
  */
-export interface Segmentation extends Planes, Pick<SubjectFacts, 'box' | 'confidence' | 'zoomed'> {
+export interface Segmentation extends Planes, Pick<SubjectFacts, 'box' | 'confidence' | 'zoomed' | 'subjects' | 'petFound'> {
   /** sha256 of the oriented decoded pixels: the cache's content key. */
   readonly pixelHash: string;
   readonly times: StageTimes;
