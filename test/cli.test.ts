@@ -100,9 +100,11 @@ describe('petcut eval', () => {
     const csv = join(dir, 'eval', 'out.csv');
     const result = await petcut('eval', '--images', images, '--masks', masks, '--csv', csv);
     expect(result.code).toBe(0);
-    expect(result.stderr).toMatch(/IoU 0\.9\d+/);
+    // The summary table is on stdout (progress on stderr): the set (named after the images folder), its n and mean IoU.
+    expect(result.stdout).toMatch(/^images\s+all\s+1\s+0\.9\d+/m);
     const [header, row] = (await readFile(csv, 'utf8')).trim().split('\n');
-    expect(header).toBe('image,subject,iou,boundary_f,mae,ms,confidence,zoomed');
+    // The single-set columns stay first, so older readers keep working.
+    expect(header).toBe('image,subject,iou,boundary_f,mae,ms,confidence,zoomed,set,pet_found,found');
     const cells = row!.split(',');
     expect(cells[0]).toBe('a.jpg');
     expect(Number(cells[2])).toBeGreaterThan(0.95);

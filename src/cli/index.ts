@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
-import { createEngine, describeModel, loadEngineConfig } from '../engine/index.js';
+import { createEngine, describeModel, loadEngineConfig, SUBJECT_MODES } from '../engine/index.js';
 import { loadDotEnv } from '../config.js';
 import { isPetcutError } from '../errors.js';
 import { FORMAT_SPELLINGS, LOSSY_FORMATS_LABEL } from '../image/formats.js';
@@ -9,8 +9,7 @@ import { EFFECTS } from '../effects/registry.js';
 import { resolveModelFile } from '../inference/modelCache.js';
 import { removeBackgrounds } from './remove.js';
 import type { RemoveFlags } from './remove.js';
-import { runEvalCommand } from './evalCommand.js';
-import type { EvalFlags } from './evalCommand.js';
+import { registerEvalCommand } from './evalCommand.js';
 import type { ReportFlags } from './cost.js';
 import { registerDeployCommand } from './deploy.js';
 import { registerValidateCommand } from './validate.js';
@@ -61,12 +60,16 @@ program.command('remove')
   .option('-s, --size <full|preview|px>', 'output size: full, preview (1024 px) or a long side in px')
   .option('-e, --effect <name>', `print style: ${Object.keys(EFFECTS).join(', ')}`)
   .option('--effect-param <name=value...>', 'a parameter of the effect (repeatable), e.g. --effect-param levels=4')
-  .option('--hint <x,y>', 'a point on the pet (image pixels) that picks the subject')
+  .addOption(new Option('--subjects <mode>', 'what to keep: pets (every animal), largest-pet, point (the pet under --point/--hint), all-salient (as before pet finding)').choices(SUBJECT_MODES).default(undefined, 'pets'))
+  .option('--point <fx,fy>', 'the pet under this point, as shares (0..1) of the width and height, e.g. 0.42,0.61 (implies --subjects point)')
+  .option('--people', 'keep the people too (owner-and-pet prints); by default a person holding a pet is cut away')
+  .option('--hint <x,y>', 'a point on the pet in image pixels (implies --subjects point)')
   .option('--no-subject', 'keep every salient object, not just the main subject')
   .option('--no-refine', 'plain bilinear mask upscale instead of edge-aware refinement')
   .option('--model <name|path.onnx>', `model: ${Object.keys(MODELS).join(', ')} or a path to an ONNX file`)
   .option('--concurrency <n>', 'images in flight', '2')
   .option('--no-progress', 'one line per file instead of a progress bar')
+  .addHelpText('after', '\nExamples:\n  petcut remove photos/ -o cutouts/                      every pet in each photo, people cut away\n  petcut remove owner.jpg -o out/ --people               the owner and the dog\n  petcut remove two-cats.jpg -o out/ --point 0.7,0.5     only the cat right of centre\n\nEach line says what was found, e.g. "pet found: cat 0.91 kept, person 0.88 dropped";\n"no pet found" means the saliency cut-out was written.')
   .action(async (inputs: string[], flags: RemoveFlags & { model?: string }) => {
     const engine = await createEngine({ config: engineConfig(flags.model), log });
     try {
@@ -78,28 +81,7 @@ program.command('remove')
     }
   });
 
-program.command('eval')
-  .description('measure cut-out quality against ground-truth masks (IoU, boundary F, MAE, time)')
-  .option('--images <dir>', 'folder of photos')
-  .option('--masks <dir>', 'folder of masks with the same base names (.png)')
-  .option('--manifest <tsv>', 'TSV with image and mask columns (paths relative to the manifest)')
-  .option('--ignore <value>', 'mask value to ignore (e.g. 128 for trimaps, 255 for palette masks)')
-  .option('--csv <file>', 'per-image results as CSV', 'eval.csv')
-  .option('--only <subject>', 'only manifest rows whose subject column contains this text')
-  .option('--raw', 'raw model output with a bilinear upscale (no subject selection, no refinement)')
-  .option('--no-subject', 'no subject selection')
-  .option('--no-zoom', 'no zoomed second pass')
-  .option('--no-refine', 'no edge-aware refinement')
-  .option('--model <name|path.onnx>', 'model to evaluate')
-  .option('--save <dir>', 'also write each cut-out mask here')
-  .action(async (flags: EvalFlags & { model?: string }) => {
-    const engine = await createEngine({ config: engineConfig(flags.model), log });
-    try {
-      await runEvalCommand(engine, flags, log);
-    } finally {
-      await engine.close();
-    }
-  });
+registerEvalCommand(program, log, engineConfig);
 
 program.command('model')
   .description('list the models, or build and verify the model cache (for container images)')

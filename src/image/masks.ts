@@ -10,8 +10,9 @@ export async function readGreyMask(file: Buffer, path: string): Promise<{ data: 
   return { data, width: info.width, height: info.height };
 }
 
+/** One byte a pixel in and out: sharp would hand a resized grey plane back as sRGB (3 bytes a pixel) unless told `b-w`. */
 export async function resizeMask(mask: Uint8Array, width: number, height: number, toWidth: number, toHeight: number): Promise<Uint8Array> {
-  return sharp(mask, { raw: { width, height, channels: 1 } }).resize(toWidth, toHeight, { fit: 'fill' }).raw().toBuffer();
+  return sharp(mask, { raw: { width, height, channels: 1 } }).resize(toWidth, toHeight, { fit: 'fill' }).toColourspace('b-w').raw().toBuffer();
 }
 
 export async function writeMaskPng(mask: Uint8Array, width: number, height: number, path: string): Promise<void> {
