@@ -49,9 +49,19 @@ export class WorstSheet {
 
 function caption(row: EvalRow): string {
   const pet = row.petFound === false ? '  NO PET FOUND' : '';
-  const found = row.found ? `  found ${row.found.replaceAll(';', ', ')}` : '';
+  const found = row.found === undefined ? '' : `  ${foundCaption(row.found)}`;
   const subject = row.subject ? ` (${row.subject})` : '';
   const text = `${row.set}/${basename(row.image)}${subject}  IoU ${row.iou.toFixed(3)}  bF ${row.boundaryF.toFixed(3)}${pet}${found}`;
   // About what fits across the four cells at 14 px.
   return text.length > 130 ? `${text.slice(0, 129)}…` : text;
+}
+
+/** `kept cat 0.91, dog 0.80; dropped 3 (person, couch)` from the row's `label:score:kept|dropped;...`. */
+function foundCaption(found: string): string {
+  const subjects = found.split(';').filter(Boolean).map((entry) => entry.split(':') as [string, string, string]);
+  if (subjects.length === 0) return 'nothing detected';
+  const kept = subjects.filter(([, , state]) => state === 'kept').map(([label, score]) => `${label} ${score}`);
+  const dropped = [...new Set(subjects.filter(([, , state]) => state !== 'kept').map(([label]) => label))];
+  const droppedCount = subjects.length - kept.length;
+  return `kept ${kept.length ? kept.join(', ') : 'none'}${droppedCount ? `; dropped ${droppedCount} (${dropped.join(', ')})` : ''}`;
 }
