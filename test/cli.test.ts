@@ -110,6 +110,14 @@ describe('petcut eval', () => {
     expect(Number(cells[2])).toBeGreaterThan(0.95);
     expect(Number(cells[3])).toBeGreaterThan(0.9);
   });
+
+  it('exits 2 on a bad flag, naming it and what is allowed', async () => {
+    const bad = await petcut('eval', '--images', join(dir, 'eval', 'images'), '--masks', join(dir, 'eval', 'masks'), '--subjects', 'dogs');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--subjects "dogs": use one of pets, largest-pet, point, all-salient');
+    expect((await petcut('eval', '--manifest', join(dir, 'nowhere.tsv'))).code).toBe(2);
+    expect((await petcut('eval', '--no-such-flag')).code).toBe(2);
+  });
 });
 
 describe('petcut auth hash-key', () => {
