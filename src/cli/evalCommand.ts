@@ -134,12 +134,13 @@ export interface EvalPlan {
 
 /** Checks the flags and reads the manifests; throws EvalUsageError naming what is wrong. */
 export async function planEval(flags: EvalFlags): Promise<EvalPlan> {
+  const segment = segmentOptionsFromFlags(flags);
   const sets = await loadSets(flags);
   const ignoreValue = flags.ignore === undefined ? undefined : integerFlag('--ignore', flags.ignore, 0, 255);
   const sheet = flags.sheet ? { file: flags.sheet, rows: integerFlag('--sheet-worst', flags.sheetWorst ?? '12', 1, MAX_SHEET_ROWS) } : undefined;
   if (sheet && !/\.jpe?g$/i.test(sheet.file)) throw new EvalUsageError(`--sheet ${sheet.file}: the sheet is a JPEG; name it .jpg`);
   return {
-    sets, segment: segmentOptionsFromFlags(flags), ignoreValue, csv: flags.csv, json: flags.json, save: flags.save, sheet,
+    sets, segment, ignoreValue, csv: flags.csv, json: flags.json, save: flags.save, sheet,
     progress: flags.progress !== false,
   };
 }
