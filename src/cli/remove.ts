@@ -7,6 +7,7 @@ import { invalidOption, isPetcutError } from '../errors.js';
 import { FORMAT_SPELLINGS, FORMATS, formatNamed } from '../image/formats.js';
 import { expandInputs, writeAtomic } from './files.js';
 import { makeDirs } from '../fsDirs.js';
+import { formatSubjectsLine, parseSelection, segmentOptionsOf } from '../service/selection.js';
 
 export interface RemoveFlags {
   output: string;
@@ -18,6 +19,12 @@ export interface RemoveFlags {
   mask?: boolean;
   size?: string;
   hint?: string;
+  /** pets (default), largest-pet, point, all-salient. */
+  subjects?: string;
+  /** The tap point as shares "fx,fy" (0..1) of the width and height: implies --subjects point. */
+  point?: string;
+  /** Keep people (owner-and-pet prints). */
+  people?: boolean;
   subject?: boolean;
   refine?: boolean;
   concurrency?: string;
@@ -51,6 +58,9 @@ export async function optionsFromFlags(flags: RemoveFlags): Promise<CutoutOption
     if (!Number.isFinite(x) || !Number.isFinite(y)) throw invalidOption('hint', `must be "x,y" in image pixels, got "${flags.hint}"`);
     options.hint = { x: x!, y: y! };
   }
+  // Pixels (--hint) or shares (--point): a --hint alone picks the point mode as a --point would.
+  const selection = parseSelection({ subjects: flags.subjects, point: flags.point, people: flags.people ? 'keep' : undefined });
+  Object.assign(options, segmentOptionsOf(flags.hint !== undefined && flags.subjects === undefined && flags.point === undefined ? { ...selection, keep: 'point' } : selection));
   if (flags.effect !== undefined) {
     const [effect] = parseEffectList(flags.effect.split(',')[0]!);
     const given = Object.fromEntries((flags.effectParam ?? []).map((pair) => {
@@ -91,7 +101,9 @@ export async function removeBackgrounds(engine: Engine, inputs: string[], flags:
         const result = await engine.cutout(await readFile(file), options);
         await writeAtomic(join(flags.output, outputName(file, result.format, options.maskOnly === true, options.effect)), result.data);
         done++;
-        if (!bar) log(`${file} -> ${outputName(file, result.format, options.maskOnly === true, options.effect)} (${result.width}x${result.height}, ${Math.round(result.times.total)} ms)`);
+        const found = formatSubjectsLine(result);
+        if (!bar) log(`${file} -> ${outputName(file, result.format, options.maskOnly === true, options.effect)} (${result.width}x${result.height}, ${Math.round(result.times.total)} ms)${found ? `: ${found}` : ''}`);
+        else if (result.petFound === false) bar.update({ file: `${basename(file)}: no pet found` });
       } catch (error) {
         failed++;
         const reason = isPetcutError(error) ? `${error.message} (${error.code})` : `unexpected error: ${(error as Error).message}`;

@@ -4,7 +4,10 @@ import { EFFECT_NAME, PARAMETER_NAME } from '../effects/types.js';
 import { invalidOption, PetcutError } from '../errors.js';
 import { FORMAT_SPELLINGS, formatNamed, LOSSY_FORMATS_LABEL } from '../image/formats.js';
 import { parseColour } from '../image/render.js';
+import { SUBJECT_MODES } from '../engine/index.js';
 import type { OutputSpec } from '../engine/index.js';
+import { parseSelection } from '../service/selection.js';
+import type { SubjectSelection } from '../service/selection.js';
 
 /**
  * Output options, read the same way from the query string and from multipart
@@ -37,7 +40,31 @@ export const OPTION_PROPERTIES = {
   effects: { type: 'string', description: 'Comma-separated print styles (GET /v1/effects); one output per effect. Default "color". Effect parameters as `<effect>.<parameter>=value`, e.g. `popart.levels=4`.' },
 } as const;
 
+/**
+ * Segment options: which subjects the cut-out keeps. Apart from the output
+ * options because they change the cut-out itself (and so its cache key), not
+ * how it is rendered.
+ */
+export const SEGMENT_OPTION_PROPERTIES = {
+  // No `default` keywords: route validation would fill them in, and `point` alone must still imply subjects=point.
+  subjects: { type: 'string', enum: SUBJECT_MODES, description: 'Which subjects to keep: "pets" (default: every animal found), "largest-pet", "point" (the pet under `point`) or "all-salient" (what the cut-out model found, as before pet finding). Where no animal is found the saliency cut-out is returned with X-Petcut-Pet-Found: false.' },
+  point: { type: 'string', maxLength: 64, description: 'The tap point "x,y" as shares (0..1) of the photo\'s width and height, e.g. "0.42,0.61" (rounded to 0.01); implies subjects=point, only with it.' },
+  people: { type: 'string', enum: ['keep', 'drop', 'true', 'false', '1', '0', ''], description: 'Keep the people in the photo (owner-and-pet prints): keep|true|1; default drop.' },
+} as const;
+
+const SEGMENT_FIELDS = new Set(Object.keys(SEGMENT_OPTION_PROPERTIES));
+
 export type OptionFields = Record<string, string | undefined>;
+
+/** The segment options of a request (the other fields are left to parseOutputOptions). */
+export const parseSegmentOptions = (fields: OptionFields): SubjectSelection => parseSelection(fields);
+
+/** A cut-out request's options: what to keep (segment) and what to render (outputs). */
+export function parseCutoutOptions(fields: OptionFields): { selection: SubjectSelection; outputs: OutputSpec[] } {
+  const selection = parseSegmentOptions(fields);
+  const rest = Object.fromEntries(Object.entries(fields).filter(([key]) => !SEGMENT_FIELDS.has(key)));
+  return { selection, outputs: parseOutputOptions(rest) };
+}
 
 /** `<effect>.<parameter>` fields, e.g. `popart.levels=4`. */
 const EFFECT_PARAM = new RegExp(`^(${EFFECT_NAME.source.slice(1, -1)})\\.(${PARAMETER_NAME.source.slice(1, -1)})$`);
@@ -49,7 +76,7 @@ export function parseOutputOptions(fields: OptionFields): OutputSpec[] {
   const parsed = OptionsSchema.safeParse(Object.fromEntries(given.filter(([key]) => !EFFECT_PARAM.test(key))));
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    if (issue.code === 'unrecognized_keys') throw new PetcutError('PETCUT_E_UNKNOWN_FIELD', `Unknown option "${issue.keys.join('", "')}": use ${Object.keys(OPTION_PROPERTIES).join(', ')}.`);
+    if (issue.code === 'unrecognized_keys') throw new PetcutError('PETCUT_E_UNKNOWN_FIELD', `Unknown option "${issue.keys.join('", "')}": use ${[...Object.keys(OPTION_PROPERTIES), ...SEGMENT_FIELDS].join(', ')}.`);
     throw invalidOption(String(issue.path[0] ?? 'options'), issue.message);
   }
   const o = parsed.data;

@@ -1,5 +1,5 @@
 import { ERROR_SCHEMA } from './errors.js';
-import { EFFECT_PARAM_PATTERN, OPTION_PROPERTIES } from './options.js';
+import { EFFECT_PARAM_PATTERN, OPTION_PROPERTIES, SEGMENT_OPTION_PROPERTIES } from './options.js';
 
 /** Schemas shared by several routes (also what the OpenAPI document shows). */
 export { ERROR_SCHEMA };
@@ -10,7 +10,7 @@ export const errors = (...codes: number[]): Record<string, unknown> =>
 export const CUTOUT_QUERY = {
   type: 'object',
   additionalProperties: false,
-  properties: OPTION_PROPERTIES,
+  properties: { ...SEGMENT_OPTION_PROPERTIES, ...OPTION_PROPERTIES },
   // Effect parameters: `<effect>.<parameter>` (checked against the effect's declaration).
   patternProperties: { [EFFECT_PARAM_PATTERN]: { type: 'string' } },
 } as const;
@@ -23,7 +23,7 @@ export const IMAGE_UPLOAD_BODY = {
       schema: {
         type: 'object',
         required: ['image'],
-        properties: { image: { type: 'string', format: 'binary' }, ...OPTION_PROPERTIES },
+        properties: { image: { type: 'string', format: 'binary' }, ...SEGMENT_OPTION_PROPERTIES, ...OPTION_PROPERTIES },
       },
     },
     'image/jpeg': { schema: { type: 'string', format: 'binary' } },
@@ -46,6 +46,25 @@ export const SESSION_PARAMS = {
 } as const;
 
 const BOX = { type: ['object', 'null'], properties: { x: { type: 'integer' }, y: { type: 'integer' }, width: { type: 'integer' }, height: { type: 'integer' } } } as const;
+
+/** What the class models found, per subject (at most 8, animals first). */
+export const SUBJECTS = {
+  type: 'array',
+  maxItems: 8,
+  description: 'What the class models found: the animals, then people and furniture near them; `kept`: in the cut-out. Absent before pet finding ran.',
+  items: {
+    type: 'object',
+    required: ['label', 'score', 'box', 'kept'],
+    properties: {
+      label: { type: 'string', description: 'COCO class name: cat, dog, bird, ..., person, couch, potted plant.' },
+      score: { type: 'number', minimum: 0, maximum: 1 },
+      box: { type: 'object', properties: { x: { type: 'integer' }, y: { type: 'integer' }, width: { type: 'integer' }, height: { type: 'integer' } }, description: 'In the oriented photo\'s pixels.' },
+      kept: { type: 'boolean' },
+    },
+  },
+} as const;
+
+export const PET_FOUND = { type: 'boolean', description: 'false: no animal was found and the saliency cut-out was returned (ask the shopper to check or tap the pet). Absent for subjects=all-salient.' } as const;
 
 export const RESULT = {
   type: 'object',
@@ -92,6 +111,8 @@ const JOB_FILE = {
     originalUrl: { type: 'string' },
     confidence: { type: 'number' },
     box: BOX,
+    petFound: PET_FOUND,
+    subjects: SUBJECTS,
     results: { type: 'array', items: RESULT },
     error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } },
   },

@@ -4,6 +4,7 @@ import { formatBox } from '../service/cache.js';
 import type { StoredOutput } from '../service/cutouts.js';
 import type { Job } from '../service/jobs.js';
 import type { ProcessedOutput, ProcessOutcome } from '../service/processing.js';
+import type { FoundSubject, SubjectFacts } from '../engine/index.js';
 import type { SessionImage } from '../service/sessions.js';
 import type { AppContext } from './context.js';
 
@@ -17,7 +18,39 @@ import type { AppContext } from './context.js';
 export const RESULT_HEADERS = ['X-Processing-Time-Ms', 'X-Cache', 'X-Image-Width', 'X-Image-Height', 'X-Source-Width', 'X-Source-Height',
   'X-Foreground-Box', 'X-Mask-Confidence', 'X-Model', 'X-Device', 'X-Session-ID', 'X-Effect', 'Server-Timing',
   // "storage": answered from this instance's memory cache while storage is down (nothing was stored).
-  'X-Petcut-Degraded'];
+  'X-Petcut-Degraded',
+  // What pet finding found (#18): see FINDING_HEADERS_DOC.
+  'X-Petcut-Pet-Found', 'X-Petcut-Subjects'];
+
+/** The two pet-finding headers, as the OpenAPI document shows them. */
+export const FINDING_HEADERS_DOC = {
+  'X-Petcut-Pet-Found': {
+    description: '"false": no animal was found and the saliency cut-out was returned (ask the shopper to check or tap the pet). Absent for subjects=all-salient.',
+    schema: { type: 'string', enum: ['true', 'false'] },
+  },
+  'X-Petcut-Subjects': {
+    description: 'What was found, "; "-separated, at most 8, animals first: `<label> <score> <x>,<y>,<w>,<h> kept|dropped`, e.g. "cat 0.91 12,40,300,280 kept; person 0.88 0,0,500,700 dropped". Labels are COCO names with spaces as "-" (potted-plant); boxes in the oriented photo\'s pixels; "none" when nothing was found. Absent before pet finding ran.',
+    schema: { type: 'string', maxLength: 1024 },
+  },
+} as const;
+
+/**
+ * The X-Petcut-Subjects value: one `label score x,y,w,h kept|dropped` per
+ * subject. Labels keep only [a-z0-9-] (header-safe, and a space would break
+ * the fields apart); facts hold at most 8 subjects, so it stays under 1 KB.
+ */
+export function formatSubjectsHeader(subjects: readonly FoundSubject[]): string {
+  if (subjects.length === 0) return 'none';
+  return subjects.map((s) => {
+    const label = s.label.toLowerCase().replace(/\s+/g, '-').replace(/[^a-z0-9-]/g, '') || 'unknown';
+    return `${label} ${s.score.toFixed(2)} ${formatBox(s.box)} ${s.kept ? 'kept' : 'dropped'}`;
+  }).join('; ').slice(0, 1024);
+}
+
+/** `petFound` and `subjects` for JSON answers, where the engine reported them. */
+export function findingsOf(facts: SubjectFacts): { petFound?: boolean; subjects?: readonly FoundSubject[] } {
+  return { ...(facts.petFound !== undefined ? { petFound: facts.petFound } : {}), ...(facts.subjects ? { subjects: facts.subjects } : {}) };
+}
 
 export function describeOutcome(reply: FastifyReply, ctx: AppContext, outcome: ProcessOutcome, output?: ProcessedOutput): void {
   const engine = ctx.engine.current();
@@ -29,6 +62,8 @@ export function describeOutcome(reply: FastifyReply, ctx: AppContext, outcome: P
   reply.header('X-Mask-Confidence', outcome.facts.confidence.toFixed(3));
   if (engine) reply.header('X-Model', engine.model.name).header('X-Device', engine.runtime.device);
   reply.header('Server-Timing', Object.entries(t).map(([stage, ms]) => `${stage};dur=${ms.toFixed(1)}`).join(', '));
+  if (outcome.facts.petFound !== undefined) reply.header('X-Petcut-Pet-Found', String(outcome.facts.petFound));
+  if (outcome.facts.subjects) reply.header('X-Petcut-Subjects', formatSubjectsHeader(outcome.facts.subjects));
   if (outcome.degraded) flagDegraded(reply, ctx, outcome);
   if (output) {
     reply.header('X-Image-Width', output.width).header('X-Image-Height', output.height);

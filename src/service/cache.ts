@@ -5,22 +5,27 @@ import type { OutputSpec, SubjectFacts } from '../engine/index.js';
 export type { SubjectFacts } from '../engine/index.js';
 import type { ObjectStore } from '../storage/store.js';
 import { createLru } from './lru.js';
+import { formatSubjects, parseSubjects, selectionKey } from './selection.js';
+import type { SubjectSelection } from './selection.js';
 
 /**
  * The content-addressed cache of cut-outs and renders, on the configured
  * store, with a byte-bounded memory LRU in front.
  *
- * - `cache/alias/<sha256 of the upload's bytes>`: which pixels those bytes decode to;
+ * - `cache/alias/<sha256 of the upload's bytes and the selection>`: the cut-out those bytes decode to under that selection;
  * - `cache/cutout/<pixel key>.png`: the full-resolution RGBA cut-out (the master);
  * - `cache/render/<render key>`: one encoded output.
  *
- * The pixel key hashes the oriented, decoded pixels with the model and the
- * pipeline version, never the file name or bytes alone (lesson 9): the same
- * photo re-saved with other metadata maps to the same cut-out. Entries expire
+ * The pixel key hashes the oriented, decoded pixels with the model, the
+ * pipeline version and the subject selection (which subjects are kept: the
+ * cut-out depends on it), never the file name or bytes alone (lesson 9): the
+ * same photo re-saved with other metadata maps to the same cut-out, and
+ * another effect of the same photo and selection renders from it. Entries expire
  * after `days` (lifecycle rules on buckets, the sweep on local disk).
  */
 // Bump when segmentation or rendering changes what a key's bytes look like.
-const PIPELINE_VERSION = 1;
+// 2: pet finding (#18) is the default selection; keys include the selection.
+const PIPELINE_VERSION = 2;
 export const CACHE_PREFIX = 'cache/';
 
 export interface Alias {
@@ -42,9 +47,10 @@ export interface CachedRender {
 export interface ResultCache {
   bytesKey(input: Buffer): Promise<string>;
   /** The pixel key an upload's bytes were seen to decode to (and what was found there), if known. */
-  alias(bytesKey: string): Promise<Alias | undefined>;
-  saveAlias(bytesKey: string, alias: Alias): Promise<void>;
-  pixelKey(pixelHash: string): string;
+  alias(bytesKey: string, selection?: SubjectSelection): Promise<Alias | undefined>;
+  saveAlias(bytesKey: string, alias: Alias, selection?: SubjectSelection): Promise<void>;
+  /** Default selection: `pets`, people dropped. */
+  pixelKey(pixelHash: string, selection?: SubjectSelection): string;
   renderKey(pixelKey: string, spec: OutputSpec): string;
   getRender(renderKey: string): Promise<CachedRender | undefined>;
   putRender(render: CachedRender): Promise<void>;
@@ -71,8 +77,8 @@ export function createResultCache(store: ObjectStore, modelIdentity: () => strin
       const digest = await crypto.subtle.digest('SHA-256', input);
       return Buffer.from(digest).toString('hex');
     },
-    async alias(bytesKey) {
-      const key = `${CACHE_PREFIX}alias/${bytesKey}`;
+    async alias(bytesKey, selection) {
+      const key = aliasKey(bytesKey, selection);
       const current = modelIdentity();
       const known = memory.get(key);
       if (known && 'pixelKey' in known) return known.model === current ? known : undefined;
@@ -84,13 +90,13 @@ export function createResultCache(store: ObjectStore, modelIdentity: () => strin
       memory.set(key, alias, 400, stored.updated.getTime() + ttlMs);
       return alias;
     },
-    async saveAlias(bytesKey, alias) {
-      const key = `${CACHE_PREFIX}alias/${bytesKey}`;
+    async saveAlias(bytesKey, alias, selection) {
+      const key = aliasKey(bytesKey, selection);
       const entry = { ...alias, model: modelIdentity() };
       memory.set(key, entry, 400, Date.now() + ttlMs);
       await store.put(key, Buffer.from(JSON.stringify(entry)), { contentType: 'application/json' });
     },
-    pixelKey: (pixelHash) => sha256(`v${PIPELINE_VERSION}|${modelIdentity()}|${pixelHash}`),
+    pixelKey: (pixelHash, selection) => sha256(`v${PIPELINE_VERSION}|${modelIdentity()}|${pixelHash}|${selectionKey(selection)}`),
     renderKey: (pixelKey, spec) => sha256(`${pixelKey}|${canonical(spec)}`),
     async getRender(renderKey) {
       const key = `${CACHE_PREFIX}render/${renderKey}`;
@@ -123,18 +129,35 @@ export function createResultCache(store: ObjectStore, modelIdentity: () => strin
       const m = stored.metadata;
       return {
         data: stored.data,
-        facts: { box: parseBox(m.box), confidence: Number(m.confidence), zoomed: m.zoomed === 'true', sourceWidth: Number(m.width), sourceHeight: Number(m.height) },
+        facts: {
+          box: parseBox(m.box), confidence: Number(m.confidence), zoomed: m.zoomed === 'true', sourceWidth: Number(m.width), sourceHeight: Number(m.height),
+          // Absent on entries made before pet finding.
+          ...optional('subjects', parseSubjects(m.subjects)),
+          ...optional('petFound', m.petfound === 'true' ? true : m.petfound === 'false' ? false : undefined),
+        },
       };
     },
     async putMaster(pixelKey, data, facts) {
       await store.put(`${CACHE_PREFIX}cutout/${pixelKey}.png`, data, {
         contentType: 'image/png',
-        metadata: { box: formatBox(facts.box), confidence: String(facts.confidence), zoomed: String(facts.zoomed), width: String(facts.sourceWidth), height: String(facts.sourceHeight) },
+        metadata: {
+          box: formatBox(facts.box), confidence: String(facts.confidence), zoomed: String(facts.zoomed), width: String(facts.sourceWidth), height: String(facts.sourceHeight),
+          // Small by construction: at most MAX_SUBJECTS compact rows (boundedFacts).
+          ...optional('subjects', formatSubjects(facts.subjects)),
+          // Lower case: S3 lower-cases metadata keys.
+          ...optional('petfound', facts.petFound === undefined ? undefined : String(facts.petFound)),
+        },
       });
     },
     stats: () => ({ hits, misses, memoryBytes: memory.bytes, memoryEntries: memory.size }),
   };
 }
+
+function aliasKey(bytesKey: string, selection: SubjectSelection | undefined): string {
+  return `${CACHE_PREFIX}alias/${sha256(`${bytesKey}|${selectionKey(selection)}`)}`;
+}
+
+const optional = <K extends string, V>(key: K, value: V | undefined): Partial<Record<K, V>> => (value === undefined ? {} : ({ [key]: value } as Record<K, V>));
 
 function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');

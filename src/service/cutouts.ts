@@ -5,6 +5,7 @@ import { isPetcutError } from '../errors.js';
 import type { StorageHealth } from '../storage/circuit.js';
 import type { ObjectStore } from '../storage/store.js';
 import type { ProcessedOutput, Processing, ProcessOutcome } from './processing.js';
+import type { SubjectSelection } from './selection.js';
 import type { SessionImage, Sessions } from './sessions.js';
 
 /**
@@ -19,6 +20,8 @@ import type { SessionImage, Sessions } from './sessions.js';
 export interface CutoutRequest {
   readonly input: Buffer;
   readonly outputs: readonly OutputSpec[];
+  /** Which subjects to keep (default: every pet, people dropped). */
+  readonly selection?: SubjectSelection;
   readonly origin?: WorkOrigin;
   /** Store the original and the outputs in this (checked) session. */
   readonly session?: string;
@@ -93,7 +96,7 @@ export function createCutouts(deps: { processing: Processing; sessions: Sessions
       let outcome: ProcessOutcome;
       try {
         outcome = await processing.process({
-          input: request.input, outputs: request.outputs, origin: request.origin, signal: request.signal,
+          input: request.input, outputs: request.outputs, selection: request.selection, origin: request.origin, signal: request.signal,
           reservation: request.reservation, onStage, storeRenders: request.keepRenders,
         });
       } catch (error) {

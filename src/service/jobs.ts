@@ -9,6 +9,8 @@ import type { JobEvent } from './progress.js';
 import type { Cutouts } from './cutouts.js';
 import type { ProcessedOutput, WorkOrigin } from './processing.js';
 import { parse, SHARED_PREFIX } from './sharedState.js';
+import type { SubjectSelection } from './selection.js';
+import type { FoundSubject } from '../engine/index.js';
 import type { SharedState } from './sharedState.js';
 
 /**
@@ -43,6 +45,10 @@ export interface JobFile {
   results?: JobResult[];
   box?: ProcessedOutput['box'];
   confidence?: number;
+  /** false: no animal found (the saliency cut-out was returned); absent for `all-salient`. */
+  petFound?: boolean;
+  /** What the class models found (at most MAX_SUBJECTS). */
+  subjects?: readonly FoundSubject[];
   error?: { code: ErrorCode; message: string };
 }
 
@@ -76,6 +82,8 @@ export interface FileInput {
 export interface CreateJob {
   readonly files: readonly FileInput[];
   readonly outputs: readonly OutputSpec[];
+  /** Which subjects to keep, the same for every file. */
+  readonly selection?: SubjectSelection;
   /** Where each file's original and outputs are stored (checked by the caller). */
   readonly sessionId: string;
   readonly requestId?: string;
@@ -212,14 +220,17 @@ export function createJobs(deps: JobsDeps): Jobs {
     }
     try {
       const { outcome, stored } = await deps.cutouts.cutOut({
-        input: file.data, outputs: request.outputs, session: request.sessionId, keepRenders: true, reservation: request.reservations[index], origin: request.origin,
+        input: file.data, outputs: request.outputs, selection: request.selection, session: request.sessionId, keepRenders: true, reservation: request.reservations[index], origin: request.origin,
         onStage: (stage) => emit(job, progress.stage(stage)),
       });
       const results = (stored?.outputs ?? []).map(({ image, output }) => ({
         effect: output.effect, format: formatOfContentType(output.contentType)?.extension ?? 'bin', contentType: output.contentType,
         width: output.width, height: output.height, bytes: output.data.length, box: output.box, imageId: image.id,
       }));
-      Object.assign(entry, { status: 'succeeded', cache: outcome.cache, results, originalId: stored?.original.id, box: outcome.facts.box, confidence: outcome.facts.confidence });
+      Object.assign(entry, { status: 'succeeded', cache: outcome.cache, results, originalId: stored?.original.id, box: outcome.facts.box, confidence: outcome.facts.confidence,
+        ...(outcome.facts.petFound !== undefined ? { petFound: outcome.facts.petFound } : {}),
+        ...(outcome.facts.subjects ? { subjects: outcome.facts.subjects } : {}),
+      });
       progress.done(outcome.cache === 'miss');
     } catch (error) {
       const coded = isPetcutError(error) ? error : new PetcutError('PETCUT_E_INTERNAL');

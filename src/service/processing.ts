@@ -9,6 +9,8 @@ export type { StageEvent, WorkOrigin } from '../observability/work.js';
 import { OverloadError } from './capacity.js';
 import type { Capacity } from './capacity.js';
 import type { EngineHandle } from './engineHandle.js';
+import { boundedFacts, segmentOptionsOf } from './selection.js';
+import type { SubjectSelection } from './selection.js';
 
 /**
  * The cut-out service: cache check, admission, the engine, and the cache
@@ -17,6 +19,8 @@ import type { EngineHandle } from './engineHandle.js';
 export interface ProcessRequest {
   readonly input: Buffer;
   readonly outputs: readonly OutputSpec[];
+  /** Which subjects to keep (default: every pet, people dropped); part of the cache keys. */
+  readonly selection?: SubjectSelection;
   readonly onStage?: (event: StageEvent) => void;
   readonly signal?: AbortSignal;
   /** Wait for the renders to be stored (needed before handing out their URLs). */
@@ -202,7 +206,8 @@ export function createProcessing(deps: { engine: EngineHandle; cache: ResultCach
     deps.engine.require();
     request.onStage?.({ stage: 'cache' });
     const bytesKey = await cache.bytesKey(request.input);
-    const alias = await cache.alias(bytesKey).catch((error: unknown) => { deps.log('cache read failed', error); return undefined; });
+    const { selection } = request;
+    const alias = await cache.alias(bytesKey, selection).catch((error: unknown) => { deps.log('cache read failed', error); return undefined; });
     if (alias) {
       const cached = await Promise.all(request.outputs.map((spec) => cache.getRender(cache.renderKey(alias.pixelKey, spec)).catch(() => undefined)));
       if (cached.every((c) => c !== undefined)) {
@@ -217,14 +222,18 @@ export function createProcessing(deps: { engine: EngineHandle; cache: ResultCach
         return { cache: 'cutout', outputs, facts: alias.facts, times: { ...result.times, total: performance.now() - started } };
       }
     }
-    const result = await runAdmitted(request, (engine, onProgress) => engine.process(request.input, { outputs: request.outputs, master: true }, { onProgress, signal: signalOf(request) }));
-    const pixelKey = cache.pixelKey(result.pixelHash!);
-    const facts: SubjectFacts = { box: result.box, confidence: result.confidence, zoomed: result.zoomed, sourceWidth: result.sourceWidth, sourceHeight: result.sourceHeight };
+    const result = await runAdmitted(request, (engine, onProgress) => engine.process(request.input, { ...segmentOptionsOf(selection), outputs: request.outputs, master: true }, { onProgress, signal: signalOf(request) }));
+    const pixelKey = cache.pixelKey(result.pixelHash!, selection);
+    const facts: SubjectFacts = boundedFacts({
+      box: result.box, confidence: result.confidence, zoomed: result.zoomed, sourceWidth: result.sourceWidth, sourceHeight: result.sourceHeight,
+      ...(result.subjects ? { subjects: result.subjects } : {}),
+      ...(result.petFound !== undefined ? { petFound: result.petFound } : {}),
+    });
     const outputs = toOutputs(result, request.outputs, pixelKey);
     // The master and the alias are only a speed-up: stored in the background, never awaited.
     if (result.master) {
       const master = Buffer.from(result.master.buffer, result.master.byteOffset, result.master.byteLength);
-      track(Promise.all([cache.putMaster(pixelKey, master, facts), cache.saveAlias(bytesKey, { pixelKey, facts })]));
+      track(Promise.all([cache.putMaster(pixelKey, master, facts), cache.saveAlias(bytesKey, { pixelKey, facts }, selection)]));
     }
     await storeRenders(outputs, request.storeRenders ?? false, request.onStage);
     return { cache: 'miss', outputs, facts, times: { ...result.times, total: performance.now() - started } };

@@ -1,21 +1,22 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Reservation } from '../../service/capacity.js';
 import type { AppContext } from '../context.js';
-import { parseOutputOptions } from '../options.js';
-import { CUTOUT_QUERY, errors, IMAGE_UPLOAD_BODY, RESULT, SESSION_HEADER } from '../schemas.js';
+import { parseCutoutOptions } from '../options.js';
+import { CUTOUT_QUERY, errors, IMAGE_UPLOAD_BODY, PET_FOUND, RESULT, SESSION_HEADER, SUBJECTS } from '../schemas.js';
 import { imageContentTypes } from '../../image/formats.js';
 import { readUpload } from '../upload.js';
 import { abortOnClose, reserveUpload, sessionFrom } from '../uploadRoom.js';
-import { describeOutcome, resultOf, storedResultOf } from '../views.js';
+import { describeOutcome, FINDING_HEADERS_DOC, findingsOf, resultOf, storedResultOf } from '../views.js';
 import { SESSION, storefront } from '../../security/routePolicy.js';
 import { workOrigin } from '../workOrigin.js';
 
 const IMAGE_RESPONSE = {
   200: {
     description: 'The cut-out (one output), with X-* headers describing it. JSON with URLs when several outputs are asked or Accept prefers application/json.',
+    headers: FINDING_HEADERS_DOC,
     content: {
       ...imageContentTypes({ schema: { type: 'string', format: 'binary' } }),
-      'application/json': { schema: { type: 'object', properties: { results: { type: 'array', items: RESULT } } } },
+      'application/json': { schema: { type: 'object', properties: { petFound: PET_FOUND, subjects: SUBJECTS, results: { type: 'array', items: RESULT } } } },
     },
   },
 };
@@ -44,11 +45,11 @@ export function registerCutoutRoutes(app: FastifyInstance, ctx: AppContext): voi
 
 async function cutOutUpload(ctx: AppContext, request: FastifyRequest, reply: FastifyReply, reservation: Reservation): Promise<FastifyReply> {
   const upload = await readUpload(request, { maxFiles: 1, policy: ctx.uploadPolicy, reservation, pace: ctx.uploadPace });
-  const outputs = parseOutputOptions({ ...(request.query as Record<string, string>), ...upload.fields });
+  const { selection, outputs } = parseCutoutOptions({ ...(request.query as Record<string, string>), ...upload.fields });
   const session = sessionFrom(request, ctx, false);
   const wantsJson = outputs.length > 1 || preferJson(request);
   const { outcome, stored } = await ctx.cutouts.cutOut({
-    input: upload.files[0]!.data, outputs, session, origin: workOrigin(request, session), signal: abortOnClose(reply), reservation: reservation.takeImage(),
+    input: upload.files[0]!.data, outputs, selection, session, origin: workOrigin(request, session), signal: abortOnClose(reply), reservation: reservation.takeImage(),
     // Without a session, JSON answers link to the result cache: those renders must be there first.
     keepRenders: wantsJson && !session,
     // Storage down: a cut-out already in the memory cache is still answered (flagged, without its session copy).
@@ -64,6 +65,7 @@ async function cutOutUpload(ctx: AppContext, request: FastifyRequest, reply: Fas
     cache: outcome.cache,
     sessionId: session,
     ...(outcome.degraded ? { degraded: outcome.degraded } : {}),
+    ...findingsOf(outcome.facts),
     results: stored ? stored.outputs.map((kept) => storedResultOf(ctx, request, kept)) : outcome.outputs.map((o) => resultOf(ctx, request, o)),
   });
 }

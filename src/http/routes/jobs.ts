@@ -3,7 +3,7 @@ import type { AppContext } from '../context.js';
 import { PetcutError } from '../../errors.js';
 import type { Job } from '../../service/jobs.js';
 import type { JobEvent } from '../../service/progress.js';
-import { parseOutputOptions } from '../options.js';
+import { parseCutoutOptions } from '../options.js';
 import { CUTOUT_QUERY, errors, IMAGE_UPLOAD_BODY, JOB, JOB_PARAMS, SESSION_HEADER } from '../schemas.js';
 import { superviseSocket } from '../socket.js';
 import { readUpload } from '../upload.js';
@@ -31,10 +31,10 @@ export function registerJobRoutes(app: FastifyInstance, ctx: AppContext): void {
     // an accepted job is never refused later.
     const { reservation } = reserveUpload(ctx, request, 1, ctx.config.filesPerJob);
     let upload: Awaited<ReturnType<typeof readUpload>>;
-    let outputs: ReturnType<typeof parseOutputOptions>;
+    let options: ReturnType<typeof parseCutoutOptions>;
     try {
       upload = await readUpload(request, { maxFiles: ctx.config.filesPerJob, policy: ctx.uploadPolicy, keepRejected: true, reservation, pace: ctx.uploadPace });
-      outputs = parseOutputOptions({ ...(request.query as Record<string, string>), ...upload.fields });
+      options = parseCutoutOptions({ ...(request.query as Record<string, string>), ...upload.fields });
     } catch (error) {
       reservation.release();
       throw error;
@@ -43,7 +43,7 @@ export function registerJobRoutes(app: FastifyInstance, ctx: AppContext): void {
     const sessionId = sessionFrom(request, ctx, true)!;
     const reservations = upload.files.map(() => reservation.takeImage());
     const job = ctx.jobs.create({
-      files: upload.files, outputs, sessionId, requestId: request.id, reservations, release: () => reservation.release(), origin: workOrigin(request, sessionId),
+      files: upload.files, outputs: options.outputs, selection: options.selection, sessionId, requestId: request.id, reservations, release: () => reservation.release(), origin: workOrigin(request, sessionId),
     });
     return reply.status(202).header('X-Session-ID', sessionId).header('Location', ctx.url(request, `/v1/jobs/${job.id}`)).send(jobView(ctx, request, job));
   });

@@ -9,7 +9,7 @@ import type { CheckContext, CheckResult } from '../types.js';
  * server exposes. Keep them in step with those two lists.
  */
 export const STOREFRONT_READS = ['X-Processing-Time-Ms', 'X-Cache', 'X-Image-Width', 'X-Image-Height', 'X-Source-Width', 'X-Source-Height',
-  'X-Foreground-Box', 'X-Mask-Confidence', 'X-Model', 'X-Device', 'X-Session-ID', 'X-Effect', 'Server-Timing', 'X-Petcut-Degraded',
+  'X-Foreground-Box', 'X-Mask-Confidence', 'X-Model', 'X-Device', 'X-Session-ID', 'X-Effect', 'Server-Timing', 'X-Petcut-Degraded', 'X-Petcut-Pet-Found', 'X-Petcut-Subjects',
   'X-Request-ID', 'Retry-After', 'RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset', 'RateLimit-Policy', 'X-Tier', 'Location'];
 
 /** What the widget sends cross-origin: a multipart or raw upload with a session and a token. */
