@@ -135,6 +135,7 @@ describe('petcut eval over several manifests', () => {
     expect((await planEval(flags({ manifest: `${a},${b}` }))).sets.map((s) => s.name)).toEqual(['setA', 'setB']);
     expect((await planEval(flags({ manifest: [a, a] }))).sets.map((s) => s.name)).toEqual(['setA', 'setA-2']);
     expect((await planEval(flags({ manifest: a, only: 'dog' }))).sets[0]!.pairs).toHaveLength(1);
+    expect((await planEval(flags({ manifest: a, every: '2' }))).sets[0]!.pairs.map((p) => p.subject)).toEqual(['cat']);
     const usage = async (extra: Partial<EvalFlags>, message: RegExp): Promise<void> => {
       const failure = await planEval(flags(extra)).then(() => undefined, (error: unknown) => error);
       expect(failure).toBeInstanceOf(EvalUsageError);
@@ -157,6 +158,18 @@ describe('petcut eval over several manifests', () => {
     expect(people.segment).toMatchObject({ keep: 'point', point: { x: 0.25, y: 0.5 }, people: true, subject: true });
     expect((await planEval(flags({ manifest: a, raw: true }))).segment).toEqual({ subject: false, refine: false, zoomBelow: 0 });
   });
+
+  it('stops where it is asked to and still writes and summarises what it scored', async () => {
+    const plan = await planEval(flags({ manifest: [join(dir, 'setA', 'manifest.tsv'), join(dir, 'setB', 'manifest.tsv')], csv: join(dir, 'stopped.csv') }));
+    let asked = 0; // checked before each image: yes from the second on
+    const logged: string[] = [];
+    let printed = '';
+    const { rows } = await runEval(engine, { ...plan, stopped: () => ++asked > 1, progress: false }, (line) => logged.push(line), (text) => { printed += text; });
+    expect(rows.map((r) => r.image.split('/').pop())).toEqual(['a1.jpg']);
+    expect(logged.join('\n')).toContain('stopped after 1 of 3 images');
+    expect((await readFile(join(dir, 'stopped.csv'), 'utf8')).trim().split('\n')).toHaveLength(2);
+    expect(printed).toMatch(/^setA\s+all\s+1\s/m);
+  }, 60_000);
 
   it.skipIf(!sharedPresent('eval-animals/manifest.tsv'))('scores a real photo of the animals set', async () => {
     const real = join(dir, 'animals');

@@ -22,7 +22,9 @@ export { summaryTable as summarise, toCsv } from '../eval/summary.js';
  * optionally a contact sheet of the worst cut-outs. Exit codes: 0 every
  * image scored; 1 some image could not be cut out or scored (each is named;
  * the others are still written), or the engine failed; 2 a bad flag, a
- * missing or malformed manifest, or files it names that are missing.
+ * missing or malformed manifest, or files it names that are missing; 3
+ * stopped by SIGINT/SIGTERM after the image in hand (what was scored is
+ * written and summarised).
  */
 export interface EvalFlags {
   images?: string;
@@ -32,6 +34,7 @@ export interface EvalFlags {
   csv: string;
   json?: string;
   only?: string;
+  every?: string;
   subjects?: string;
   people?: boolean;
   point?: string;
@@ -47,6 +50,7 @@ export interface EvalFlags {
 
 export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
+export const EXIT_STOPPED = 3;
 
 /** A wrong flag or input set: exit 2, the message names it and what is allowed. */
 export class EvalUsageError extends Error {}
@@ -66,8 +70,12 @@ mean IoU, boundary F, MAE, the share under IoU 0.5 and over 0.9, the worst IoU,
 mean ms per image, and how many the engine flagged "no pet found". Progress is
 on stderr.
 
+Ctrl-C (SIGINT) or SIGTERM stops after the image in hand and still writes the
+CSV, JSON, sheet and summary of what was scored.
+
 Exit codes: 0 every image scored; 1 some image failed (named; the rest is
-written) or the engine failed; 2 a bad flag, manifest or missing file.`;
+written) or the engine failed; 2 a bad flag, manifest or missing file; 3
+stopped by a signal (the results so far are written).`;
 
 function collectManifests(value: string, previous: string[] = []): string[] {
   return [...previous, ...value.split(',').map((part) => part.trim()).filter(Boolean)];
@@ -83,6 +91,7 @@ export function registerEvalCommand(program: Command, log: (line: string) => voi
     .option('--csv <file>', 'per-image results as CSV', 'eval.csv')
     .option('--json <file>', 'the summary groups and every row as JSON')
     .option('--only <subject>', 'only manifest rows whose subject column contains this text')
+    .option('--every <k>', 'only every k-th row of each set (after --only): a quick, class-balanced look at a long set')
     .addOption(new Option('--subjects <mode>', `which subjects the cut-out keeps: ${SUBJECT_MODES.join(', ')} (default: the engine's, pets)`))
     .option('--people', 'keep people too (owner-and-pet prints)')
     .option('--point <x,y>', 'with --subjects point: the tap point as shares of width and height (default 0.5,0.5)')
@@ -111,10 +120,18 @@ export function registerEvalCommand(program: Command, log: (line: string) => voi
         return;
       }
       const engine = await createEngine({ config: engineConfig(flags.model), log });
+      let stop = false;
+      const onSignal = (): void => {
+        log('petcut eval: stopping after this image; the results so far will be written');
+        stop = true;
+      };
+      process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
       try {
-        const result = await runEval(engine, plan, log, (text) => process.stdout.write(text));
+        const result = await runEval(engine, { ...plan, stopped: () => stop }, log, (text) => process.stdout.write(text));
         if (result.failures.length > 0) process.exitCode = EXIT_FAILED;
+        if (stop) process.exitCode = EXIT_STOPPED;
       } finally {
+        process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
         await engine.close();
       }
     });
@@ -130,12 +147,15 @@ export interface EvalPlan {
   save?: string;
   sheet?: { file: string; rows: number };
   progress: boolean;
+  /** Checked before each image: true ends the run there, and what was scored is written. */
+  stopped?: () => boolean;
 }
 
 /** Checks the flags and reads the manifests; throws EvalUsageError naming what is wrong. */
 export async function planEval(flags: EvalFlags): Promise<EvalPlan> {
   const segment = segmentOptionsFromFlags(flags);
-  const sets = await loadSets(flags);
+  const every = flags.every === undefined ? 1 : integerFlag('--every', flags.every, 1, 1000);
+  const sets = (await loadSets(flags)).map((set) => ({ ...set, pairs: set.pairs.filter((_, i) => i % every === 0) }));
   const ignoreValue = flags.ignore === undefined ? undefined : integerFlag('--ignore', flags.ignore, 0, 255);
   const sheet = flags.sheet ? { file: flags.sheet, rows: integerFlag('--sheet-worst', flags.sheetWorst ?? '12', 1, MAX_SHEET_ROWS) } : undefined;
   if (sheet && !/\.jpe?g$/i.test(sheet.file)) throw new EvalUsageError(`--sheet ${sheet.file}: the sheet is a JPEG; name it .jpg`);
@@ -221,8 +241,11 @@ export async function runEval(engine: Engine, plan: EvalPlan, log: (line: string
   const { rows, failures } = await evaluateSets(engine, plan.sets, {
     segment: plan.segment, ignoreValue: plan.ignoreValue, save: plan.save,
     onScored: sheet ? (row, photo, alpha, gt) => sheet.offer(row, photo, alpha, gt) : undefined,
-    onProgress: progress,
+    onProgress: progress, stopped: plan.stopped,
   });
+  const scored = rows.length + failures.length;
+  const total = plan.sets.reduce((n, set) => n + set.pairs.length, 0);
+  if (scored < total) log(`petcut eval: stopped after ${scored} of ${total} images; the results below are for those`);
   for (const failure of failures) log(`petcut eval: ${failure.set}/${basename(failure.image)}: ${failure.message}`);
   await writeOutput(plan.csv, toCsv(rows));
   if (plan.json) await writeOutput(plan.json, summaryJson(rows, { ...plan.segment, sets: plan.sets.map((s) => s.name) }));

@@ -22,6 +22,8 @@ export interface EvaluateOptions {
   readonly save?: string;
   /** Called after each image is scored (the row, the photo file, the alpha and truth at the truth's size). */
   readonly onScored?: (row: EvalRow, photo: Buffer, alpha: Uint8Array, gt: GroundTruth) => Promise<void>;
+  /** Checked before each image: true stops the run there (what is scored so far is returned). */
+  readonly stopped?: () => boolean;
   /** Called after each image, scored or failed. */
   readonly onProgress?: (done: number, total: number, row: EvalRow | undefined) => void;
 }
@@ -38,6 +40,7 @@ export async function evaluateSets(engine: Engine, sets: readonly EvalSet[], opt
     const save = options.save && sets.length > 1 ? join(options.save, set.name) : options.save;
     if (save) await makeDirs(save);
     for (const pair of set.pairs) {
+      if (options.stopped?.()) return { rows, failures };
       let row: EvalRow | undefined;
       try {
         row = await scorePair(engine, set.name, pair, options, save);
