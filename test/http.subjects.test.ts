@@ -1,4 +1,6 @@
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PetcutApp } from '../src/app.js';
 import type { Engine } from '../src/engine/engine.js';
@@ -11,6 +13,7 @@ import { boundedFacts, DEFAULT_SELECTION, formatSubjectsLine, selectionKey } fro
 import { buildApp, expectError, finishedJob, form, photo, startEngine } from './support/app.js';
 import type { JobView } from './support/app.js';
 import { sharedPath, sharedPresent } from './support/shared.js';
+import { createStore } from '../src/storage/index.js';
 
 /**
  * Subject selection over HTTP and the CLI (#18): the `subjects`, `point` and
@@ -66,6 +69,27 @@ describe('segment options', () => {
     expect(cache.pixelKey(hash, { keep: 'all-salient', people: false })).not.toBe(cache.pixelKey(hash));
   });
 
+  it('the cached cut-out keeps subjects and petFound in its metadata; an entry made before them still loads', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'petcut-subjects-'));
+    try {
+      const store = createStore({ kind: 'fs', root: dir });
+      const cache = createResultCache(store, () => 'model-a', { days: 1, memoryBytes: 1 << 20 });
+      const base = { box: { x: 1, y: 2, width: 30, height: 40 }, confidence: 0.9, zoomed: false, sourceWidth: 320, sourceHeight: 240 };
+      const subjects = [{ label: 'dog', score: 0.876, box: { x: 1, y: 2, width: 30, height: 40 }, kept: true }, { label: 'potted plant', score: 0.5, box: { x: 100, y: 0, width: 50, height: 90 }, kept: false }];
+      await cache.putMaster('with', Buffer.from('png'), { ...base, subjects, petFound: true });
+      expect((await cache.getMaster('with'))!.facts).toEqual({ ...base, subjects, petFound: true });
+      await cache.putMaster('without-pet', Buffer.from('png'), { ...base, subjects: [], petFound: false });
+      expect((await cache.getMaster('without-pet'))!.facts).toEqual({ ...base, subjects: [], petFound: false });
+      await cache.putMaster('old', Buffer.from('png'), base);
+      expect((await cache.getMaster('old'))!.facts).toEqual(base);
+      // Metadata someone else wrote (or garbled) reads as absent, never as an error.
+      await store.put('cache/cutout/garbled.png', Buffer.from('png'), { contentType: 'image/png', metadata: { box: '1,2,30,40', confidence: '0.9', zoomed: 'false', width: '320', height: '240', subjects: '[["cat","high"]]', petfound: 'yes' } });
+      expect((await cache.getMaster('garbled'))!.facts).toEqual(base);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('the subjects header: compact, header-safe, at most 8 subjects and under 1 KB', () => {
     const cat = { label: 'cat', score: 0.9134, box: { x: 12, y: 40, width: 300, height: 280 }, kept: true };
     const person = { label: 'person', score: 0.88, box: { x: 0, y: 0, width: 500, height: 700 }, kept: false };
@@ -98,7 +122,7 @@ describe('over HTTP', () => {
   let pet: Buffer;
   beforeAll(async () => {
     engine = await startEngine();
-    ({ app } = await buildApp(engine));
+    ({ app } = await buildApp(engine, { env: { PETCUT_CORS_ORIGINS: 'https://*.myshopify.com' } }));
     pet = await photo(320, 240, 'png');
   });
   afterAll(async () => {
@@ -163,8 +187,10 @@ describe('over HTTP', () => {
   const hasCat = sharedPresent('fixtures/pets/cat_chelsea_skimage.png');
   it.runIf(hasCat)('with pet finding: a cat photo says pet found, with a kept cat among the subjects (headers and JSON)', async () => {
     const cat = await readFile(sharedPath('fixtures/pets/cat_chelsea_skimage.png'));
-    const response = await cutout('?size=128', form([{ data: cat }]), { accept: 'application/json' });
+    const response = await cutout('?size=128', form([{ data: cat }]), { accept: 'application/json', origin: 'https://pet-prints.myshopify.com' });
     expect(response.statusCode).toBe(200);
+    // The storefront's script can read them.
+    expect(String(response.headers['access-control-expose-headers'])).toMatch(/X-Petcut-Pet-Found.*X-Petcut-Subjects/);
     expect(response.headers['x-petcut-pet-found']).toBe('true');
     const header = String(response.headers['x-petcut-subjects']);
     expect(header).toMatch(/^[a-z0-9-]+ \d\.\d\d -?\d+,-?\d+,\d+,\d+ (kept|dropped)(; [a-z0-9-]+ \d\.\d\d -?\d+,-?\d+,\d+,\d+ (kept|dropped))*$/);
