@@ -159,7 +159,11 @@ describe('over HTTP', () => {
     expect(styled.statusCode).toBe(200);
     expect(styled.headers['x-cache']).toBe('HIT-CUTOUT');
     // Another selection of the same photo is not the all-salient cut-out.
-    expect((await cutout('?size=64')).headers['x-cache']).toBe('MISS');
+    const pets = await cutout('?size=64');
+    expect(pets.headers['x-cache']).toBe('MISS');
+    // With pet finding (engine #18): a drawn disc is no animal; the saliency cut-out still comes back, flagged.
+    expect(pets.statusCode).toBe(200);
+    expect(pets.headers['x-petcut-pet-found']).toBe('false');
     expect((await cutout('?size=64', form([{ data: pet }], { subjects: 'point', point: '0.45,0.5' }))).headers['x-cache']).toBe('MISS');
     // The same tap, within the rounding, shares it.
     expect((await cutout('?size=64', form([{ data: pet }], { point: '0.452,0.498' }))).headers['x-cache']).toBe('HIT');
