@@ -25,6 +25,7 @@ const EnvSchema = z.object({
   // 4096 x 4096 is the plan's upload limit; it bounds the full-resolution
   // buffers (about 20 bytes a pixel across the pipeline, ~340 MB at the limit).
   PETCUT_MAX_PIXELS: z.coerce.number().int().min(1).max(100_000_000).default(4096 * 4096),
+  PETCUT_PET_FINDING: z.enum(['true', 'false', '1', '0']).default('true').transform((v) => v === 'true' || v === '1'),
 });
 
 export interface EngineConfig {
@@ -41,6 +42,8 @@ export interface EngineConfig {
   /** Intra-op threads for ONNX Runtime; sequential execution with threads = cores measured fastest. */
   readonly threads: number;
   readonly maxPixels: number;
+  /** Load the class models (vendor/models/) and find the pet; off: every cut-out is the saliency one (`all-salient`). */
+  readonly petFinding: boolean;
 }
 
 function defaultCacheDir(env: NodeJS.ProcessEnv): string {
@@ -63,5 +66,6 @@ export function loadEngineConfig(env: NodeJS.ProcessEnv = process.env, overrides
     device: overrides.device ?? e.PETCUT_DEVICE,
     threads: overrides.threads ?? e.PETCUT_THREADS ?? availableParallelism(),
     maxPixels: overrides.maxPixels ?? e.PETCUT_MAX_PIXELS,
+    petFinding: overrides.petFinding ?? e.PETCUT_PET_FINDING,
   });
 }

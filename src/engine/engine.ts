@@ -8,6 +8,7 @@ import { resolveModel } from '../inference/modelCache.js';
 import { DEFAULT_MODEL, MODELS } from '../inference/models.js';
 import type { ModelDescription } from '../inference/models.js';
 import { createRuntime } from '../inference/runtime.js';
+import { CLASS_MODELS } from '../inference/models.js';
 import type { RuntimeInfo } from '../inference/runtime.js';
 import { createPipelinePool } from './pipeline/pool.js';
 import type { RunControl } from './pipeline/pool.js';
@@ -93,7 +94,10 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   const config = options.config ?? loadEngineConfig();
   const model = describeModel(config);
   const { path: modelPath, identity: modelId } = await resolveModel(model, config.modelCacheDir);
-  const runtime = await createRuntime({ modelPath, model, device: config.device, threads: config.threads, log: options.log });
+  const runtime = await createRuntime({
+    modelPath, model, device: config.device, threads: config.threads, log: options.log,
+    classModels: config.petFinding ? Object.values(CLASS_MODELS) : [],
+  });
   const readyMs = performance.now() - started;
   const concurrency = options.pipelines ?? Math.max(2, Math.min(4, availableParallelism()));
   const pool = createPipelinePool(runtime, model, config.maxPixels, concurrency);

@@ -10,6 +10,8 @@ export { loadEngineConfig } from './config.js';
 export type { EngineConfig } from './config.js';
 export { DEFAULT_TUNING } from './segment.js';
 export type { SegmentOptions, StageTimes, Tuning } from './segment.js';
+export type { PetTuning } from './pets.js';
+export { DEFAULT_PET_TUNING } from './pets.js';
 export type { OutputSpec, ProcessOptions, ProgressEvent } from './pipeline/protocol.js';
 export type { FoundSubject, SubjectFacts, SubjectMode } from './types.js';
 export { SUBJECT_MODES } from './types.js';

@@ -11,6 +11,8 @@ import type { Inferencer } from '../inference/client.js';
 import type { ModelDescription } from '../inference/models.js';
 import { toModelTensor, toProbability } from '../inference/tensor.js';
 import { pixelHash } from '../image/pixelHash.js';
+import { choosePets, DEFAULT_PET_TUNING, findEvidence, reportSubjects, shapePets } from './pets.js';
+import type { PetTuning } from './pets.js';
 
 export interface SegmentOptions {
   /** A point on the pet in image coordinates (after EXIF orientation). */
@@ -29,6 +31,8 @@ export interface SegmentOptions {
   readonly refine?: boolean;
   /** Knobs measured by `petcut eval`; the defaults are the measured best. */
   readonly tuning?: Partial<Tuning>;
+  /** Pet finding's knobs (pets.ts), measured the same way. */
+  readonly petTuning?: Partial<PetTuning>;
 }
 
 export interface Tuning {
@@ -62,7 +66,15 @@ export const DEFAULT_TUNING: Tuning = {
   guidedSide: 512,
 };
 
-export interface StageTimes { decode: number; inference: number; refine: number; encode?: number; total?: number }
+export interface StageTimes {
+  decode: number;
+  /** The cut-out model's runs and, with pet finding, the class models' (also given alone as `classes`). */
+  inference: number;
+  refine: number;
+  encode?: number;
+  total?: number;
+  classes?: number;
+}
 
 /**
  * The full-resolution cut-out: the photo's colours (foreground colours
@@ -89,17 +101,23 @@ export async function segmentImage(input: Buffer, runtime: Inferencer, model: Mo
   const hash = pixelHash(image.width, image.height, image.rgb, image.alpha);
   const t1 = performance.now();
   const tuning = { ...DEFAULT_TUNING, ...options.tuning };
-  const chosen = options.subject === false
+  const mode: SubjectMode = options.keep ?? (options.point || options.hint ? 'point' : 'pets');
+  const chosen: Chosen = options.subject === false
     ? { mask, zoomed: false, zoomMs: 0 }
-    : await chooseSubject(mask, image, work, runtime, model, options, tuning);
+    : mode === 'all-salient' || !runtime.inferClass
+      ? await chooseSubject(mask, image, work, runtime, model, options, tuning)
+      : await choosePet(mask, image, work, guide, runtime, model, options, mode, tuning);
   onStage('refine');
   const confidence = maskConfidence(chosen.mask);
   const alpha = await refineMask(chosen.mask, guide, image.rgb, image.width, image.height, work, options, tuning, image.alpha);
   const t2 = performance.now();
   return {
     width: image.width, height: image.height, rgb: image.rgb, alpha, box: alphaBox(alpha, image.width, image.height, 128),
-    confidence, zoomed: chosen.zoomed, pixelHash: hash,
-    times: { decode: decodeMs, inference: t1 - t0 - decodeMs + chosen.zoomMs, refine: t2 - t1 - chosen.zoomMs },
+    confidence, zoomed: chosen.zoomed, pixelHash: hash, subjects: chosen.subjects, petFound: chosen.petFound,
+    times: {
+      decode: decodeMs, inference: t1 - t0 - decodeMs + chosen.zoomMs, refine: t2 - t1 - chosen.zoomMs,
+      ...(chosen.classMs === undefined ? {} : { classes: chosen.classMs }),
+    },
   };
 }
 
@@ -124,10 +142,70 @@ async function decodeAndPredict(input: Buffer, runtime: Inferencer, model: Model
   return { image, work, guide, mask, decodeMs };
 }
 
+interface Chosen {
+  readonly mask: Float32Array;
+  readonly zoomed: boolean;
+  /** Time in model runs after the first (the zoomed pass, the class models). */
+  readonly zoomMs: number;
+  readonly classMs?: number;
+  readonly subjects?: SubjectFacts['subjects'];
+  readonly petFound?: boolean;
+}
+
+/** The tap point on the work grid: `point` (shares of the image) wins over `hint` (pixels). */
+function workHint(options: SegmentOptions, work: WorkGrid): Point | undefined {
+  if (options.point) return { x: options.point.x * work.width, y: options.point.y * work.height };
+  return options.hint ? { x: options.hint.x * work.scale, y: options.hint.y * work.scale } : undefined;
+}
+
+/**
+ * Pet finding: the class models choose which animals to keep and shape
+ * ISNet's mask to them (pets.ts); with no animal found (or none under the
+ * tap), the saliency choice, flagged `petFound: false`.
+ */
+async function choosePet(mask: Float32Array, image: DecodedImage, work: WorkGrid, guide: Buffer, runtime: Inferencer, model: ModelDescription,
+  options: SegmentOptions, mode: SubjectMode, tuning: Tuning): Promise<Chosen> {
+  const started = performance.now();
+  const petTuning = { ...DEFAULT_PET_TUNING, ...options.petTuning };
+  const evidence = await findEvidence(runtime, guide, work.width, work.height, petTuning);
+  const classMs = performance.now() - started;
+  const people = options.people ?? false;
+  const choice = choosePets(evidence, work.width, work.height, mode, people, workHint(options, work), petTuning);
+  if (choice.kept.length === 0) {
+    const saliency = await chooseSubject(mask, image, work, runtime, model, options, tuning);
+    const report = choice.report.map(({ detection }) => ({ detection, kept: coverage(saliency.mask, work.width, detection.box) > 0.25 }));
+    return { ...saliency, zoomMs: saliency.zoomMs + classMs, classMs, subjects: reportSubjects({ kept: [], report }, work.scale), petFound: false };
+  }
+  const shape = (plane: Float32Array) => shapePets(plane, work.width, work.height, evidence, choice, people, petTuning);
+  const select = (plane: Float32Array, prior?: Float32Array) =>
+    selectSubject(shape(plane), work.width, work.height, { keepRatio: PET_KEEP_RATIO, nearShare: tuning.nearShare, prior });
+  const first = select(mask);
+  const subjects = reportSubjects(choice, work.scale);
+  const zoomBelow = options.zoomBelow ?? 0.1;
+  if (!first.box || first.box.width * first.box.height >= zoomBelow * work.width * work.height) {
+    return { mask: first.mask, zoomed: false, zoomMs: classMs, classMs, subjects, petFound: true };
+  }
+  const zoomStarted = performance.now();
+  const zoomedMask = await zoomIn(runtime, model, image.rgb, image.width, image.height, work, first.box, mask, tuning);
+  const zoomMs = performance.now() - zoomStarted + classMs;
+  return { mask: select(zoomedMask, tuning.zoomPrior ? first.mask : undefined).mask, zoomed: true, zoomMs, classMs, subjects, petFound: true };
+}
+
+// Inside the kept pets' boxes every piece of the pet counts (a tail beyond an arm), specks apart.
+const PET_KEEP_RATIO = 0.05;
+
+/** Mean of a plane over a box (work grid). */
+function coverage(plane: Float32Array, width: number, box: Box): number {
+  const x0 = Math.floor(box.x), y0 = Math.floor(box.y), x1 = Math.ceil(box.x + box.width), y1 = Math.ceil(box.y + box.height);
+  let sum = 0, n = 0;
+  for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++, n++) sum += plane[y * width + x] ?? 0;
+  return n ? sum / n : 0;
+}
+
 /** Subject selection, with the zoomed second pass when the subject is small. */
 async function chooseSubject(mask: Float32Array, image: DecodedImage, work: WorkGrid, runtime: Inferencer, model: ModelDescription,
-  options: SegmentOptions, tuning: Tuning): Promise<{ mask: Float32Array; zoomed: boolean; zoomMs: number }> {
-  const hint = options.hint ? { x: options.hint.x * work.scale, y: options.hint.y * work.scale } : undefined;
+  options: SegmentOptions, tuning: Tuning): Promise<Chosen> {
+  const hint = workHint(options, work);
   const select = (plane: Float32Array, prior?: Float32Array) =>
     selectSubject(plane, work.width, work.height, { hint, keepRatio: tuning.keepRatio, nearShare: tuning.nearShare, prior });
   const first = select(mask);

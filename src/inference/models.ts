@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 
 /**
  * The model registry: each model described as data, in one place. An entry
@@ -105,4 +106,57 @@ export const DEFAULT_MODEL = 'isnet';
 export function modelIdentity(model: ModelDescription, weightsSha256: string): string {
   const facts = [weightsSha256, model.inputSize, model.mean.join(','), model.std.join(','), model.inputName, model.outputName, model.outputRange];
   return createHash('sha256').update(facts.join('|')).digest('hex');
+}
+
+/**
+ * The class models of pet finding (issue #18): small Apache-2.0 ONNX models
+ * vendored in vendor/models/ (provenance in its README), pinned by size and
+ * hash. They tell the pet from the person holding it, the sofa and the plant;
+ * ISNet still draws the edges. Each runs at its own small input size.
+ */
+export interface ClassModelDescription {
+  readonly name: 'detector' | 'segmenter';
+  readonly description: string;
+  /** File name in vendor/models/. */
+  readonly file: string;
+  readonly sha256: string;
+  readonly bytes: number;
+  readonly inputName: string;
+  readonly outputName: string;
+  /** The input tensor's shape. */
+  readonly dims: readonly number[];
+  readonly license: string;
+}
+
+export const CLASS_MODELS: Readonly<Record<ClassModelDescription['name'], ClassModelDescription>> = {
+  // YOLOX-Nano (COCO 80): input BGR 0..255, letterboxed top-left on 114 grey;
+  // output [1, 3549, 85] per anchor (strides 8/16/32): x, y, log w, log h, objectness, 80 class scores.
+  detector: {
+    name: 'detector',
+    description: 'YOLOX-Nano COCO detector (animals, people, furniture), 416 x 416',
+    file: 'yolox_nano.onnx',
+    sha256: '695e750a5d5754bb5a8d5325643b59282191a7e7a564e435a415fd3c578eab14',
+    bytes: 3_660_092,
+    inputName: 'images',
+    outputName: 'output',
+    dims: [1, 3, 416, 416],
+    license: 'Apache-2.0 (Megvii YOLOX, via Kazuhito00/YOLOX-ONNX-TFLite-Sample)',
+  },
+  // DeepLabV3-MobileNetV2 (PASCAL VOC 21): input NHWC RGB x/127.5 - 1, plain resize; output [1, 257, 257, 21] logits.
+  segmenter: {
+    name: 'segmenter',
+    description: 'DeepLabV3-MobileNetV2 PASCAL VOC segmenter (cat, dog, person, sofa, ...), 257 x 257',
+    file: 'deeplabv3_mnv2_voc_257.onnx',
+    sha256: '48a46b346ca7e2e96760b8a10a302046a3b5a9ce55e59d4c659c36d9cbd44118',
+    bytes: 2_781_296,
+    inputName: 'sub_7',
+    outputName: 'ResizeBilinear_3',
+    dims: [1, 257, 257, 3],
+    license: 'Apache-2.0 (TF-Hub deeplabv3/1, via Kazuhito00/Image-Processing-Node-Editor)',
+  },
+};
+
+/** Where a class model's file is: vendor/models/ at the package root (src/ and dist/ are both one level below it). */
+export function classModelPath(model: ClassModelDescription): string {
+  return fileURLToPath(new URL(`../../vendor/models/${model.file}`, import.meta.url));
 }

@@ -9,6 +9,8 @@ export interface WorkerInit {
   outputName: string;
   memArena: boolean;
   memPattern: boolean;
+  /** The class models (pet finding) to load beside the main one, by name. */
+  classModels: readonly { name: string; path: string; inputName: string; outputName: string }[];
 }
 
 export interface WorkerRequest {
@@ -16,6 +18,9 @@ export interface WorkerRequest {
   id: number;
   size: number;
   input: Float32Array;
+  /** A class model's name (WorkerInit.classModels) with its input shape; absent: the main model. */
+  model?: string;
+  dims?: readonly number[];
 }
 
 /** Hands the worker a port on which another thread sends WorkerRequests. */

@@ -1,11 +1,14 @@
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import { PetcutError } from '../errors.js';
 import { workerPath } from './threads.js';
-import type { ModelDescription } from './models.js';
+import type { ClassModelDescription, ModelDescription } from './models.js';
+import { classModelPath } from './models.js';
 import { createInferenceClient } from './client.js';
 import type { WorkerInit, WorkerReply } from './protocol.js';
 
@@ -19,12 +22,16 @@ export interface RuntimeInfo {
   readonly threads: number;
   readonly loadMs: number;
   readonly inputSize: number;
+  /** The class models loaded beside the main one (pet finding), by name; empty when off. */
+  readonly classModels: readonly string[];
 }
 
 export interface InferenceRuntime {
   readonly info: RuntimeInfo;
   /** Runs the model on a normalised CHW tensor; resolves with the raw output plane. */
   infer(input: Float32Array): Promise<{ output: Float32Array; ms: number }>;
+  /** Runs a loaded class model (RuntimeInfo.classModels) on a tensor of its shape. */
+  inferClass(model: string, input: Float32Array, dims: readonly number[]): Promise<{ output: Float32Array; ms: number }>;
   /** Requests from this thread waiting for or in inference. */
   pending(): number;
   /** A port on which another thread (a pipeline worker) sends its own inference requests. */
@@ -40,6 +47,8 @@ export interface RuntimeOptions {
   readonly threads: number;
   readonly memArena?: boolean;
   readonly memPattern?: boolean;
+  /** Class models to load beside the main one (pet finding); each file is checked against its size and hash first. */
+  readonly classModels?: readonly ClassModelDescription[];
   /** Called with one line whenever the runtime makes a decision worth logging. */
   readonly log?: (message: string) => void;
 }
@@ -58,32 +67,49 @@ export function cudaAvailability(): { available: boolean; reason: string } {
   return { available: true, reason: 'CUDA provider and GPU present' };
 }
 
+/** A vendored class model's file, checked against the registry's size and sha256 (a damaged or swapped file is refused). */
+export async function verifiedClassModel(model: ClassModelDescription): Promise<string> {
+  const path = classModelPath(model);
+  const bytes = await readFile(path).catch((error: unknown) => {
+    throw new PetcutError('PETCUT_E_MODEL_UNAVAILABLE', `Class model ${model.name} (${path}) cannot be read: ${(error as Error).message}. It ships in vendor/models/ of the package; set PETCUT_PET_FINDING=false to run without pet finding.`);
+  });
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  if (bytes.length !== model.bytes || sha256 !== model.sha256) {
+    throw new PetcutError('PETCUT_E_MODEL_UNAVAILABLE', `Class model ${model.name} (${path}) is ${bytes.length} bytes with sha256 ${sha256}; expected ${model.bytes} bytes, ${model.sha256}.`);
+  }
+  return path;
+}
+
 export async function createRuntime(options: RuntimeOptions): Promise<InferenceRuntime> {
   const log = options.log ?? (() => undefined);
+  const classModels = await Promise.all((options.classModels ?? []).map(async (model) => ({
+    name: model.name, path: await verifiedClassModel(model), inputName: model.inputName, outputName: model.outputName,
+  })));
+  const startWorker = (provider: Device): Promise<StartedWorker> => startSessionWorker(options, provider, classModels);
   if (options.device === 'cuda') {
-    const worker = await startWorker(options, 'cuda');
+    const worker = await startWorker('cuda');
     return wrap(worker, options, 'cuda', 'requested');
   }
   if (options.device === 'auto') {
     const cuda = cudaAvailability();
     if (cuda.available) {
       try {
-        return wrap(await startWorker(options, 'cuda'), options, 'cuda', 'auto: GPU found');
+        return wrap(await startWorker('cuda'), options, 'cuda', 'auto: GPU found');
       } catch (error) {
         // An explicit, logged fallback: never a silent one.
         log(`CUDA session failed, falling back to CPU: ${(error as Error).message}`);
-        return wrap(await startWorker(options, 'cpu'), options, 'cpu', `auto: CUDA failed (${(error as Error).message})`);
+        return wrap(await startWorker('cpu'), options, 'cpu', `auto: CUDA failed (${(error as Error).message})`);
       }
     }
     log(`Running on CPU: ${cuda.reason}`);
-    return wrap(await startWorker(options, 'cpu'), options, 'cpu', `auto: ${cuda.reason}`);
+    return wrap(await startWorker('cpu'), options, 'cpu', `auto: ${cuda.reason}`);
   }
-  return wrap(await startWorker(options, 'cpu'), options, 'cpu', 'requested');
+  return wrap(await startWorker('cpu'), options, 'cpu', 'requested');
 }
 
 interface StartedWorker { worker: Worker; loadMs: number }
 
-function startWorker(options: RuntimeOptions, provider: Device): Promise<StartedWorker> {
+function startSessionWorker(options: RuntimeOptions, provider: Device, classModels: WorkerInit['classModels']): Promise<StartedWorker> {
   const init: WorkerInit = {
     modelPath: options.modelPath,
     provider,
@@ -92,6 +118,7 @@ function startWorker(options: RuntimeOptions, provider: Device): Promise<Started
     outputName: options.model.outputName,
     memArena: options.memArena ?? true,
     memPattern: options.memPattern ?? false,
+    classModels,
   };
   const worker = new Worker(workerPath('inference/worker.js'), { workerData: init });
   return new Promise((resolve, reject) => {
@@ -135,16 +162,21 @@ function wrap(started: StartedWorker, options: RuntimeOptions, device: Device, d
   };
   // This thread's own requests go over a port like every pipeline worker's
   // (the client fails them all if the worker dies).
-  const own = createInferenceClient(connect(), size);
+  const classNames = (options.classModels ?? []).map((model) => model.name);
+  const own = createInferenceClient(connect(), size, classNames);
 
   return {
-    info: Object.freeze({ model: options.model.name, device, deviceReason, threads: options.threads, loadMs: started.loadMs, inputSize: size }),
+    info: Object.freeze({ model: options.model.name, device, deviceReason, threads: options.threads, loadMs: started.loadMs, inputSize: size, classModels: classNames }),
     infer(input) {
       if (dead) return Promise.reject(dead);
       if (input.length !== 3 * size * size) {
         return Promise.reject(new PetcutError('PETCUT_E_INTERNAL', `Input tensor has ${input.length} values, expected ${3 * size * size}.`));
       }
       return own.infer(input);
+    },
+    inferClass(model, input, dims) {
+      if (dead) return Promise.reject(dead);
+      return own.inferClass!(model, input, dims);
     },
     pending: () => own.pending(),
     connect,

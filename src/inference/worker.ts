@@ -17,8 +17,8 @@ yieldToMainThread();
 const port = parentPort;
 if (!port) throw new Error('inference worker must run in a worker thread');
 
-async function createSession(): Promise<ort.InferenceSession> {
-  return ort.InferenceSession.create(init.modelPath, {
+async function createSession(path = init.modelPath): Promise<ort.InferenceSession> {
+  return ort.InferenceSession.create(path, {
     // Ask for exactly one provider: ['cuda', 'cpu'] would hide a broken GPU set-up
     // behind a silent CPU fallback. Falling back is the caller's explicit decision.
     executionProviders: [init.provider],
@@ -37,6 +37,13 @@ async function main(): Promise<void> {
   let session: ort.InferenceSession;
   try {
     session = await createSession();
+    for (const model of init.classModels) {
+      const classSession = await createSession(model.path);
+      if (!classSession.inputNames.includes(model.inputName) || !classSession.outputNames.includes(model.outputName)) {
+        throw new Error(`class model ${model.name} has inputs [${classSession.inputNames.join(', ')}] and outputs [${classSession.outputNames.join(', ')}]; expected ${model.inputName} -> ${model.outputName}`);
+      }
+      classSessions.set(model.name, { session: classSession, inputName: model.inputName, outputName: model.outputName });
+    }
   } catch (error) {
     port!.postMessage({ type: 'failed', message: error instanceof Error ? error.message : String(error) } satisfies WorkerReply);
     return;
@@ -66,6 +73,7 @@ async function main(): Promise<void> {
  */
 let active = 0;
 let draining = false;
+const classSessions = new Map<string, { session: ort.InferenceSession; inputName: string; outputName: string }>();
 let chain: Promise<void> = Promise.resolve();
 
 function enqueue(session: ort.InferenceSession, request: WorkerRequest, replyTo: MessagePort | typeof port): void {
@@ -85,17 +93,22 @@ async function run(session: ort.InferenceSession, request: WorkerRequest, replyT
   }
   try {
     const started = performance.now();
-    const tensor = new ort.Tensor('float32', request.input, [1, 3, request.size, request.size]);
+    const target = request.model === undefined
+      ? { session, inputName: init.inputName, outputName: init.outputName }
+      : classSessions.get(request.model);
+    if (!target) throw new Error(`no class model named ${request.model} is loaded`);
+    const dims = request.dims ?? [1, 3, request.size, request.size];
+    const tensor = new ort.Tensor('float32', request.input, [...dims]);
     // Fetching only the final output lets ORT skip the five unused side-output heads
     // (measured ~10 % faster than fetching all twelve outputs).
-    const outputs = await session.run({ [init.inputName]: tensor }, [init.outputName]);
-    const output = outputs[init.outputName];
-    if (!output) throw new Error(`model produced no output named ${init.outputName}`);
+    const outputs = await target.session.run({ [target.inputName]: tensor }, [target.outputName]);
+    const output = outputs[target.outputName];
+    if (!output) throw new Error(`model produced no output named ${target.outputName}`);
     // Copy out of ORT's buffer so it can be transferred without a second copy.
     const data = new Float32Array(output.data as Float32Array);
-    const dims = output.dims.map(Number);
+    const outDims = output.dims.map(Number);
     output.dispose();
-    const reply: WorkerReply = { type: 'result', id: request.id, output: data, dims, ms: performance.now() - started };
+    const reply: WorkerReply = { type: 'result', id: request.id, output: data, dims: outDims, ms: performance.now() - started };
     replyTo!.postMessage(reply, [data.buffer]);
   } catch (error) {
     replyTo!.postMessage({ type: 'error', id: request.id, message: error instanceof Error ? error.message : String(error) } satisfies WorkerReply);

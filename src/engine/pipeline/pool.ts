@@ -57,7 +57,7 @@ export function createPipelinePool(runtime: InferenceRuntime, model: ModelDescri
 
   const spawn = (index: number): void => {
     const port = runtime.connect();
-    const init: PipelineInit = { port, model, maxPixels };
+    const init: PipelineInit = { port, model, maxPixels, classModels: runtime.info.classModels };
     const worker = new Worker(workerPath('engine/pipeline/worker.js'), { workerData: init, transferList: [port] });
     const slot: Slot = { worker, jobs: new Map() };
     worker.on('message', (reply: PipelineReply) => {

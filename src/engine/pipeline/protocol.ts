@@ -11,6 +11,8 @@ export interface PipelineInit {
   port: MessagePort;
   model: ModelDescription;
   maxPixels: number;
+  /** The class models the inference worker has loaded (pet finding), by name. */
+  classModels: readonly string[];
 }
 
 export type JobKind = 'cutout' | 'segment' | 'process' | 'render';
@@ -62,7 +64,7 @@ export interface ProcessSummary extends SubjectFacts {
 }
 
 /** The alpha at the source's resolution (width x height), with what was found. */
-export interface SegmentSummary extends Pick<SubjectFacts, 'box' | 'confidence' | 'zoomed'> {
+export interface SegmentSummary extends Pick<SubjectFacts, 'box' | 'confidence' | 'zoomed' | 'subjects' | 'petFound'> {
   readonly width: number;
   readonly height: number;
   readonly alpha: Uint8Array;
@@ -72,7 +74,7 @@ export interface SegmentSummary extends Pick<SubjectFacts, 'box' | 'confidence' 
 export interface CutoutSummary extends Rendered, SubjectFacts {
   /** The foreground box in the output's coordinates. */
   readonly box: Box | null;
-  readonly times: Required<StageTimes>;
+  readonly times: Required<Omit<StageTimes, 'classes'>> & Pick<StageTimes, 'classes'>;
 }
 
 export type PipelineReply =

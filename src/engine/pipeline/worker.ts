@@ -17,7 +17,7 @@ import type { OutputSpec, PipelineCancel, PipelineInit, PipelineReply, PipelineR
 const init = workerData as PipelineInit;
 yieldToMainThread();
 const port = parentPort!;
-const inference = createInferenceClient(init.port, init.model.inputSize);
+const inference = createInferenceClient(init.port, init.model.inputSize, init.classModels);
 disableOperationCache();
 
 // Set when the engine closes: the image in hand stops at its next stage, so the
@@ -49,8 +49,8 @@ async function handle(request: PipelineRequest): Promise<Handled> {
   const options = request.options as SegmentOptions & OutputSpec;
   const segmentation = await segmentImage(input, inference, init.model, init.maxPixels, options);
   if (request.kind === 'segment') {
-    const { width, height, alpha, box, confidence, zoomed, times } = segmentation;
-    return { reply: { id: request.id, ok: true, kind: 'segment', result: { width, height, alpha, box, confidence, zoomed, times } }, transfer: [alpha.buffer as ArrayBuffer] };
+    const { width, height, alpha, box, confidence, zoomed, subjects, petFound, times } = segmentation;
+    return { reply: { id: request.id, ok: true, kind: 'segment', result: { width, height, alpha, box, confidence, zoomed, subjects, petFound, times } }, transfer: [alpha.buffer as ArrayBuffer] };
   }
   const encodeStarted = performance.now();
   const rendered = await renderCutout(await applyEffect(segmentation, options.effect ?? 'color', options.effectParams), options);
@@ -62,6 +62,8 @@ async function handle(request: PipelineRequest): Promise<Handled> {
     box: boxInOutput(segmentation.box, rendered),
     confidence: segmentation.confidence,
     zoomed: segmentation.zoomed,
+    subjects: segmentation.subjects,
+    petFound: segmentation.petFound,
     sourceWidth: segmentation.width,
     sourceHeight: segmentation.height,
     times: { ...segmentation.times, encode: now - encodeStarted, total: now - started },
@@ -93,6 +95,8 @@ async function processImage(id: number, input: Buffer, options: ProcessOptions, 
     box: segmentation.box,
     confidence: segmentation.confidence,
     zoomed: segmentation.zoomed,
+    subjects: segmentation.subjects,
+    petFound: segmentation.petFound,
     sourceWidth: segmentation.width,
     sourceHeight: segmentation.height,
     times: { ...segmentation.times, encode: now - encodeStarted, total: now - started },
