@@ -85,6 +85,17 @@ describe('segment options', () => {
       // Metadata someone else wrote (or garbled) reads as absent, never as an error.
       await store.put('cache/cutout/garbled.png', Buffer.from('png'), { contentType: 'image/png', metadata: { box: '1,2,30,40', confidence: '0.9', zoomed: 'false', width: '320', height: '240', subjects: '[["cat","high"]]', petfound: 'yes' } });
       expect((await cache.getMaster('garbled'))!.facts).toEqual(base);
+      // Aliases: the default selection's is the bare bytes key; others are their own; one made before pet finding is a miss.
+      const bytesKey = 'b'.repeat(64);
+      await cache.saveAlias(bytesKey, { pixelKey: 'p-pets', facts: base });
+      await cache.saveAlias(bytesKey, { pixelKey: 'p-all', facts: base }, { keep: 'all-salient', people: false });
+      const fresh = createResultCache(store, () => 'model-a', { days: 1, memoryBytes: 1 << 20 });
+      expect((await fresh.alias(bytesKey))?.pixelKey).toBe('p-pets');
+      expect((await fresh.alias(bytesKey, DEFAULT_SELECTION))?.pixelKey).toBe('p-pets');
+      expect((await fresh.alias(bytesKey, { keep: 'all-salient', people: false }))?.pixelKey).toBe('p-all');
+      expect(await fresh.alias(bytesKey, { keep: 'pets', people: true })).toBeUndefined();
+      await store.put(`cache/alias/${'c'.repeat(64)}`, Buffer.from(JSON.stringify({ pixelKey: 'p-v1', facts: base, model: 'model-a' })), { contentType: 'application/json' });
+      expect(await fresh.alias('c'.repeat(64))).toBeUndefined();
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -12,7 +12,7 @@ import type { SubjectSelection } from './selection.js';
  * The content-addressed cache of cut-outs and renders, on the configured
  * store, with a byte-bounded memory LRU in front.
  *
- * - `cache/alias/<sha256 of the upload's bytes and the selection>`: the cut-out those bytes decode to under that selection;
+ * - `cache/alias/<sha256 of the upload's bytes>[.<selection hash>]`: the cut-out those bytes decode to under that selection;
  * - `cache/cutout/<pixel key>.png`: the full-resolution RGBA cut-out (the master);
  * - `cache/render/<render key>`: one encoded output.
  *
@@ -33,6 +33,8 @@ export interface Alias {
   readonly facts: SubjectFacts;
   /** The model identity the pixel key was made under: an alias from another model is a miss. */
   readonly model?: string;
+  /** The pipeline version it was made under: an alias from an older pipeline (its pixel key, its facts) is a miss. */
+  readonly pipeline?: number;
 }
 
 export interface CachedRender {
@@ -81,18 +83,18 @@ export function createResultCache(store: ObjectStore, modelIdentity: () => strin
       const key = aliasKey(bytesKey, selection);
       const current = modelIdentity();
       const known = memory.get(key);
-      if (known && 'pixelKey' in known) return known.model === current ? known : undefined;
+      if (known && 'pixelKey' in known) return known.model === current && known.pipeline === PIPELINE_VERSION ? known : undefined;
       const stored = await store.get(key);
       if (!stored || !fresh(stored.updated)) return undefined;
       const alias = JSON.parse(stored.data.toString('utf8')) as Alias;
       // The same bytes under another model (its file replaced) decode to the same pixels but not the same cut-out.
-      if (alias.model !== current) return undefined;
+      if (alias.model !== current || alias.pipeline !== PIPELINE_VERSION) return undefined;
       memory.set(key, alias, 400, stored.updated.getTime() + ttlMs);
       return alias;
     },
     async saveAlias(bytesKey, alias, selection) {
       const key = aliasKey(bytesKey, selection);
-      const entry = { ...alias, model: modelIdentity() };
+      const entry = { ...alias, model: modelIdentity(), pipeline: PIPELINE_VERSION };
       memory.set(key, entry, 400, Date.now() + ttlMs);
       await store.put(key, Buffer.from(JSON.stringify(entry)), { contentType: 'application/json' });
     },
@@ -153,8 +155,10 @@ export function createResultCache(store: ObjectStore, modelIdentity: () => strin
   };
 }
 
+/** The default selection's alias is the bare bytes key (what most uploads ask); another selection's has its hash appended. */
 function aliasKey(bytesKey: string, selection: SubjectSelection | undefined): string {
-  return `${CACHE_PREFIX}alias/${sha256(`${bytesKey}|${selectionKey(selection)}`)}`;
+  const chosen = selectionKey(selection);
+  return `${CACHE_PREFIX}alias/${bytesKey}${chosen === selectionKey() ? '' : `.${sha256(chosen).slice(0, 16)}`}`;
 }
 
 const optional = <K extends string, V>(key: K, value: V | undefined): Partial<Record<K, V>> => (value === undefined ? {} : ({ [key]: value } as Record<K, V>));
