@@ -85,7 +85,13 @@ export function createServices(config: ServiceConfig, deps: ServiceDeps): Servic
     uploadBytesMax: config.uploadBufferBytes, deadlineS: config.admissionDeadlineS, perOwnerMax: config.uploadsPerAddress > 0 ? config.uploadsPerAddress : undefined,
   });
   // Keys are made only for work that got the engine (processing requires it first), so the identity is known.
-  const cache = createResultCache(store, () => engine.require().modelIdentity, { days: config.cacheDays, memoryBytes: config.cacheMemoryBytes });
+  // With the class models (pet finding) the same selection cuts out otherwise: an instance with
+  // PETCUT_PET_FINDING=false must not share cut-outs with one that finds pets on the same bucket.
+  const cacheIdentity = (): string => {
+    const loaded = engine.require();
+    return loaded.runtime.classModels.length ? `${loaded.modelIdentity}+${[...loaded.runtime.classModels].sort().join('+')}` : loaded.modelIdentity;
+  };
+  const cache = createResultCache(store, cacheIdentity, { days: config.cacheDays, memoryBytes: config.cacheMemoryBytes });
   const warmup = createWarmup({
     engine, settings: config.warmup, clock: deps.clock ?? (() => new Date()), spend: deps.spend,
     schedule: config.warmup.hours === 'schedule' ? loadSchedule(config.scalingSchedule) : undefined,
