@@ -6,7 +6,8 @@
 // corpus through the API: codes, rejection times vs sharp's own header read),
 // ratelimit (Redis + two service processes: allowed vs budget), observability
 // (metrics and logging on vs off: µs per request, share of a cut-out), sharedjobs (jobs through Redis vs the
-// memory store: ms and Redis round trips per job, a poll on another instance) (default:
+// memory store: ms and Redis round trips per job, a poll on another instance), pets (the class models' cost on a warm
+// 12 MP cut-out, start-up and memory with and without them) (default:
 // all of these), soak (200 images in a row; on demand), hardening (stalled-upload
 // attack, refusal latency, the new checks, goodput under 2x/10x overload; on demand), capacity (step search of the
 // sustained rate at warm P95 < 5 s, preview and 12 MP, with petcut loadtest; on demand). Results: bench/results/latest.json.
@@ -30,7 +31,7 @@ const work = join(root, '.cache', 'bench');
 mkdirSync(work, { recursive: true });
 mkdirSync(join(root, 'bench', 'results'), { recursive: true });
 
-const all = ['stages', 'fixtures', 'throughput', 'cold', 'models', 'peer', 'quality', 'service', 'load', 'effects', 'badinput', 'ratelimit', 'observability', 'sharedjobs'];
+const all = ['stages', 'fixtures', 'throughput', 'cold', 'models', 'peer', 'quality', 'service', 'load', 'effects', 'badinput', 'ratelimit', 'observability', 'sharedjobs', 'pets'];
 const asked = process.argv.slice(2);
 const sections = new Set(asked.length ? asked : all);
 const report = { date: new Date().toISOString(), machine: { cores: (await import('node:os')).availableParallelism(), node: process.version } };
@@ -203,6 +204,22 @@ if (sections.has('sharedjobs')) {
     const k = sj[kind];
     log(`shared jobs (${kind}): ${k.sharedMsPerJob} ms per job through Redis vs ${k.memoryMsPerJob} ms in memory (ratio ${k.ratio}), ${k.redisRoundTripsPerJob} Redis round trips per job; a poll on another instance ${k.pollOnOtherInstanceMs} ms vs ${k.localPollMs} ms local`);
   }
+}
+
+if (sections.has('pets')) {
+  // Pet finding's cost (#18): the class models on a warm 12 MP cut-out (target < 5 %), and what they add to start-up
+  // and peak memory (one process each: bench/pets.mjs).
+  const run = (mode) => JSON.parse(execFileSync(process.execPath, [join(root, 'bench', 'pets.mjs'), mode, phone], { encoding: 'utf8' }));
+  const off = run('off');
+  const on = run('on');
+  report.pets = {
+    on, off,
+    classShareOfCutout: +(on.classesMs / on.salientMs).toFixed(3),
+    petsOverSalient: +(on.petsMs / on.salientMs).toFixed(3),
+    readyAddedMs: on.readyMs - off.readyMs,
+    rssAddedMb: on.rssMb - off.rssMb,
+  };
+  log('pet finding on a warm 12 MP cut-out (median of 5, ms; start-up; peak RSS MB):', JSON.stringify(report.pets));
 }
 
 if (sections.has('observability')) {
