@@ -9,7 +9,8 @@
 // memory store: ms and Redis round trips per job, a poll on another instance), pets (the class models' cost on a warm
 // 12 MP cut-out, start-up and memory with and without them) (default:
 // all of these), soak (200 images in a row; on demand), hardening (stalled-upload
-// attack, refusal latency, the new checks, goodput under 2x/10x overload; on demand), capacity (step search of the
+// attack, refusal latency, the new checks, goodput under 2x/10x overload; on demand), fringe (colour fringe of the pet
+// fixtures' edges, bench/fringe.mjs; on demand), capacity (step search of the
 // sustained rate at warm P95 < 5 s, preview and 12 MP, with petcut loadtest; on demand). Results: bench/results/latest.json.
 // Reads ../shared when present; makes the 12 MP photo itself by upscaling a fixture.
 import { execFileSync } from 'node:child_process';
@@ -181,6 +182,14 @@ if (sections.has('service')) {
 if (sections.has('load')) {
   report.load = JSON.parse(execFileSync(process.execPath, [join(root, 'bench', 'load.mjs'), phone], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }));
   log('load (20 clients, 12 MP uploads):', JSON.stringify(report.load));
+}
+
+if (sections.has('fringe')) {
+  // Colour fringe on the pet fixtures (on demand): the old background left in edge colours, cut-out vs the photo's own colours.
+  report.fringe = JSON.parse(execFileSync(process.execPath, [join(root, 'bench', 'fringe.mjs')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }));
+  for (const [name, f] of Object.entries(report.fringe.photos)) {
+    log(`fringe ${name}: edge leak ${f.out.edge.leak} (photo colours ${f.raw.edge.leak}), visible ${f.out.edge.visible} levels; opaque rim leak ${f.out.rim.leak} (${f.raw.rim.leak})`);
+  }
 }
 
 if (sections.has('effects')) {
