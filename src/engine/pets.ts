@@ -45,6 +45,9 @@ const VOC_PERSON = 15;
 export interface PetTuning {
   /** Detector score from which an animal counts (objectness x class). */
   animalScore: number;
+  /** Detector score from which an animal box counts on its own; below it DeepLab must agree (mean animal probability in the box). */
+  sureScore: number;
+  agreeLevel: number;
   /** Detector score from which a person or object is reported (and a person kept with `people`). */
   otherScore: number;
   /** Margin around a kept box, as a share of its longer side: ISNet's fur and tails reach past YOLOX's box. */
@@ -57,19 +60,24 @@ export interface PetTuning {
   dropLevel: number;
   /** DeepLab probability of a non-animal object (sofa, chair, plant, ...) from which a pixel is taken out. */
   objectDropLevel: number;
+  /** A kept animal's box whose mean mask is under this (ISNet missed it) takes DeepLab's animal probability instead. */
+  rescueBelow: number;
   /** DeepLab-only animal regions (no box from YOLOX) count from this share of the frame. */
   minSegmenterShare: number;
 }
 
 export const DEFAULT_PET_TUNING: PetTuning = {
   animalScore: 0.3,
+  sureScore: 0.5,
+  agreeLevel: 0.25,
   otherScore: 0.4,
   boxMargin: 0.06,
   fillLevel: 0.7,
   fillInset: 0.04,
   dropLevel: 0.5,
-  objectDropLevel: 0.8,
+  objectDropLevel: 0.9,
   minSegmenterShare: 0.005,
+  rescueBelow: 0.05,
 };
 
 export interface Detection {
@@ -249,7 +257,12 @@ export interface PetChoice {
 
 /** Which detections to keep for a mode; a point selects the smallest animal box under it. */
 export function choosePets(evidence: PetEvidence, width: number, height: number, mode: SubjectMode, people: boolean, point: Point | undefined, tuning: PetTuning): PetChoice {
-  const animals = [...evidence.detections.filter((d) => isAnimal(d.cls)), ...segmenterAnimals(evidence, width, height, tuning)];
+  // A weak box counts only where DeepLab sees an animal in it too (measured: a DAVIS dog taken for a "sheep 0.36"
+  // on its shadow emptied the cut-out); weak ones are still reported, as not kept.
+  const detected = evidence.detections.filter((d) => isAnimal(d.cls));
+  const agreed = detected.filter((d) => d.score >= tuning.sureScore || meanInBox(evidence.animal, width, d.box) >= tuning.agreeLevel);
+  const animals = [...agreed, ...segmenterAnimals(evidence, width, height, tuning)];
+  const doubtful = detected.filter((d) => !agreed.includes(d));
   const persons = evidence.detections.filter((d) => d.cls === PERSON);
   const others = evidence.detections.filter((d) => !isAnimal(d.cls) && d.cls !== PERSON);
   let chosen: Detection[] = [];
@@ -261,7 +274,7 @@ export function choosePets(evidence: PetEvidence, width: number, height: number,
   }
   const keptPeople = chosen.length && people ? persons : [];
   const kept = [...chosen, ...keptPeople];
-  const report = [...animals, ...persons, ...others].map((detection) => ({ detection, kept: kept.includes(detection) }));
+  const report = [...animals, ...doubtful, ...persons, ...others].map((detection) => ({ detection, kept: kept.includes(detection) }));
   return { kept, report };
 }
 
@@ -274,6 +287,9 @@ export function choosePets(evidence: PetEvidence, width: number, height: number,
 export function shapePets(mask: Float32Array, width: number, height: number, evidence: PetEvidence, choice: PetChoice, people: boolean, tuning: PetTuning): Float32Array {
   const inside = new Uint8Array(width * height);
   const solid = new Float32Array(width * height);
+  // A person is taken out only where both models see one: DeepLab alone calls parts of some sheep "person".
+  const personBoxes = new Uint8Array(people ? 0 : width * height);
+  if (!people) for (const d of evidence.detections) if (d.cls === PERSON) fillBox(personBoxes, width, height, d.box, 0, 1);
   for (const d of choice.kept) {
     const margin = tuning.boxMargin * Math.max(d.box.width, d.box.height) + 2;
     fillBox(inside, width, height, d.box, margin, 1);
@@ -287,13 +303,40 @@ export function shapePets(mask: Float32Array, width: number, height: number, evi
     const a = evidence.animal[i]!;
     // A person is taken out from dropLevel; furniture and other objects only when DeepLab is nearly sure
     // (measured: it calls some sheep and birds "object" at 0.5-0.8, and those were lost).
-    const person = people ? 0 : evidence.person[i]!;
+    const person = people || !personBoxes[i] ? 0 : evidence.person[i]!;
     const object = evidence.object[i]! >= tuning.objectDropLevel ? evidence.object[i]! : 0;
     const other = Math.max(person, object);
     const keep = other > tuning.dropLevel && other > a ? Math.max(0, 1 - 2 * (other - a)) : 1;
     out[i] = Math.max(mask[i]! * keep, solid[i]!);
   }
+  for (const d of choice.kept) if (d.cls !== PERSON) rescue(out, evidence.animal, width, height, d.box, tuning.rescueBelow);
   return out;
+}
+
+/**
+ * An animal both class models agree on that ISNet did not see (a bird on a
+ * busy branch): where ISNet's mask covers almost none of the box, DeepLab's
+ * animal probability stands in for it there.
+ */
+function rescue(out: Float32Array, animal: Float32Array, width: number, height: number, box: Box, below: number): void {
+  const x0 = Math.max(0, Math.floor(box.x)), y0 = Math.max(0, Math.floor(box.y));
+  const x1 = Math.min(width, Math.ceil(box.x + box.width)), y1 = Math.min(height, Math.ceil(box.y + box.height));
+  let mine = 0, theirs = 0, n = 0;
+  for (let y = y0; y < y1; y++) {
+    for (let x = x0; x < x1; x++, n++) {
+      mine += out[y * width + x]!;
+      theirs += animal[y * width + x]!;
+    }
+  }
+  if (n === 0 || mine / n >= below || theirs / n < 2 * below) return;
+  for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) out[y * width + x] = Math.max(out[y * width + x]!, animal[y * width + x]!);
+}
+
+function meanInBox(plane: Float32Array, width: number, box: Box): number {
+  const x0 = Math.floor(box.x), y0 = Math.floor(box.y), x1 = Math.ceil(box.x + box.width), y1 = Math.ceil(box.y + box.height);
+  let sum = 0, n = 0;
+  for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++, n++) sum += plane[y * width + x] ?? 0;
+  return n ? sum / n : 0;
 }
 
 function fillBox(plane: Uint8Array, width: number, height: number, box: Box, margin: number, value: number): void {
