@@ -4,7 +4,7 @@ import { createEngine, describeModel, loadEngineConfig, SUBJECT_MODES } from '..
 import { loadDotEnv } from '../config.js';
 import { isPetcutError } from '../errors.js';
 import { FORMAT_SPELLINGS, LOSSY_FORMATS_LABEL } from '../image/formats.js';
-import { MODELS } from '../inference/models.js';
+import { CLASS_MODELS, MODELS } from '../inference/models.js';
 import { EFFECTS } from '../effects/registry.js';
 import { resolveModelFile } from '../inference/modelCache.js';
 import { removeBackgrounds } from './remove.js';
@@ -90,6 +90,8 @@ program.command('model')
   .action(async (action: string, flags: { model?: string }) => {
     if (action === 'list') {
       for (const model of Object.values(MODELS)) log(`${model.name}\t${model.inputSize}px\t${model.description}\t${model.license}`);
+      // The pet-finding models, always loaded beside the cut-out model (PETCUT_PET_FINDING=false: not at all).
+      for (const model of Object.values(CLASS_MODELS)) log(`${model.name} (pet finding)\t${model.dims.join('x')}\t${model.description}\t${model.license}`);
       return;
     }
     if (action !== 'prepare') throw new Error(`unknown action "${action}": use list or prepare`);
