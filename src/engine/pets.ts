@@ -62,8 +62,9 @@ export interface PetTuning {
   objectDropLevel: number;
   /** A kept animal's box whose mean mask is under this (ISNet missed it) takes DeepLab's animal probability instead. */
   rescueBelow: number;
-  /** DeepLab-only animal regions (no box from YOLOX) count from this share of the frame. */
+  /** DeepLab-only animal regions (no box from YOLOX) count from this share of the frame and this mean probability. */
   minSegmenterShare: number;
+  segmenterScore: number;
 }
 
 export const DEFAULT_PET_TUNING: PetTuning = {
@@ -77,6 +78,7 @@ export const DEFAULT_PET_TUNING: PetTuning = {
   dropLevel: 0.5,
   objectDropLevel: 0.9,
   minSegmenterShare: 0.005,
+  segmenterScore: 0.75,
   rescueBelow: 0.05,
 };
 
@@ -261,7 +263,9 @@ export function choosePets(evidence: PetEvidence, width: number, height: number,
   // on its shadow emptied the cut-out); weak ones are still reported, as not kept.
   const detected = evidence.detections.filter((d) => isAnimal(d.cls));
   const agreed = detected.filter((d) => d.score >= tuning.sureScore || meanInBox(evidence.animal, width, d.box) >= tuning.agreeLevel);
-  const animals = [...agreed, ...segmenterAnimals(evidence, width, height, tuning)];
+  // DeepLab's own animal region counts only where it is sure (measured: at 0.6 it took half of a plain disc for an
+  // animal and cut the disc in two; at 0.58-0.70 it added rocks and water beside YOLOX's birds and swans).
+  const animals = [...agreed, ...segmenterAnimals(evidence, width, height, tuning).filter((d) => d.score >= tuning.segmenterScore)];
   const doubtful = detected.filter((d) => !agreed.includes(d));
   const persons = evidence.detections.filter((d) => d.cls === PERSON);
   const others = evidence.detections.filter((d) => !isAnimal(d.cls) && d.cls !== PERSON);
@@ -291,7 +295,8 @@ export function shapePets(mask: Float32Array, width: number, height: number, evi
   const personBoxes = new Uint8Array(people ? 0 : width * height);
   if (!people) for (const d of evidence.detections) if (d.cls === PERSON) fillBox(personBoxes, width, height, d.box, 0, 1);
   for (const d of choice.kept) {
-    const margin = tuning.boxMargin * Math.max(d.box.width, d.box.height) + 2;
+    // DeepLab's own region is thresholded pixels, not an object's box: a wider margin.
+    const margin = (d.cls < 0 ? 4 : 1) * tuning.boxMargin * Math.max(d.box.width, d.box.height) + 2;
     fillBox(inside, width, height, d.box, margin, 1);
     if (d.cls === PERSON) continue;
     const inset = Math.max(2, Math.round(tuning.fillInset * Math.max(d.box.width, d.box.height)));
