@@ -10,7 +10,7 @@ export interface WorkerInit {
   memArena: boolean;
   memPattern: boolean;
   /** The class models (pet finding) to load beside the main one, by name. */
-  classModels: readonly { name: string; path: string; inputName: string; outputName: string }[];
+  classModels: readonly { name: string; path: string; inputName: string; outputName: string; dims: readonly number[] }[];
 }
 
 export interface WorkerRequest {

@@ -83,7 +83,7 @@ export async function verifiedClassModel(model: ClassModelDescription): Promise<
 export async function createRuntime(options: RuntimeOptions): Promise<InferenceRuntime> {
   const log = options.log ?? (() => undefined);
   const classModels = await Promise.all((options.classModels ?? []).map(async (model) => ({
-    name: model.name, path: await verifiedClassModel(model), inputName: model.inputName, outputName: model.outputName,
+    name: model.name, path: await verifiedClassModel(model), inputName: model.inputName, outputName: model.outputName, dims: model.dims,
   })));
   const startWorker = (provider: Device): Promise<StartedWorker> => startSessionWorker(options, provider, classModels);
   if (options.device === 'cuda') {

@@ -43,6 +43,10 @@ async function main(): Promise<void> {
         throw new Error(`class model ${model.name} has inputs [${classSession.inputNames.join(', ')}] and outputs [${classSession.outputNames.join(', ')}]; expected ${model.inputName} -> ${model.outputName}`);
       }
       classSessions.set(model.name, { session: classSession, inputName: model.inputName, outputName: model.outputName });
+      // One run on zeros now: the first run of a session pays a one-time set-up (kernels, arena), and a
+      // shopper's first cut-out should not (the class models are small: this costs tens of ms here).
+      const zeros = new ort.Tensor('float32', new Float32Array(model.dims.reduce((a, b) => a * b, 1)), [...model.dims]);
+      (await classSession.run({ [model.inputName]: zeros }, [model.outputName]))[model.outputName]?.dispose();
     }
   } catch (error) {
     port!.postMessage({ type: 'failed', message: error instanceof Error ? error.message : String(error) } satisfies WorkerReply);
