@@ -337,7 +337,8 @@ function rescue(out: Float32Array, animal: Float32Array, width: number, height: 
   for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) out[y * width + x] = Math.max(out[y * width + x]!, animal[y * width + x]!);
 }
 
-function meanInBox(plane: Float32Array, width: number, box: Box): number {
+/** Mean of a plane over a box (work grid). */
+export function meanInBox(plane: Float32Array, width: number, box: Box): number {
   const x0 = Math.floor(box.x), y0 = Math.floor(box.y), x1 = Math.ceil(box.x + box.width), y1 = Math.ceil(box.y + box.height);
   let sum = 0, n = 0;
   for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++, n++) sum += plane[y * width + x] ?? 0;

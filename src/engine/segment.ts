@@ -11,7 +11,7 @@ import type { Inferencer } from '../inference/client.js';
 import type { ModelDescription } from '../inference/models.js';
 import { toModelTensor, toProbability } from '../inference/tensor.js';
 import { pixelHash } from '../image/pixelHash.js';
-import { choosePets, DEFAULT_PET_TUNING, findEvidence, reportSubjects, shapePets } from './pets.js';
+import { choosePets, DEFAULT_PET_TUNING, findEvidence, meanInBox, reportSubjects, shapePets } from './pets.js';
 import type { PetTuning } from './pets.js';
 
 export interface SegmentOptions {
@@ -173,7 +173,7 @@ async function choosePet(mask: Float32Array, image: DecodedImage, work: WorkGrid
   const choice = choosePets(evidence, work.width, work.height, mode, people, workHint(options, work), petTuning);
   if (choice.kept.length === 0) {
     const saliency = await chooseSubject(mask, image, work, runtime, model, options, tuning);
-    const report = choice.report.map(({ detection }) => ({ detection, kept: coverage(saliency.mask, work.width, detection.box) > 0.25 }));
+    const report = choice.report.map(({ detection }) => ({ detection, kept: meanInBox(saliency.mask, work.width, detection.box) > 0.25 }));
     return { ...saliency, zoomMs: saliency.zoomMs + classMs, classMs, subjects: reportSubjects({ kept: [], report }, work.scale), petFound: false };
   }
   const shape = (plane: Float32Array) => shapePets(plane, work.width, work.height, evidence, choice, people, petTuning);
@@ -193,14 +193,6 @@ async function choosePet(mask: Float32Array, image: DecodedImage, work: WorkGrid
 
 // Inside the kept pets' boxes every piece of the pet counts (a tail beyond an arm), specks apart.
 const PET_KEEP_RATIO = 0.05;
-
-/** Mean of a plane over a box (work grid). */
-function coverage(plane: Float32Array, width: number, box: Box): number {
-  const x0 = Math.floor(box.x), y0 = Math.floor(box.y), x1 = Math.ceil(box.x + box.width), y1 = Math.ceil(box.y + box.height);
-  let sum = 0, n = 0;
-  for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++, n++) sum += plane[y * width + x] ?? 0;
-  return n ? sum / n : 0;
-}
 
 /** Subject selection, with the zoomed second pass when the subject is small. */
 async function chooseSubject(mask: Float32Array, image: DecodedImage, work: WorkGrid, runtime: Inferencer, model: ModelDescription,
