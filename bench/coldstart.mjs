@@ -11,4 +11,4 @@ const result = await engine.cutout(image, { format: 'png' });
 const firstAt = performance.now();
 await engine.close();
 const hwm = Number(/VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0) / 1024;
-console.log(JSON.stringify({ importMs: importedAt, readyMs: readyAt, firstCutoutMs: firstAt, peakRssMb: hwm, width: result.width, device: engine.runtime.device, firstTimes: result.times }));
+console.log(JSON.stringify({ importMs: importedAt, readyMs: readyAt, firstCutoutMs: firstAt, peakRssMb: hwm, width: result.width, device: engine.runtime.device, graph: engine.runtime.graph, firstTimes: result.times }));

@@ -3,25 +3,26 @@
  * The service's entry point: reads config, starts loading the model, listens.
  * Everything else is built by createApp().
  */
-import { createApp } from './app.js';
 import { createEngine } from './engine/index.js';
 import { isPetcutError } from './errors.js';
 import { loadDotEnv, loadServiceConfig } from './config.js';
-import { recordRun } from './observability/runRecord.js';
-import { createStore } from './storage/index.js';
 
 async function main(): Promise<void> {
   const envFile = loadDotEnv();
   const config = loadServiceConfig();
-  const store = createStore(config.storage);
   // Loaded only when asked for: without an OTLP endpoint not one OpenTelemetry module is imported.
-  // Before the engine starts: nothing may be awaited between its start and createApp taking its failure.
+  // Started before the engine: its instrumentation must be in place before the modules it patches load.
   const tracing = tracingWanted(process.env) ? (await import('./observability/tracing.js')).startTracing() : undefined;
-  // Loading starts now and the app listens at once: /healthz answers while
-  // the model loads, /readyz turns ready when it has.
+  // Loading starts now, in its own threads, and the rest of the service's modules (the HTTP stack,
+  // the storage clients: about 0.3 s here) load on this thread meanwhile; the app listens at once:
+  // /healthz answers while the model loads, /readyz turns ready when it has.
   const early: string[] = [];
   let log = (message: string): void => void early.push(message);
-  const engine = createEngine({ config: config.engine, pipelines: config.concurrency, log: (message) => log(message) });
+  const engine = loading = createEngine({ config: config.engine, pipelines: config.concurrency, log: (message) => log(message) });
+  // A model that fails to load is createApp's to report (/readyz and the log), not an unhandled rejection meanwhile.
+  engine.catch(() => undefined);
+  const [{ createApp }, { createStore }, { recordRun }] = await Promise.all([import('./app.js'), import('./storage/index.js'), import('./observability/runRecord.js')]);
+  const store = createStore(config.storage);
   const app = await createApp(config, { engine, store, tracing });
   log = (message) => app.log.info(message);
   early.forEach(log);
@@ -35,8 +36,12 @@ async function main(): Promise<void> {
     run.exited(code);
   });
   if (envFile) app.log.info({ file: envFile }, 'configuration read from .env (the environment wins where both set a variable)');
-  engine.then((loaded) => app.log.info({ model: loaded.model.name, device: loaded.runtime.device, reason: loaded.runtime.deviceReason, loadMs: Math.round(loaded.readyMs) }, 'model loaded'),
-    (error: unknown) => app.log.error({ err: error }, 'model failed to load'));
+  engine.then((loaded) => {
+    app.log.info({ model: loaded.model.name, device: loaded.runtime.device, reason: loaded.runtime.deviceReason, loadMs: Math.round(loaded.readyMs) }, 'model loaded');
+    const fallback = loaded.runtime.fallback;
+    // One line an operator can act on (docs/gpu.md); also counted (petcut_device_fallbacks_total) and shown in /health.
+    if (fallback) app.log.warn({ fallback, requested: loaded.runtime.requestedDevice }, `running on the CPU, not the GPU (${fallback.reason}: ${fallback.detail}): ${FALLBACK_HINT[fallback.reason]}; PETCUT_DEVICE=cpu says the CPU is meant, PETCUT_DEVICE=cuda refuses to start without the GPU`);
+  }, (error: unknown) => app.log.error({ err: error }, 'model failed to load'));
   if (config.lifecycle === 'apply') {
     app.applyLifecycle().catch((error: unknown) => app.log.warn({ err: error }, 'bucket lifecycle could not be checked'));
   }
@@ -63,6 +68,12 @@ async function main(): Promise<void> {
   await app.listen({ port: config.port, host: config.host });
 }
 
+/** What to check when PETCUT_DEVICE=auto wanted the GPU and got the CPU (docs/gpu.md). */
+const FALLBACK_HINT = {
+  unavailable: 'check that onnxruntime-node was installed with its CUDA provider (ONNXRUNTIME_NODE_INSTALL=cuda12, the gpu image) and that the NVIDIA device is passed in (nvidia-smi)',
+  failed: 'check the CUDA 12 and cuDNN 9 libraries on the library path and the driver (nvidia-smi); the detail is ONNX Runtime\'s error',
+} as const;
+
 /**
  * Ends the process while a model run or a libvips operation is still inside
  * native code: exit() would run its atexit teardown under it and abort
@@ -78,7 +89,11 @@ function tracingWanted(env: NodeJS.ProcessEnv): boolean {
   return Boolean(endpoint) && env.OTEL_SDK_DISABLED?.trim().toLowerCase() !== 'true' && env.OTEL_TRACES_EXPORTER?.trim().toLowerCase() !== 'none';
 }
 
-main().catch((error: unknown) => {
+/** The engine once it started loading: a start-up that fails after that closes it before exiting (an exit while ONNX Runtime loads aborts the process). */
+let loading: Promise<{ close(waitMs?: number): Promise<boolean> }> | undefined;
+
+main().catch(async (error: unknown) => {
   console.error(isPetcutError(error) ? error.message : error);
+  await loading?.then((engine) => engine.close(5000), () => undefined);
   process.exit(1);
 });

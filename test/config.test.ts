@@ -70,7 +70,7 @@ describe('config', () => {
   });
 
   it('an unknown model name lists the known ones', () => {
-    expect(() => describeModel(loadEngineConfig({ PETCUT_MODEL: 'u2net' }))).toThrow(/isnet, isnet-fp16, isnet-quint8/);
+    expect(() => describeModel(loadEngineConfig({ PETCUT_MODEL: 'u2net' }))).toThrow(/isnet, isnet-fp16, isnet-int8, isnet-quint8/);
   });
 
   it('.env.example documents exactly the variables config.ts reads', async () => {

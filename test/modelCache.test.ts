@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { resolveModel, resolveModelFile } from '../src/inference/modelCache.js';
-import { MODELS } from '../src/inference/models.js';
+import { MODELS, vendorModelPath } from '../src/inference/models.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -78,6 +78,11 @@ describe('the model registry', () => {
     expect(resource, `${model.source.resource} in resources.json`).toBeDefined();
     for (const chunk of resource!.chunks) expect(existsSync(join(dirname(resourcesPath), chunk.hash)), chunk.hash).toBe(true);
     // Without a rewrite the cache file is the package's file: same size.
-    if (model.transform === undefined) expect(resource!.size).toBe(model.bytes);
+    if (model.transform === undefined && model.derive === undefined) expect(resource!.size).toBe(model.bytes);
+    // A derived model names a registry model of the same source, and its vendored ranges exist.
+    if (model.derive) {
+      expect(MODELS[model.derive.from]?.source).toEqual(model.source);
+      expect(existsSync(vendorModelPath(model.derive.ranges)), model.derive.ranges).toBe(true);
+    }
   });
 });

@@ -176,6 +176,19 @@ async function exercise(label, argv, env, script, stop) {
     check(response.status === 200 && response.headers.get('content-type') === 'image/png' && png?.colourType === 6,
       `${label}: ${pet.name} comes back as an RGBA PNG`, `${response.status} ${response.headers.get('content-type')} ${png ? `${png.width}x${png.height} colour type ${png.colourType}` : 'not a PNG'}`);
     check(boxShare > 0.02 && boxShare < 0.98 && confidence > 0.5, `${label}: the cut-out found a subject`, `box ${box.join(',')} (${(boxShare * 100).toFixed(0)} % of the photo), confidence ${confidence}`);
+    // The browser files travel in the image (web/): the demo page and the widget's first-load module.
+    const page = await fetch(`${base}/`);
+    const pageText = await page.text();
+    check(page.status === 200 && /text\/html/.test(page.headers.get('content-type') ?? '') && /<html/i.test(pageText), `${label}: the demo page is served at /`, `${page.status} ${page.headers.get('content-type')}`);
+    const widget = await fetch(`${base}/widget/petcut-uploader.js`);
+    const widgetText = await widget.text();
+    check(widget.status === 200 && /customElements\.define/.test(widgetText), `${label}: the widget's module is served at /widget/petcut-uploader.js`, `${widget.status}, ${widgetText.length} bytes`);
+    // The vendored browser libraries the image keeps (the Dockerfile prunes the rest of swagger-ui-dist).
+    for (const path of ['/docs/vendor/swagger-ui-bundle.js', '/dashboard/vendor/uPlot.iife.min.js']) {
+      const file = await fetch(`${base}${path}`);
+      const bytes = (await file.arrayBuffer()).byteLength;
+      check(file.status === 200 && bytes > 10_000, `${label}: ${path} is served`, `${file.status}, ${bytes} bytes`);
+    }
     const metrics = await fetch(`${base}/metrics`);
     const text = await metrics.text();
     check(metrics.status === 200 && /petcut_/.test(text) && /process_resident_memory_bytes/.test(text), `${label}: /metrics answers with petcut's metrics`, `${metrics.status}, ${text.split('\n').length} lines`);

@@ -26,6 +26,8 @@ const EnvSchema = z.object({
   // buffers (about 20 bytes a pixel across the pipeline, ~340 MB at the limit).
   PETCUT_MAX_PIXELS: z.coerce.number().int().min(1).max(100_000_000).default(4096 * 4096),
   PETCUT_PET_FINDING: z.enum(['true', 'false', '1', '0']).default('true').transform((v) => v === 'true' || v === '1'),
+  PETCUT_GRAPH_CACHE: z.enum(['true', 'false', '1', '0']).default('true').transform((v) => v === 'true' || v === '1'),
+  PETCUT_READY_AFTER_WARMUP: z.enum(['auto', 'true', 'false', '1', '0']).default('auto').transform((v) => (v === 'auto' ? 'cuda' as const : v === 'true' || v === '1')),
 });
 
 export interface EngineConfig {
@@ -44,6 +46,10 @@ export interface EngineConfig {
   readonly maxPixels: number;
   /** Load the class models (vendor/models/) and find the pet; off: every cut-out is the saliency one (`all-salient`). */
   readonly petFinding: boolean;
+  /** Keep ONNX Runtime's optimized graph in `<modelCacheDir>/optimized/` between starts (src/inference/graphCache.ts). */
+  readonly graphCache: boolean;
+  /** One inference on zeros before the engine is ready: `cuda` (auto) on the GPU only; see docs/performance.md. */
+  readonly readyAfterWarmUp: boolean | 'cuda';
 }
 
 function defaultCacheDir(env: NodeJS.ProcessEnv): string {
@@ -67,5 +73,7 @@ export function loadEngineConfig(env: NodeJS.ProcessEnv = process.env, overrides
     threads: overrides.threads ?? e.PETCUT_THREADS ?? availableParallelism(),
     maxPixels: overrides.maxPixels ?? e.PETCUT_MAX_PIXELS,
     petFinding: overrides.petFinding ?? e.PETCUT_PET_FINDING,
+    graphCache: overrides.graphCache ?? e.PETCUT_GRAPH_CACHE,
+    readyAfterWarmUp: overrides.readyAfterWarmUp ?? e.PETCUT_READY_AFTER_WARMUP,
   });
 }

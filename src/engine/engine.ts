@@ -1,15 +1,17 @@
 import { availableParallelism } from 'node:os';
-import type { Worker } from 'node:worker_threads';
+import { MessageChannel } from 'node:worker_threads';
+import type { MessagePort, Worker } from 'node:worker_threads';
 import { loadEngineConfig } from './config.js';
 import type { EngineConfig } from './config.js';
 import { PetcutError } from '../errors.js';
 import type { RenderOptions } from '../image/render.js';
 import { resolveModel } from '../inference/modelCache.js';
-import { DEFAULT_MODEL, MODELS } from '../inference/models.js';
+import { DEFAULT_MODEL, int8Caveat, MODELS } from '../inference/models.js';
+import { cpuFeatures } from '../inference/graphCache.js';
 import type { ModelDescription } from '../inference/models.js';
 import { createRuntime } from '../inference/runtime.js';
 import { CLASS_MODELS } from '../inference/models.js';
-import type { RuntimeInfo } from '../inference/runtime.js';
+import type { InferenceRuntime, RuntimeInfo } from '../inference/runtime.js';
 import { createPipelinePool } from './pipeline/pool.js';
 import type { RunControl } from './pipeline/pool.js';
 import type { CutoutSummary, OutputSpec, ProcessOptions, ProcessSummary, SegmentSummary } from './pipeline/protocol.js';
@@ -59,6 +61,8 @@ export interface EngineOptions {
   readonly log?: (message: string) => void;
   /** Pipeline workers (decode, refine, encode); 2 keeps the model busy on two cores. */
   readonly pipelines?: number;
+  /** A synthetic image through each pipeline worker while the model loads (default on; the bench turns it off to measure it). */
+  readonly warmUpPipelines?: boolean;
 }
 
 /** Describes the configured model: a registry name, or a path to any ONNX salient-object model. */
@@ -93,14 +97,36 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   const started = performance.now();
   const config = options.config ?? loadEngineConfig();
   const model = describeModel(config);
+  const caveat = int8Caveat(model, cpuFeatures());
+  if (caveat !== undefined) options.log?.(`warning: ${caveat}`);
   const { path: modelPath, identity: modelId } = await resolveModel(model, config.modelCacheDir);
-  const runtime = await createRuntime({
-    modelPath, model, device: config.device, threads: config.threads, log: options.log,
-    classModels: config.petFinding ? Object.values(CLASS_MODELS) : [],
-  });
-  const readyMs = performance.now() - started;
+  const classModels = config.petFinding ? Object.values(CLASS_MODELS) : [];
+  // The pipeline workers start now, beside the model's load: their ports to the inference
+  // worker are handed over once it exists (what they send before waits in the port).
+  const loaded: { runtime?: InferenceRuntime } = {};
+  const early: MessagePort[] = [];
+  const connect = (): MessagePort => {
+    if (loaded.runtime) return loaded.runtime.connect();
+    const channel = new MessageChannel();
+    early.push(channel.port2);
+    return channel.port1;
+  };
   const concurrency = options.pipelines ?? Math.max(2, Math.min(4, availableParallelism()));
-  const pool = createPipelinePool(runtime, model, config.maxPixels, concurrency);
+  const pool = createPipelinePool({ connect, classModels: classModels.map((m) => m.name), model, maxPixels: config.maxPixels, size: concurrency, warmUp: options.warmUpPipelines ?? true });
+  let runtime: InferenceRuntime;
+  try {
+    runtime = await createRuntime({
+      modelPath, model, device: config.device, threads: config.threads, log: options.log, classModels,
+      graphCache: config.graphCache ? { dir: config.modelCacheDir, identity: modelId } : undefined,
+      warmUp: config.readyAfterWarmUp,
+    });
+  } catch (error) {
+    await pool.close(1000);
+    throw error;
+  }
+  loaded.runtime = runtime;
+  for (const port of early.splice(0)) runtime.attach(port);
+  const readyMs = performance.now() - started;
   return {
     model,
     modelIdentity: modelId,

@@ -74,6 +74,8 @@ export interface StageTimes {
   encode?: number;
   total?: number;
   classes?: number;
+  /** The cut-out model's first run alone, as ONNX Runtime's worker timed it (inside `inference`: the rest is waiting, decoding beside it, the grid). */
+  model?: number;
 }
 
 /**
@@ -96,7 +98,7 @@ type WorkGrid = ReturnType<typeof workSize>;
 export async function segmentImage(input: Buffer, runtime: Inferencer, model: ModelDescription, maxPixels: number, options: SegmentOptions = {},
   onStage: (stage: 'segmentation' | 'refine') => void = () => undefined): Promise<Segmentation> {
   const t0 = performance.now();
-  const { image, work, guide, mask, decodeMs } = await decodeAndPredict(input, runtime, model, maxPixels, onStage);
+  const { image, work, guide, mask, decodeMs, modelMs } = await decodeAndPredict(input, runtime, model, maxPixels, onStage);
   // Hashed before refinement rewrites the colours at the edges.
   const hash = pixelHash(image.width, image.height, image.rgb, image.alpha);
   const t1 = performance.now();
@@ -115,7 +117,7 @@ export async function segmentImage(input: Buffer, runtime: Inferencer, model: Mo
     width: image.width, height: image.height, rgb: image.rgb, alpha, box: alphaBox(alpha, image.width, image.height, 128),
     confidence, zoomed: chosen.zoomed, pixelHash: hash, subjects: chosen.subjects, petFound: chosen.petFound,
     times: {
-      decode: decodeMs, inference: t1 - t0 - decodeMs + chosen.zoomMs, refine: t2 - t1 - chosen.zoomMs,
+      decode: decodeMs, inference: t1 - t0 - decodeMs + chosen.zoomMs, refine: t2 - t1 - chosen.zoomMs, model: modelMs,
       ...(chosen.classMs === undefined ? {} : { classes: chosen.classMs }),
     },
   };
@@ -138,8 +140,9 @@ async function decodeAndPredict(input: Buffer, runtime: Inferencer, model: Model
   const image = await decoding;
   const work = workSize(image.width, image.height, WORK_SIDE);
   const guide = await resizeRgb(image.rgb, image.width, image.height, work.width, work.height);
-  const mask = toWorkGrid(await predicting, model, work.width, work.height);
-  return { image, work, guide, mask, decodeMs };
+  const predicted = await predicting;
+  const mask = toWorkGrid(predicted, model, work.width, work.height);
+  return { image, work, guide, mask, decodeMs, modelMs: predicted.ms };
 }
 
 interface Chosen {

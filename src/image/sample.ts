@@ -60,6 +60,17 @@ export function warmupPhoto(): Promise<Buffer> {
   return sharp({ create: { width: 64, height: 64, channels: 3, background: { r: 200, g: 120, b: 60 } } }).png().toBuffer();
 }
 
+/**
+ * What a pipeline worker runs at start to compile its pixel loops (engine/pipeline/worker.ts):
+ * the sample cat on a flat wall, 320x240 JPEG (a JPEG like the photos it will get; big enough
+ * for V8 to optimize the loops, small enough to cost a few tens of ms).
+ */
+export async function pipelineWarmupPhoto(): Promise<Buffer> {
+  const cat = await sharp(await samplePetPng()).resize(200, 200).toBuffer();
+  return sharp({ create: { width: 320, height: 240, channels: 3, background: { r: 122, g: 106, b: 85 } } })
+    .composite([{ input: cat, left: 60, top: 30 }]).jpeg({ quality: 85 }).toBuffer();
+}
+
 /** The sample as an RGBA PNG (rendered once by librsvg, then kept). */
 export function samplePetPng(): Promise<Buffer> {
   cached ??= sharp(Buffer.from(SAMPLE_SVG)).png({ compressionLevel: 1 }).toBuffer();

@@ -2,12 +2,13 @@ import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import { PetcutError } from '../errors.js';
 import { widenFp16Model } from './fp32.js';
-import { modelIdentity } from './models.js';
+import { MODELS, modelIdentity, vendorModelPath } from './models.js';
 import type { ModelDescription } from './models.js';
 import { makeDirs } from '../fsDirs.js';
+import type { Int8Ranges } from './quantize.js';
 
 interface ChunkRef { hash: string; offsets: [number, number] }
 interface ResourceEntry { chunks: ChunkRef[]; size: number }
@@ -69,6 +70,10 @@ export async function resolveModelFile(model: ModelDescription, cacheDir: string
   if (!model.sha256) throw new PetcutError('PETCUT_E_MODEL_INTEGRITY', `Model ${model.name} has no pinned sha256.`);
   const target = join(cacheDir, `${model.name}-${model.sha256.slice(0, 16)}.onnx`);
   if (await exists(target)) return target;
+  if (model.derive) {
+    await deriveModel(model, target, cacheDir);
+    return target;
+  }
   await assembleImglyModel(model.source.resource, model.sourceSha256 ?? model.sha256, target, model.transform ? { transform: model.transform, sha256: model.sha256 } : undefined, model.bytes);
   return target;
 }
@@ -103,6 +108,41 @@ async function assembleImglyModel(resource: string, sha256: string, target: stri
     await rename(partial, target);
   } catch (error) {
     await file.close().catch(() => undefined);
+    await rm(partial, { force: true });
+    throw error;
+  }
+}
+
+/**
+ * Builds a derived model (the int8 rewrite of another registry model's cache
+ * file, with the vendored ranges), checks its pinned hash and size, and only
+ * then renames it into place. The rewrite's code (onnx-proto) is loaded here
+ * only: a service on another model never pays for it.
+ */
+async function deriveModel(model: ModelDescription, target: string, cacheDir: string): Promise<void> {
+  const derive = model.derive!;
+  const base = MODELS[derive.from];
+  if (!base) throw new PetcutError('PETCUT_E_MODEL_UNAVAILABLE', `Model ${model.name} is built from ${derive.from}, which is not in the registry.`);
+  const basePath = await resolveModelFile(base, cacheDir);
+  const rangesPath = isAbsolute(derive.ranges) ? derive.ranges : vendorModelPath(derive.ranges);
+  let ranges: Int8Ranges;
+  try {
+    ranges = JSON.parse(await readFile(rangesPath, 'utf8')) as Int8Ranges;
+  } catch (error) {
+    throw new PetcutError('PETCUT_E_MODEL_UNAVAILABLE', `Model ${model.name} needs its activation ranges ${rangesPath}: ${(error as Error).message}`);
+  }
+  const { quantizeIsnet } = await import('./quantize.js');
+  const bytes = quantizeIsnet(await readFile(basePath), ranges);
+  const digest = createHash('sha256').update(bytes).digest('hex');
+  if (digest !== model.sha256 || (model.bytes !== undefined && bytes.length !== model.bytes)) {
+    throw new PetcutError('PETCUT_E_MODEL_INTEGRITY', `The ${derive.rewrite} rewrite of ${derive.from} with ${rangesPath} gave ${bytes.length} bytes with sha256 ${digest}, the registry pins ${model.bytes ?? '?'} bytes with ${model.sha256} (was the ranges file changed?).`);
+  }
+  await makeDirs(dirname(target));
+  const partial = `${target}.${randomUUID()}.partial`;
+  try {
+    await writeFile(partial, bytes);
+    await rename(partial, target);
+  } catch (error) {
     await rm(partial, { force: true });
     throw error;
   }

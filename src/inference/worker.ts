@@ -5,10 +5,13 @@
  * the main thread's event loop stays free. Messages are handled one at a time,
  * which serialises inference: on a 2-core machine one run already uses both cores.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { constants } from 'node:fs';
+import { access, mkdir, rename, rm, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { parentPort, threadId, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import type { MessagePort } from 'node:worker_threads';
-import type { WorkerDrainMessage, WorkerInit, WorkerPortMessage, WorkerReply, WorkerRequest } from './protocol.js';
+import type { GraphSource, WorkerDrainMessage, WorkerInit, WorkerPortMessage, WorkerReply, WorkerRequest } from './protocol.js';
 import { yieldToMainThread } from './threads.js';
 
 const init = workerData as WorkerInit;
@@ -17,7 +20,9 @@ yieldToMainThread();
 const port = parentPort;
 if (!port) throw new Error('inference worker must run in a worker thread');
 
-async function createSession(path = init.modelPath): Promise<ort.InferenceSession> {
+type Level = 'all' | 'disabled';
+
+function createSession(path: string, level: Level = 'all', savePath?: string): Promise<ort.InferenceSession> {
   return ort.InferenceSession.create(path, {
     // Ask for exactly one provider: ['cuda', 'cpu'] would hide a broken GPU set-up
     // behind a silent CPU fallback. Falling back is the caller's explicit decision.
@@ -26,33 +31,92 @@ async function createSession(path = init.modelPath): Promise<ort.InferenceSessio
     interOpNumThreads: 1,
     // 'parallel' measured about 2x slower than 'sequential' on 2 cores.
     executionMode: 'sequential',
-    graphOptimizationLevel: 'all',
+    // A graph from the cache is already optimized for this machine (graphCache.ts): optimizing it again only costs time.
+    graphOptimizationLevel: level,
     enableCpuMemArena: init.memArena,
     enableMemPattern: init.memPattern,
+    // Saving warns that the graph is hardware-specific: known, and why graphCache.ts keys it by the CPU's flags.
+    ...(savePath ? { optimizedModelFilePath: savePath, logSeverityLevel: 3 as const } : {}),
   });
+}
+
+const exists = (path: string): Promise<boolean> => stat(path).then(() => true, () => false);
+const writable = (dir: string): Promise<boolean> => mkdir(dir, { recursive: true }).then(() => access(dir, constants.W_OK)).then(() => true, () => false);
+const reason = (error: unknown): string => (error instanceof Error ? error.message : String(error)).split('\n')[0]!;
+
+/**
+ * A session from the optimized-graph cache when it holds this model for this
+ * machine; otherwise optimized now and saved for the next start (under a
+ * temporary name, renamed when complete, so a crash leaves no half file under
+ * the real name). A cached file that does not load is deleted and rebuilt; a
+ * directory that cannot be written (a read-only image) is only read.
+ */
+async function cachedSession(modelPath: string, graphPath: string | undefined): Promise<{ session: ort.InferenceSession; graph: GraphSource; note?: string }> {
+  if (!graphPath) return { session: await createSession(modelPath), graph: 'off' };
+  let note: string | undefined;
+  if (await exists(graphPath)) {
+    try {
+      return { session: await createSession(graphPath, 'disabled'), graph: 'loaded' };
+    } catch (error) {
+      note = `the cached graph ${graphPath} did not load (${reason(error)}): deleted and rebuilt`;
+      await rm(graphPath, { force: true }).catch(() => undefined);
+    }
+  }
+  if (!(await writable(dirname(graphPath)))) {
+    return { session: await createSession(modelPath), graph: 'unsaved', note: note ?? `${dirname(graphPath)} is not writable: the graph is optimized at every start` };
+  }
+  const partial = `${graphPath}.${process.pid}-${threadId}.partial`;
+  let session: ort.InferenceSession;
+  try {
+    session = await createSession(modelPath, 'all', partial);
+  } catch (error) {
+    await rm(partial, { force: true }).catch(() => undefined);
+    // The save may be what failed (a full disk): a plain session says whether the model itself loads.
+    return { session: await createSession(modelPath), graph: 'unsaved', note: `saving the optimized graph failed (${reason(error)})` };
+  }
+  try {
+    await rename(partial, graphPath);
+  } catch (error) {
+    await rm(partial, { force: true }).catch(() => undefined);
+    return { session, graph: 'unsaved', note: `keeping the optimized graph failed (${reason(error)})` };
+  }
+  return { session, graph: note ? 'rebuilt' : 'saved', note };
+}
+
+/** One run on zeros: the first run of a session pays a one-time set-up (memory for the activations, kernels; cuDNN's search on CUDA). */
+async function runZeros(session: ort.InferenceSession, inputName: string, outputName: string, dims: readonly number[]): Promise<void> {
+  const zeros = new ort.Tensor('float32', new Float32Array(dims.reduce((a, b) => a * b, 1)), [...dims]);
+  (await session.run({ [inputName]: zeros }, [outputName]))[outputName]?.dispose();
 }
 
 async function main(): Promise<void> {
   const started = performance.now();
   let session: ort.InferenceSession;
+  let graph: GraphSource;
+  let graphNote: string | undefined;
+  let warmUpMs: number | undefined;
   try {
-    session = await createSession();
+    ({ session, graph, note: graphNote } = await cachedSession(init.modelPath, init.graphPath));
     for (const model of init.classModels) {
-      const classSession = await createSession(model.path);
+      const { session: classSession } = await cachedSession(model.path, model.graphPath);
       if (!classSession.inputNames.includes(model.inputName) || !classSession.outputNames.includes(model.outputName)) {
         throw new Error(`class model ${model.name} has inputs [${classSession.inputNames.join(', ')}] and outputs [${classSession.outputNames.join(', ')}]; expected ${model.inputName} -> ${model.outputName}`);
       }
       classSessions.set(model.name, { session: classSession, inputName: model.inputName, outputName: model.outputName });
-      // One run on zeros now: the first run of a session pays a one-time set-up (kernels, arena), and a
-      // shopper's first cut-out should not (the class models are small: this costs tens of ms here).
-      const zeros = new ort.Tensor('float32', new Float32Array(model.dims.reduce((a, b) => a * b, 1)), [...model.dims]);
-      (await classSession.run({ [model.inputName]: zeros }, [model.outputName]))[model.outputName]?.dispose();
+      // One run on zeros now: a shopper's first cut-out should not pay the session's first-run set-up
+      // (the class models are small: this costs tens of ms here).
+      await runZeros(classSession, model.inputName, model.outputName, model.dims);
+    }
+    if (init.warmUp) {
+      const warmStarted = performance.now();
+      await runZeros(session, init.inputName, init.outputName, [1, 3, init.inputSize, init.inputSize]);
+      warmUpMs = performance.now() - warmStarted;
     }
   } catch (error) {
     port!.postMessage({ type: 'failed', message: error instanceof Error ? error.message : String(error) } satisfies WorkerReply);
     return;
   }
-  port!.postMessage({ type: 'ready', loadMs: performance.now() - started, inputNames: [...session.inputNames], outputNames: [...session.outputNames] } satisfies WorkerReply);
+  port!.postMessage({ type: 'ready', loadMs: performance.now() - started, inputNames: [...session.inputNames], outputNames: [...session.outputNames], graph, graphNote, warmUpMs } satisfies WorkerReply);
   port!.on('message', (message: WorkerRequest | WorkerPortMessage | WorkerDrainMessage) => {
     if (message.type === 'drain') {
       draining = true;

@@ -1,16 +1,22 @@
 import { execFile } from 'node:child_process';
 
 /**
- * GPU utilisation and memory from `nvidia-smi`, polled off the request path
- * (a scrape reads the last reading). No nvidia-smi, or no GPU: the state says
- * "no GPU" and no GPU samples are exported; nothing is ever made up.
+ * GPU utilisation, memory, temperature and power from `nvidia-smi`, polled off
+ * the request path (a scrape reads the last reading). No nvidia-smi, or no GPU:
+ * the state says "no GPU" and no GPU samples are exported; nothing is ever made up.
  */
 export interface GpuReading {
   readonly index: string;
   readonly name: string;
-  readonly utilization: number;
-  readonly memoryUsedBytes: number;
-  readonly memoryTotalBytes: number;
+  /** Busy share 0-1; null where the GPU does not report it (MIG instances say "[N/A]"). */
+  readonly utilization: number | null;
+  /** null where the GPU does not report it (unified-memory parts say "[N/A]"). */
+  readonly memoryUsedBytes: number | null;
+  readonly memoryTotalBytes: number | null;
+  /** Core temperature, °C (the plan's KPI); null: "[N/A]" / "[Not Supported]"; absent: a line without the column. */
+  readonly temperatureC?: number | null;
+  /** Board power draw, W; null and absent as for the temperature. */
+  readonly powerW?: number | null;
 }
 
 export interface GpuProbe {
@@ -21,15 +27,39 @@ export interface GpuProbe {
   close(): void;
 }
 
-const QUERY = ['--query-gpu=index,name,utilization.gpu,memory.used,memory.total', '--format=csv,noheader,nounits'];
+/** The columns, in the order parseNvidiaSmi reads them. */
+export const NVIDIA_SMI_FIELDS = ['index', 'name', 'utilization.gpu', 'memory.used', 'memory.total', 'temperature.gpu', 'power.draw'] as const;
+const QUERY = [`--query-gpu=${NVIDIA_SMI_FIELDS.join(',')}`, '--format=csv,noheader,nounits'];
 const MIB = 1024 * 1024;
 
+/**
+ * A cell as a number, or null when nvidia-smi says it has none: "[N/A]", "[Not Supported]",
+ * "[Unknown Error]", "[Insufficient Permissions]" (always in brackets), or anything else non-numeric.
+ */
+function numberCell(cell: string): number | null {
+  if (cell === '' || cell.startsWith('[')) return null;
+  const value = Number(cell);
+  return Number.isFinite(value) ? value : null;
+}
+
+const scaled = (cell: string, factor: number): number | null => {
+  const value = numberCell(cell);
+  return value === null ? null : value * factor;
+};
+
+/** nvidia-smi's CSV (NVIDIA_SMI_FIELDS, noheader, nounits): one reading per line with an index; 5-column lines (an older query) too. */
 export function parseNvidiaSmi(csv: string): GpuReading[] {
   return csv.split('\n').map((line) => line.trim()).filter(Boolean).flatMap((line) => {
-    const [index, name, utilization, used, total] = line.split(',').map((cell) => cell.trim());
-    const numbers = [utilization, used, total].map(Number);
-    if (index === undefined || name === undefined || numbers.some((n) => !Number.isFinite(n))) return [];
-    return [{ index, name, utilization: numbers[0]! / 100, memoryUsedBytes: numbers[1]! * MIB, memoryTotalBytes: numbers[2]! * MIB }];
+    // GPU names hold no commas (nvidia-smi's CSV does not quote), so a plain split is exact.
+    const cells = line.split(',').map((cell) => cell.trim());
+    const [index = '', name = '', utilization = '', used = '', total = ''] = cells;
+    if (!/^\d+$/.test(index) || name === '') return [];
+    const reading: GpuReading = {
+      index, name, utilization: scaled(utilization, 1 / 100), memoryUsedBytes: scaled(used, MIB), memoryTotalBytes: scaled(total, MIB),
+      ...(cells.length > 5 ? { temperatureC: numberCell(cells[5]!) } : {}),
+      ...(cells.length > 6 ? { powerW: numberCell(cells[6]!) } : {}),
+    };
+    return [reading];
   });
 }
 

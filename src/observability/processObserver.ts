@@ -6,7 +6,7 @@ import type { Metrics } from './metrics.js';
 const STAGES: Readonly<Record<string, string>> = { decode: 'decode', inference: 'segmentation', refine: 'refine', effect: 'effects', encode: 'encode', store: 'store' };
 
 /** Not failures of the service's processing: it refused the work, or the client left. */
-const NOT_PROCESSED = new Set(['PETCUT_E_OVERLOADED', 'PETCUT_E_MEMORY_PRESSURE', 'PETCUT_E_NOT_READY', 'PETCUT_E_SHUTTING_DOWN', 'PETCUT_E_CLIENT_CLOSED']);
+export const NOT_PROCESSED: ReadonlySet<string> = new Set(['PETCUT_E_OVERLOADED', 'PETCUT_E_MEMORY_PRESSURE', 'PETCUT_E_NOT_READY', 'PETCUT_E_SHUTTING_DOWN', 'PETCUT_E_CLIENT_CLOSED']);
 
 /**
  * Turns each processed request into metrics: outcome, cache result, total

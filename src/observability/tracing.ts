@@ -110,31 +110,40 @@ function watchWork(tracer: Tracer, request: WorkStart): WorkWatch {
   const parent = isContext(origin?.trace) ? origin.trace : ROOT_CONTEXT;
   const attributes: Attributes = { 'petcut.input.bytes': request.input.length, 'petcut.outputs': request.outputs.length };
   if (origin?.requestId) attributes['petcut.request_id'] = origin.requestId;
-  const work = tracer.startSpan('petcut.process', { attributes }, parent);
+  // One clock for the work and its stages. Left to itself the SDK starts each span at
+  // Date.now() (whole milliseconds, and the wall clock may be stepped between two spans)
+  // and ends it by the monotonic clock, so a stage could seem to begin before its work
+  // or end after it; here every time is the work's start plus monotonic time elapsed.
+  const wallStart = Date.now();
+  const monotonicStart = performance.now();
+  const now = (): number => wallStart + (performance.now() - monotonicStart);
+  const work = tracer.startSpan('petcut.process', { attributes, startTime: wallStart }, parent);
   const inside = trace.setSpan(parent, work);
   let current: { stage: string; span: Span } | undefined;
   return {
     // Each stage lasts until the next one begins; a new queue position is an event on the queued span.
     stage(event) {
       if (event.stage === 'queued' && current?.stage === 'queued') {
-        current.span.addEvent('petcut.queue.moved', { 'petcut.queue.position': event.position });
+        current.span.addEvent('petcut.queue.moved', { 'petcut.queue.position': event.position }, now());
         return;
       }
-      current?.span.end();
-      current = { stage: event.stage, span: tracer.startSpan(`petcut.${event.stage}`, { attributes: stageAttributes(event) }, inside) };
+      const at = now();
+      current?.span.end(at);
+      current = { stage: event.stage, span: tracer.startSpan(`petcut.${event.stage}`, { attributes: stageAttributes(event), startTime: at }, inside) };
     },
     end({ outcome, error }) {
+      const at = now();
       if (error !== undefined) {
-        if (current) markFailed(current.span, error);
-        markFailed(work, error);
+        if (current) markFailed(current.span, error, at);
+        markFailed(work, error, at);
       }
-      current?.span.end();
+      current?.span.end(at);
       if (outcome) {
         work.setAttribute('petcut.cache', outcome.cache);
         // The pipeline's own times (without the messaging between threads the stage spans include).
         for (const [name, ms] of Object.entries(outcome.times)) if (Number.isFinite(ms)) work.setAttribute(`petcut.time_ms.${name}`, Math.round(ms * 10) / 10);
       }
-      work.end();
+      work.end(at);
     },
   };
 }
@@ -146,10 +155,11 @@ function stageAttributes(event: StageEvent): Attributes {
 }
 
 /** Refusals of bad input (4xx) are recorded but not errors of the work; anything else is. */
-function markFailed(span: Span, error: unknown): void {
+function markFailed(span: Span, error: unknown, at: number): void {
   const coded = isPetcutError(error) ? error : undefined;
   if (coded) span.setAttribute('petcut.error_code', coded.code);
-  span.recordException(error instanceof Error ? error : String(error));
+  // On the work's clock, like the span's own times (without it the SDK would read Date.now()).
+  span.recordException(error instanceof Error ? error : String(error), at);
   if (!coded || coded.status >= 500) span.setStatus({ code: SpanStatusCode.ERROR, message: coded?.code ?? (error instanceof Error ? error.message : String(error)) });
 }
 

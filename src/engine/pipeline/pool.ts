@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { PetcutError } from '../../errors.js';
-import type { InferenceRuntime } from '../../inference/runtime.js';
+import type { MessagePort } from 'node:worker_threads';
 import type { ModelDescription } from '../../inference/models.js';
 import { workerPath } from '../../inference/threads.js';
 import type { CutoutSummary, JobKind, PipelineInit, PipelineReply, PipelineRequest, ProcessSummary, ProgressEvent, SegmentSummary } from './protocol.js';
@@ -34,14 +34,29 @@ export interface PipelinePool {
   close(waitMs?: number): Promise<boolean>;
 }
 
+export interface PipelineSetup {
+  /** A port to the inference worker (requests sent before the model is loaded wait in it). */
+  readonly connect: () => MessagePort;
+  /** The class models the inference worker loads, by name. */
+  readonly classModels: readonly string[];
+  readonly model: ModelDescription;
+  readonly maxPixels: number;
+  /** Workers; a synthetic image warms each one's pixel loops at start. */
+  readonly size: number;
+  readonly warmUp: boolean;
+}
+
 /**
  * A fixed set of pipeline workers sharing the one inference worker. Two are
  * enough on two cores: one image decodes or encodes while the other is in the
- * model. A worker that dies fails its own jobs and is replaced.
+ * model. A worker that dies fails its own jobs and is replaced. The workers
+ * start while the model loads (their start-up and warm-up overlap it).
  */
-export function createPipelinePool(runtime: InferenceRuntime, model: ModelDescription, maxPixels: number, size: number): PipelinePool {
+export function createPipelinePool(setup: PipelineSetup): PipelinePool {
+  const { model, maxPixels, size } = setup;
   let nextId = 1;
   let closed = false;
+  let replacing = false;
   const slots: Slot[] = [];
   // One job per worker at a time: a worker holds one image's buffers, never a backlog.
   const queue: Queued[] = [];
@@ -56,8 +71,9 @@ export function createPipelinePool(runtime: InferenceRuntime, model: ModelDescri
   };
 
   const spawn = (index: number): void => {
-    const port = runtime.connect();
-    const init: PipelineInit = { port, model, maxPixels, classModels: runtime.info.classModels };
+    const port = setup.connect();
+    // A replacement (after a crash) starts while the service is busy: no warm-up then.
+    const init: PipelineInit = { port, model, maxPixels, classModels: setup.classModels, warmUp: setup.warmUp && !replacing };
     const worker = new Worker(workerPath('engine/pipeline/worker.js'), { workerData: init, transferList: [port] });
     const slot: Slot = { worker, jobs: new Map() };
     worker.on('message', (reply: PipelineReply) => {
@@ -76,6 +92,7 @@ export function createPipelinePool(runtime: InferenceRuntime, model: ModelDescri
       for (const job of slot.jobs.values()) job.reject(new PetcutError('PETCUT_E_INTERNAL', 'The image pipeline stopped unexpectedly.'));
       slot.jobs.clear();
       if (!closed) {
+        replacing = true;
         spawn(index);
         dispatch();
       }

@@ -13,6 +13,8 @@ export interface PipelineInit {
   maxPixels: number;
   /** The class models the inference worker has loaded (pet finding), by name. */
   classModels: readonly string[];
+  /** Run a small synthetic image through the pipeline at start (compiles the pixel loops while the model loads). */
+  warmUp: boolean;
 }
 
 export type JobKind = 'cutout' | 'segment' | 'process' | 'render';
@@ -74,7 +76,7 @@ export interface SegmentSummary extends Pick<SubjectFacts, 'box' | 'confidence' 
 export interface CutoutSummary extends Rendered, SubjectFacts {
   /** The foreground box in the output's coordinates. */
   readonly box: Box | null;
-  readonly times: Required<Omit<StageTimes, 'classes'>> & Pick<StageTimes, 'classes'>;
+  readonly times: Required<Omit<StageTimes, 'classes' | 'model'>> & Pick<StageTimes, 'classes' | 'model'>;
 }
 
 export type PipelineReply =

@@ -1,12 +1,57 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AppContext } from '../context.js';
 import { isPetcutError, PetcutError } from '../../errors.js';
+import type { GpuReading } from '../../observability/gpu.js';
 import type { OpenApiCollector } from '../openapi.js';
 import { errors } from '../schemas.js';
 import { chargeWarmup } from '../rateLimits.js';
 import { publicRoute } from '../../security/routePolicy.js';
 
 const MB = 1024 * 1024;
+
+const nullableNumber = { type: ['number', 'null'] } as const;
+/** /health's body: the device and GPU parts spelled out (docs/gpu.md), the rest open. */
+const HEALTH_BODY = {
+  type: 'object',
+  additionalProperties: true,
+  properties: {
+    device: {
+      type: 'object',
+      description: 'Absent while the model loads.',
+      properties: {
+        kind: { type: 'string', enum: ['cpu', 'cuda'], description: 'The device the model runs on.' },
+        reason: { type: 'string', description: 'Why: "requested", or why CUDA was not used.' },
+        requested: { type: 'string', enum: ['auto', 'cpu', 'cuda'], description: 'PETCUT_DEVICE.' },
+        fallback: {
+          type: ['object', 'null'],
+          description: 'Set when PETCUT_DEVICE=auto wanted the GPU and the model runs on the CPU; also counted in petcut_device_fallbacks_total.',
+          properties: {
+            from: { type: 'string', enum: ['cuda'] }, to: { type: 'string', enum: ['cpu'] },
+            reason: { type: 'string', enum: ['unavailable', 'failed'], description: 'unavailable: no CUDA provider library or no NVIDIA device; failed: the CUDA session could not be created.' },
+            detail: { type: 'string' },
+          },
+        },
+      },
+    },
+    gpu: {
+      type: 'object',
+      properties: {
+        state: { type: 'string', description: '"ok", "no GPU (...)", or the last nvidia-smi error.' },
+        devices: {
+          type: 'array',
+          items: {
+            type: 'object',
+            description: 'nvidia-smi\'s last reading (every 15 s); null where the GPU reports no value.',
+            properties: {
+              index: { type: 'string' }, name: { type: 'string' }, utilization: { ...nullableNumber, description: '0-1.' },
+              memoryUsedMb: nullableNumber, memoryTotalMb: nullableNumber, temperatureC: nullableNumber, powerW: nullableNumber,
+            },
+          },
+        },
+      },
+    },
+  },
+} as const;
 
 export function registerHealthRoutes(app: FastifyInstance, ctx: AppContext, openapi: OpenApiCollector): void {
   app.get('/healthz', {
@@ -29,7 +74,7 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: AppContext, open
 
   app.get('/health', {
     config: publicRoute(),
-    schema: { summary: 'Detail: model, device, load time, memory, queue, cache, storage reachability', tags: ['health'], response: { 200: { type: 'object', additionalProperties: true }, 503: { type: 'object', additionalProperties: true, description: 'Same body: not ready, storage unreachable or shutting down.' } } },
+    schema: { summary: 'Detail: model, device (requested, in use, CPU fallback), load time, GPU (utilisation, memory, temperature, power), memory, queue, cache, storage reachability', tags: ['health'], response: { 200: HEALTH_BODY, 503: { ...HEALTH_BODY, description: 'Same body: not ready, storage unreachable or shutting down.' } } },
   }, async (request, reply) => {
     const engine = ctx.engine.current();
     const memory = await ctx.capacity.refresh();
@@ -43,10 +88,11 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: AppContext, open
       status: healthy ? 'ok' : ctx.isShuttingDown() ? 'shutting_down' : engine ? 'degraded' : failure ? 'failed' : 'loading',
       uptimeS: Math.round((Date.now() - ctx.startedAt) / 1000),
       model: engine ? { name: engine.model.name, loaded: true, loadMs: Math.round(engine.readyMs), inputSize: engine.model.inputSize, license: engine.model.license } : { loaded: false, error: failure?.message },
-      device: engine ? { kind: engine.runtime.device, reason: engine.runtime.deviceReason } : undefined,
+      // What PETCUT_DEVICE asked for, what runs, and the fallback when auto wanted the GPU and got the CPU (docs/gpu.md).
+      device: engine ? { kind: engine.runtime.device, reason: engine.runtime.deviceReason, requested: engine.runtime.requestedDevice, fallback: engine.runtime.fallback ?? null } : undefined,
       warm: ctx.warmup.isWarm(),
       warmup: warmupView(ctx, request),
-      gpu: { state: ctx.gpu.state(), devices: ctx.gpu.readings().map((g) => ({ index: g.index, name: g.name, utilization: g.utilization, memoryUsedMb: Math.round(g.memoryUsedBytes / MB), memoryTotalMb: Math.round(g.memoryTotalBytes / MB) })) },
+      gpu: { state: ctx.gpu.state(), devices: ctx.gpu.readings().map(gpuView) },
       memory: {
         rssMb: Math.round(memory.rssBytes / MB), usedMb: Math.round(memory.usedBytes / MB), limitMb: Math.round(memory.limitBytes / MB),
         source: memory.source, pressure: status.underPressure, threshold: ctx.config.memoryPressure,
@@ -113,6 +159,15 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: AppContext, open
   });
 
   app.get('/openapi.json', { config: publicRoute(), schema: { hide: true } as Record<string, unknown> }, async () => openapi.document());
+}
+
+/** One GPU as /health shows it: null where nvidia-smi reports no value ("[N/A]", "[Not Supported]"). */
+function gpuView(g: GpuReading): Record<string, unknown> {
+  const mb = (bytes: number | null): number | null => (bytes === null ? null : Math.round(bytes / MB));
+  return {
+    index: g.index, name: g.name, utilization: g.utilization, memoryUsedMb: mb(g.memoryUsedBytes), memoryTotalMb: mb(g.memoryTotalBytes),
+    temperatureC: g.temperatureC ?? null, powerW: g.powerW ?? null,
+  };
 }
 
 /**
