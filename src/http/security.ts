@@ -13,6 +13,10 @@ import { verifyAppProxy } from '../security/shopify.js';
 import { resolveSession } from './session.js';
 
 declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Public static files any origin may read (GET/HEAD): not refused by the CORS allow-list (the route sends ACAO: *). */
+    anyOrigin?: boolean;
+  }
   interface FastifyRequest {
     /** Who is calling, once the auth hook has run (undefined: anonymous). */
     principal?: Principal;
@@ -35,10 +39,19 @@ export async function installHeaders(app: FastifyInstance, config: SecurityConfi
     referrerPolicy: { policy: 'no-referrer' },
     strictTransportSecurity: { maxAge: 31_536_000, includeSubDomains: true },
   });
-  const allowed = originMatcher(config.cors.origins);
+  const listed = originMatcher(config.cors.origins);
+  // The embedded defaults (no PETCUT_CORS_ORIGINS): a developer's local page may call the API as well.
+  const allowed = config.cors.loopback ? (origin: string): boolean => listed(origin) || isLoopbackOrigin(origin) : listed;
   await app.register(fastifyCors, {
     delegator: (request: FastifyRequest, callback: (error: Error | null, options?: Record<string, unknown>) => void) => {
       const origin = request.headers.origin;
+      // Public static files any page may load (the widget's module scripts, fetched in CORS mode from the shop's
+      // page): no refusal and no CORS headers from here; the route sends Access-Control-Allow-Origin: * itself.
+      // Only for reads of routes that declare it (config.anyOrigin), never for the API.
+      if (origin !== undefined && (request.method === 'GET' || request.method === 'HEAD') && anyOriginRoute(request)) {
+        callback(null, { origin: false });
+        return;
+      }
       // No Origin: not a browser's cross-origin call (curl, server-to-server, <img>). Same host: our own pages.
       if (origin === undefined || allowed(origin) || sameHost(origin, request.host)) {
         callback(null, {
@@ -66,6 +79,15 @@ export function originMatcher(patterns: readonly string[]): (origin: string) => 
     return wildcards.some(({ prefix, suffix }) => lower.startsWith(prefix) && lower.endsWith(suffix)
       && /^[a-z0-9-]+(\.[a-z0-9-]+)*$/.test(lower.slice(prefix.length, -suffix.length)));
   };
+}
+
+/** http(s)://localhost, 127.x.x.x or [::1], any port: a page on the developer's own machine. */
+export function isLoopbackOrigin(origin: string): boolean {
+  return /^https?:\/\/(localhost|127(\.\d{1,3}){3}|\[::1\])(:\d{1,5})?$/i.test(origin);
+}
+
+function anyOriginRoute(request: FastifyRequest): boolean {
+  return request.routeOptions.config?.anyOrigin === true;
 }
 
 function sameHost(origin: string, host: string): boolean {

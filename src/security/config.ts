@@ -90,7 +90,11 @@ export interface SecurityConfig {
   readonly allowedIpList: readonly string[];
   /** Storefront routes need credentials once any way to check them is configured. */
   readonly authRequired: boolean;
-  readonly cors: { readonly origins: readonly string[]; readonly credentials: boolean; readonly maxAgeS: number };
+  /**
+   * `loopback`: PETCUT_CORS_ORIGINS was left at its default, so a developer's local page
+   * (http(s)://localhost, 127.0.0.1 or [::1] on any port) may call the API too; an explicit list is the whole list.
+   */
+  readonly cors: { readonly origins: readonly string[]; readonly credentials: boolean; readonly maxAgeS: number; readonly loopback: boolean };
   readonly timeouts: { readonly requestMs: number; readonly headersMs: number; readonly maxHeaderBytes: number };
 }
 
@@ -119,7 +123,8 @@ export function loadSecurityConfig(env: NodeJS.ProcessEnv): SecurityConfig {
     allowedIps,
     allowedIpList: e.PETCUT_ALLOWED_IPS ?? [],
     authRequired,
-    cors: Object.freeze({ origins: e.PETCUT_CORS_ORIGINS.map(originPatternOf), credentials: e.PETCUT_CORS_CREDENTIALS, maxAgeS: e.PETCUT_CORS_MAX_AGE_S }),
+    cors: Object.freeze({ origins: e.PETCUT_CORS_ORIGINS.map(originPatternOf), credentials: e.PETCUT_CORS_CREDENTIALS, maxAgeS: e.PETCUT_CORS_MAX_AGE_S,
+      loopback: env.PETCUT_CORS_ORIGINS === undefined }),
     timeouts: Object.freeze({ requestMs: e.PETCUT_REQUEST_TIMEOUT_S * 1000, headersMs: e.PETCUT_HEADERS_TIMEOUT_S * 1000, maxHeaderBytes: e.PETCUT_MAX_HEADER_KB * 1024 }),
   });
 }
