@@ -1,5 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { CostTotals } from '../cost/meter.js';
+import type { GpuReading } from './gpu.js';
 
 /**
  * The service's Prometheus metrics (prom-client), names per
@@ -34,7 +35,7 @@ export interface MetricSources {
   /** The cost meter's running totals (undefined when metering is off). */
   cost(): CostTotals | undefined;
   /** GPU readings (empty without a GPU: then no GPU samples are exported). */
-  gpus(): ReadonlyArray<{ index: string; name: string; utilization: number; memoryUsedBytes: number; memoryTotalBytes: number }>;
+  gpus(): readonly GpuReading[];
 }
 
 export interface Metrics {
@@ -55,6 +56,13 @@ export interface Metrics {
   readonly mitigations: Counter<'action' | 'result'>;
   readonly mitigationAlerts: Counter<'status' | 'handled'>;
   readonly degradedResponses: Counter<'route'>;
+  /** The widget's usage events, ratings and experiment funnel (src/service/business.ts; docs/kpis.md). */
+  readonly widgetEvents: Counter<'event' | 'variant'>;
+  readonly widgetStyles: Counter<'effect'>;
+  readonly satisfactionRatings: Counter<'rating' | 'variant'>;
+  readonly experimentSessions: Counter<'experiment' | 'variant' | 'stage'>;
+  /** Engine loads that wanted the GPU and run on the CPU (RuntimeInfo.fallback): once per load, by reason (docs/gpu.md). */
+  readonly deviceFallbacks: Counter<'from' | 'to' | 'reason'>;
   /** Connects the scrape-time gauges to the service (once, when the app is built). */
   bind(sources: MetricSources): void;
 }
@@ -81,13 +89,19 @@ export function createMetrics(identity: MetricsIdentity = {}): Metrics {
   gauge('petcut_memory_usage_bytes', 'Memory in use as the container limit counts it (cgroup, less inactive page cache).', (g, s) => { const m = s.memory(); if (m) g.set(m.usedBytes); });
   gauge('petcut_memory_limit_bytes', 'The memory limit (cgroup, PETCUT_MEMORY_LIMIT_MB, or the host).', (g, s) => { const m = s.memory(); if (m) g.set(m.limitBytes); });
   gauge('petcut_model_info', 'The model and device in use (value 1).', (g, s) => { const m = s.model(); g.reset(); if (m) g.set(m, 1); }, ['model', 'device']);
-  const perGpu = (pick: (g: ReturnType<MetricSources['gpus']>[number]) => number) => (g: Gauge<string>, s: MetricSources): void => {
+  // A GPU that does not report a value (nvidia-smi's "[N/A]") has no sample for it: never a made-up 0.
+  const perGpu = (pick: (g: GpuReading) => number | null | undefined) => (g: Gauge<string>, s: MetricSources): void => {
     g.reset();
-    for (const gpu of s.gpus()) g.set({ gpu: gpu.index, name: gpu.name }, pick(gpu));
+    for (const gpu of s.gpus()) {
+      const value = pick(gpu);
+      if (typeof value === 'number') g.set({ gpu: gpu.index, name: gpu.name }, value);
+    }
   };
   gauge('petcut_gpu_utilization_ratio', 'GPU busy share (nvidia-smi), 0-1; absent without a GPU.', perGpu((gpu) => gpu.utilization), ['gpu', 'name']);
   gauge('petcut_gpu_memory_used_bytes', 'GPU memory in use (nvidia-smi); absent without a GPU.', perGpu((gpu) => gpu.memoryUsedBytes), ['gpu', 'name']);
   gauge('petcut_gpu_memory_total_bytes', 'GPU memory in all (nvidia-smi); absent without a GPU.', perGpu((gpu) => gpu.memoryTotalBytes), ['gpu', 'name']);
+  gauge('petcut_gpu_temperature_celsius', 'GPU core temperature (nvidia-smi temperature.gpu), degrees Celsius; absent without a GPU or where it is not reported.', perGpu((gpu) => gpu.temperatureC), ['gpu', 'name']);
+  gauge('petcut_gpu_power_watts', 'GPU board power draw (nvidia-smi power.draw), W; absent without a GPU or where it is not reported.', perGpu((gpu) => gpu.powerW), ['gpu', 'name']);
   gauge('petcut_shared_state_up', '1 while the shared job state (Redis) answers, 0 during an outage (jobs then stay with the instance that took them); absent without REDIS_URL.', (g, s) => { const up = s.sharedStateUp?.(); if (up !== undefined) g.set(up ? 1 : 0); });
   gauge('petcut_storage_up', '1 while the object store answers, 0 while its circuit is open (only memory-cache hits are served, new work gets 503).', (g, s) => { const up = s.storageUp?.(); if (up !== undefined) g.set(up ? 1 : 0); });
   gauge('petcut_mitigation_active', 'Alert-driven mitigations active now, by action (min_instances, max_instances, throttle, concurrency); docs/mitigations.md.',
@@ -141,6 +155,12 @@ export function createMetrics(identity: MetricsIdentity = {}): Metrics {
     mitigations: counter('petcut_mitigations_total', 'Alert-driven mitigation actions by action and result (applied, already_active, skipped, failed, undone, expired).', ['action', 'result']),
     mitigationAlerts: counter('petcut_mitigation_alerts_total', 'Alerts received from Alertmanager by status (firing, resolved) and whether a mitigation is bound to the name (handled: true, false).', ['status', 'handled']),
     degradedResponses: counter('petcut_degraded_responses_total', 'Cut-outs answered while storage was down (from the memory cache, without a session copy), by route.', ['route']),
+    // Label values are bounded by the service: the widget's event list, the experiment's variants or "none", registered effects or "other".
+    widgetEvents: counter('petcut_widget_events_total', 'Storefront widget events (POST /v1/events) by event and experiment variant ("none" outside one).', ['event', 'variant']),
+    widgetStyles: counter('petcut_widget_styles_total', 'Print styles chosen in the widget (style_selected events), by effect ("other" for names the registry lacks).', ['effect']),
+    satisfactionRatings: counter('petcut_satisfaction_ratings_total', 'One-tap cut-out ratings from shoppers (POST /v1/sessions/{id}/feedback), good or bad, by variant.', ['rating', 'variant']),
+    experimentSessions: counter('petcut_experiment_sessions_total', 'A/B experiment sessions by variant and stage: session (first event), cutout_shown (saw a cut-out), add_to_cart (added to cart after one).', ['experiment', 'variant', 'stage']),
+    deviceFallbacks: counter('petcut_device_fallbacks_total', 'Engine loads that wanted the GPU (PETCUT_DEVICE=auto) and run on the CPU, by reason: unavailable (no CUDA provider or no NVIDIA device), failed (the CUDA session could not be created).', ['from', 'to', 'reason']),
     bind: (bound) => void (sources = bound),
   };
 }

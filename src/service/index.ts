@@ -100,7 +100,7 @@ export function createServices(config: ServiceConfig, deps: ServiceDeps): Servic
   const observer = combineObservers(deps.observer?.(() => warmup.isWarm()), warmup.observer);
   const processing = createProcessing({ engine, cache, capacity, log, observer, storage: storageHealth });
   const sessions = createSessions(store, { maxPixels: config.engine.maxPixels, cacheDays: config.cacheDays, clock: deps.clock });
-  const cutouts = createCutouts({ processing, sessions, store, storage: storageHealth });
+  const cutouts = createCutouts({ processing, sessions, store, storage: storageHealth, cache });
   const jobs = createJobs({
     cutouts, ttlMs: config.jobTtlMs, maxJobs: config.jobsMax, log, clock: deps.clock, shared: deps.shared,
     concurrency: () => engine.current()?.concurrency ?? config.concurrency,

@@ -45,6 +45,8 @@ export interface ProcessedOutput {
 export interface ProcessOutcome {
   /** hit: every output from the cache; cutout: rendered from the cached cut-out; miss: the model ran. */
   readonly cache: 'hit' | 'cutout' | 'miss';
+  /** The cut-out's cache key (its master, its renders): a stored copy of the photo is linked to it (cutouts.ts). */
+  readonly pixelKey?: string;
   readonly outputs: readonly ProcessedOutput[];
   readonly facts: SubjectFacts;
   readonly times: Readonly<Record<string, number>>;
@@ -212,14 +214,14 @@ export function createProcessing(deps: { engine: EngineHandle; cache: ResultCach
       const cached = await Promise.all(request.outputs.map((spec) => cache.getRender(cache.renderKey(alias.pixelKey, spec)).catch(() => undefined)));
       if (cached.every((c) => c !== undefined)) {
         const outputs = cached.map((c, i) => ({ ...c, effect: request.outputs[i]!.effect ?? 'color', spec: request.outputs[i]! }));
-        return { cache: 'hit', outputs, facts: alias.facts, times: { total: performance.now() - started } };
+        return { cache: 'hit', pixelKey: alias.pixelKey, outputs, facts: alias.facts, times: { total: performance.now() - started } };
       }
       const master = await cache.getMaster(alias.pixelKey).catch(() => undefined);
       if (master) {
         const result = await runAdmitted(request, (engine, onProgress) => engine.render(master.data, request.outputs, { onProgress, signal: signalOf(request) }));
         const outputs = toOutputs(result, request.outputs, alias.pixelKey);
         await storeRenders(outputs, request.storeRenders ?? false, request.onStage);
-        return { cache: 'cutout', outputs, facts: alias.facts, times: { ...result.times, total: performance.now() - started } };
+        return { cache: 'cutout', pixelKey: alias.pixelKey, outputs, facts: alias.facts, times: { ...result.times, total: performance.now() - started } };
       }
     }
     const result = await runAdmitted(request, (engine, onProgress) => engine.process(request.input, { ...segmentOptionsOf(selection), outputs: request.outputs, master: true }, { onProgress, signal: signalOf(request) }));
@@ -236,6 +238,6 @@ export function createProcessing(deps: { engine: EngineHandle; cache: ResultCach
       track(Promise.all([cache.putMaster(pixelKey, master, facts), cache.saveAlias(bytesKey, { pixelKey, facts }, selection)]));
     }
     await storeRenders(outputs, request.storeRenders ?? false, request.onStage);
-    return { cache: 'miss', outputs, facts, times: { ...result.times, total: performance.now() - started } };
+    return { cache: 'miss', pixelKey, outputs, facts, times: { ...result.times, total: performance.now() - started } };
   }
 }

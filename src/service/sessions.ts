@@ -15,6 +15,8 @@ import { CACHE_PREFIX } from './cache.js';
 export const SESSION_PREFIX = 'sessions/';
 const SESSION_ID = /^[A-Za-z0-9_-]{8,64}$/;
 const IMAGE_ID = /^[a-z0-9]{9}-[A-Za-z0-9_-]{11}$/;
+/** The `kind` metadata of a stored satisfaction rating (src/service/feedback.ts): left out of image listings. */
+export const RATING_KIND = 'rating';
 
 export type ImageKind = 'original' | 'cutout';
 
@@ -49,6 +51,8 @@ export interface Sessions {
   store(sessionId: string, image: NewImage): Promise<SessionImage>;
   /** Re-encodes without metadata (GPS and all) before storing. */
   storeOriginal(sessionId: string, input: Buffer): Promise<SessionImage>;
+  /** The same, with the stored (re-encoded) bytes: the cut-out links them to the upload's cache entry. */
+  storeOriginalData(sessionId: string, input: Buffer): Promise<{ image: SessionImage; data: Buffer }>;
   list(sessionId: string): Promise<SessionImage[]>;
   read(sessionId: string, imageId: string): Promise<{ image: SessionImage; object: StoredObject }>;
   find(sessionId: string, imageId: string): Promise<SessionImage | undefined>;
@@ -66,6 +70,8 @@ export function createSessions(store: ObjectStore, options: { maxPixels: number;
   const describe = (info: ObjectInfo): SessionImage | undefined => {
     const [, tier, sessionId, file] = info.key.split('/');
     if (!tier || !sessionId || !file || !(TIER_NAMES as string[]).includes(tier)) return undefined;
+    // Satisfaction ratings live beside the images (src/service/feedback.ts) but are not images.
+    if (info.metadata.kind === RATING_KIND) return undefined;
     const t = tier as Tier;
     return {
       id: file.replace(/\.[^.]+$/, ''), sessionId, kind: info.metadata.kind === 'cutout' ? 'cutout' : 'original',
@@ -106,10 +112,12 @@ export function createSessions(store: ObjectStore, options: { maxPixels: number;
       return { id, sessionId, kind: image.kind, effect: image.effect, source: image.source, contentType: image.contentType, size: image.data.length,
         tier: 'temporary', createdAt: now, expiresAt: new Date(now.getTime() + TIERS.temporary * 86_400_000), key };
     },
-    async storeOriginal(sessionId, input) {
+    storeOriginal: async (sessionId, input) => (await sessions.storeOriginalData(sessionId, input)).image,
+    async storeOriginalData(sessionId, input) {
       sessions.checkSessionId(sessionId);
       const clean = await sanitizeOriginal(input, options.maxPixels);
-      return sessions.store(sessionId, { data: clean.data, contentType: clean.contentType, extension: clean.extension, kind: 'original' });
+      const image = await sessions.store(sessionId, { data: clean.data, contentType: clean.contentType, extension: clean.extension, kind: 'original' });
+      return { image, data: clean.data };
     },
     list: (sessionId) => listAll(sessions.checkSessionId(sessionId)),
     async find(sessionId, imageId) {
