@@ -12,6 +12,8 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 command -v promtool >/dev/null || missing+=(prometheus)
 # amtool checks the Alertmanager routing (deploy/alertmanager/).
 command -v amtool >/dev/null || missing+=(prometheus-alertmanager)
+# The web tests (test/web.*) drive a real Chromium with playwright-core; Debian's package, no download.
+[[ -n ${PETCUT_CHROMIUM:-} ]] || command -v chromium >/dev/null || missing+=(chromium)
 [[ ${#missing[@]} -eq 0 ]] && exit 0
 if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
   echo "installing ${missing[*]} (Debian packages) for the rate-limit and alert-rule tests" >&2
@@ -22,6 +24,7 @@ for pkg in "${missing[@]}"; do
   case $pkg in
     redis-server) echo "npm test needs redis-server: install it (Debian/Ubuntu: sudo apt-get install redis-server; macOS: brew install redis)" >&2 ;;
     prometheus-alertmanager) echo "npm test needs amtool: install it (Debian/Ubuntu: sudo apt-get install --no-install-recommends prometheus-alertmanager; macOS: brew install alertmanager)" >&2 ;;
+    chromium) echo "npm test needs a Chromium for the web tests: install it (Debian/Ubuntu: sudo apt-get install --no-install-recommends chromium) or set PETCUT_CHROMIUM to a Chromium/Chrome binary" >&2 ;;
     prometheus) echo "npm test needs promtool: install it (Debian/Ubuntu: sudo apt-get install --no-install-recommends prometheus; macOS: brew install prometheus; or the prometheus release tarball from prometheus.io)" >&2 ;;
   esac
 done

@@ -4,14 +4,18 @@ import type { ServiceConfig } from './config.js';
 import { createCostTracking, LEDGER_PREFIX } from './cost/index.js';
 import { createDailySpend } from './cost/spend.js';
 import type { Engine } from './engine/index.js';
-import type { AppContext } from './http/context.js';
+import type { AppContext, KpiSources } from './http/context.js';
 import { collectOpenApi } from './http/openapi.js';
 import type { RegisteredRoute } from './http/openapi.js';
 import { registerRoutes } from './http/routes/index.js';
 import { trustedOrigin } from './http/security.js';
 import { createServer } from './http/server.js';
 import { createShutdown } from './http/shutdown.js';
+import { createBurnSource } from './cost/burn.js';
+import { createAlertSource } from './observability/alertmanager.js';
 import { createGpuProbe } from './observability/gpu.js';
+import { createKpiRecorder } from './observability/kpis.js';
+import type { KpiSample } from './observability/kpis.js';
 import type { GpuProbe } from './observability/gpu.js';
 import type { MemoryProbe } from './observability/memory.js';
 import { createMetrics } from './observability/metrics.js';
@@ -20,6 +24,7 @@ import type { Tracing } from './observability/tracing.js';
 import { createRateLimiter } from './security/rateLimit/index.js';
 import { createMitigationsFromConfig } from './mitigation/index.js';
 import { throttleUploads } from './http/rateLimits.js';
+import { businessCounters, createBusiness } from './service/business.js';
 import { createServices } from './service/index.js';
 import { createRedisSharedState } from './service/redisSharedState.js';
 import { countingStore } from './storage/counting.js';
@@ -92,14 +97,20 @@ export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<P
   const cost = instrumented ? createCostTracking(config.cost, { log: (m, e) => log(m, e), store: deps.store.name === 'fs' ? undefined : store }) : undefined;
   // The warm-up's budget rule: this instance's meter plus the other instances' ledger copies in the bucket.
   const spend = cost ? createDailySpend({ meter: cost.meter, store, prefix: LEDGER_PREFIX, refreshMs: config.warmup.spendRefreshMs, log: (m, e) => log(m, e) }) : undefined;
+  // The dashboard's per-minute aggregates (src/observability/kpis.ts): fed by the metrics hook and the
+  // processing observer, sampled every 5 s off the request path (queue, memory, GPU, the meter's total).
+  // The context is built after the server (a slow start can outlast the first 5 s tick): no sample until then.
+  const sampled: { context?: AppContext } = {};
+  const kpiRecorder = createKpiRecorder({ sampler: instrumented ? () => sampled.context && kpiSample(sampled.context) : undefined });
   const services = createServices(config, {
     engine: deps.engine, store, memoryProbe: deps.memoryProbe, clock: deps.clock, log: (m, e) => log(m, e), shared, spend: spend && { now: () => spend.today(), settled: () => spend.settled() },
-    observer: (warmedUp) => combineObservers(instrumented ? processObserver(metrics, warmedUp) : undefined, cost?.observer, deps.tracing?.observer),
+    observer: (warmedUp) => combineObservers(instrumented ? processObserver(metrics, warmedUp) : undefined, instrumented ? kpiRecorder.observer(warmedUp) : undefined, cost?.observer, deps.tracing?.observer),
   });
   const server = await createServer(config, {
     logger: deps.logger, metrics, instrumented, tracing: deps.tracing, clock: deps.clock, isShuttingDown: () => shuttingDown,
     // Request fees exist only under request-based billing: otherwise no per-request cost work at all.
     requestFees: config.cost.requestFee > 0 ? cost?.meter : undefined,
+    kpis: kpiRecorder,
     limiter: (fastify) => createRateLimiter(config.security.rateLimit, { log: fastify.log }),
   });
   const { app, limiter } = server;
@@ -126,8 +137,20 @@ export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<P
     },
   });
   app.addHook('onClose', async () => mitigations.close());
+  app.addHook('onClose', async () => kpiRecorder.close());
+  void services.engine.ready.then(() => kpiRecorder.ready(), () => undefined);
+  const startedAt = Date.now();
+  const kpis: KpiSources = {
+    recorder: kpiRecorder,
+    alerts: createAlertSource({ url: config.alertmanagerUrl }),
+    burn: cost && createBurnSource({ meter: cost.meter, ledgerPath: cost.ledgerPath, budgets: config.cost.prices.budgets, startedAt, log: (m, e) => log(m, e) }),
+    spendToday: spend && (() => spend.today()),
+  };
+  // Business KPIs (docs/kpis.md): every answer counts towards the downtime the revenue impact is priced from.
+  const business = createBusiness(config.business, { clock: deps.clock, counters: businessCounters(metrics) });
+  app.addHook('onResponse', async (request, reply) => business.recordResponse(request.routeOptions.url, reply.statusCode));
   const context: AppContext = {
-    ...services, config, metrics, gpu, cost, eventLoop, startedAt: Date.now(), mitigations,
+    ...services, config, metrics, gpu, cost, eventLoop, startedAt, mitigations, kpis, business,
     uploadPolicy: Object.freeze({ maxBytes: config.bodyLimitBytes, maxPixels: config.engine.maxPixels, ...config.security.upload }),
     uploadPace: Object.freeze({ minBytesPerS: config.uploadMinBytesPerS, graceMs: config.uploadGraceMs, signal: draining.signal }),
     clock: deps.clock ?? (() => new Date()),
@@ -135,6 +158,7 @@ export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<P
     isShuttingDown: () => shuttingDown,
   };
   bindMetrics(context, limiter);
+  sampled.context = context;
   const openapi = collectOpenApi(app);
   await app.register((scope, _opts, done) => {
     registerRoutes(scope, context, openapi);
@@ -192,6 +216,16 @@ export async function createApp(config: ServiceConfig, deps: AppDeps): Promise<P
   return Object.assign(app, { petcut: context, shutdown, routeTable: () => openapi.routes(), applyLifecycle, sweeping: () => sweepTimer !== undefined }) as PetcutApp;
 }
 
+/** The dashboard's 5 s sample: all in memory (the capacity's last memory reading, the GPU probe's last poll). */
+function kpiSample(ctx: AppContext): KpiSample {
+  const status = ctx.capacity.status();
+  const totals = ctx.cost?.meter.totals();
+  return {
+    queued: status.queued, inFlight: status.inFlight, memory: status.memory, gpus: ctx.gpu.readings(),
+    costTotalUsd: totals && totals.usd.vcpu + totals.usd.memory + totals.usd.gpu + totals.usd.requests,
+  };
+}
+
 /** What /metrics reads at scrape time (never waiting on work in progress). */
 function bindMetrics(ctx: AppContext, limiter: Awaited<ReturnType<typeof createServer>>['limiter']): void {
   ctx.metrics.bind({
@@ -206,8 +240,10 @@ function bindMetrics(ctx: AppContext, limiter: Awaited<ReturnType<typeof createS
     mitigations: () => ctx.mitigations.counts(),
     rateLimits: () => { const stats = limiter.stats(); return { rejected: stats.rejected, backend: limiter.kind !== 'memory' && stats.backend === 'memory' ? 'memory-fallback' : stats.backend }; },
   });
-  void ctx.engine.ready.then(() => {
+  void ctx.engine.ready.then((loaded) => {
     ctx.metrics.coldStartSeconds.set(process.uptime());
     ctx.metrics.coldStarts.inc();
+    const fallback = loaded.runtime.fallback;
+    if (fallback) ctx.metrics.deviceFallbacks.inc({ from: fallback.from, to: fallback.to, reason: fallback.reason });
   }, () => undefined);
 }

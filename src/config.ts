@@ -16,6 +16,8 @@ import { STORAGE_KINDS } from './storage/store.js';
 import type { StorageKind } from './storage/store.js';
 import { SERVICE_NAME, serviceRefOf } from './mitigation/config.js';
 import type { MitigationConfig } from './mitigation/config.js';
+import type { BusinessConfig } from './service/business.js';
+import { parseExperiment } from './service/experiment.js';
 
 /**
  * The HTTP service's configuration: env ?? default, validated once at
@@ -100,6 +102,14 @@ const EnvSchema = z.object({
   PETCUT_MITIGATION_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
   PETCUT_MITIGATION_REFRESH_S: z.coerce.number().min(0.5).max(300).default(5),
   PETCUT_MITIGATION_REASSERT_S: z.coerce.number().min(1).max(3600).default(60),
+  // The operator dashboard's firing alerts (docs/dashboard.md): Alertmanager's base URL, asked for
+  // GET /api/v2/alerts at most every 15 s with a 2 s timeout; unset: the dashboard shows no alerts panel.
+  PETCUT_ALERTMANAGER_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL, like http://alertmanager:9093' }).optional(),
+  // The business KPIs (docs/kpis.md): the widget's A/B experiment (<name>:<variant>,<variant>; checked by
+  // parseExperiment), the value of an order and the orders a day expected, for the revenue impact of downtime.
+  PETCUT_EXPERIMENT: z.string().optional(),
+  PETCUT_ORDER_VALUE_USD: z.coerce.number().min(0).max(1_000_000).optional(),
+  PETCUT_ORDERS_PER_DAY: z.coerce.number().min(0).max(10_000_000).optional(),
   // Set by Cloud Run in every container (never by hand): the revision labels every metric series, so a
   // rollout can compare the candidate revision with the current one. Both are DNS labels there.
   K_SERVICE: cloudRunName.optional(),
@@ -155,6 +165,10 @@ export interface ServiceConfig {
   readonly warmup: WarmupConfig;
   /** Alert-driven mitigations (src/mitigation/). */
   readonly mitigation: MitigationConfig;
+  /** Alertmanager's base URL for the dashboard's firing alerts (PETCUT_ALERTMANAGER_URL). */
+  readonly alertmanagerUrl?: string;
+  /** The business KPIs' experiment and order figures (src/service/business.ts). */
+  readonly business: BusinessConfig;
   readonly engine: EngineConfig;
   readonly security: SecurityConfig;
   /** Prices, billing mode and instance shape for the cost meter. */
@@ -264,7 +278,9 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env, override
       policy: Object.freeze({ expiryMs: e.PETCUT_MITIGATION_EXPIRY_S * 1000, minInstances: e.PETCUT_MITIGATION_MIN_INSTANCES, maxInstances: e.PETCUT_MITIGATION_MAX_INSTANCES, uploadsPerMin: e.PETCUT_MITIGATION_UPLOADS_PER_MIN, concurrency: e.PETCUT_MITIGATION_CONCURRENCY }),
       refreshMs: e.PETCUT_MITIGATION_REFRESH_S * 1000, reassertMs: e.PETCUT_MITIGATION_REASSERT_S * 1000,
     }),
+    alertmanagerUrl: e.PETCUT_ALERTMANAGER_URL,
     warmup: Object.freeze({ hours: e.PETCUT_WARMUP_HOURS, recentS: e.PETCUT_WARMUP_RECENT_S, budgetUsd: e.PETCUT_WARMUP_BUDGET_USD ?? cost.prices.budgets.daily, spendRefreshMs: e.PETCUT_WARMUP_SPEND_REFRESH_S * 1000 }),
+    business: Object.freeze({ experiment: parseExperiment(e.PETCUT_EXPERIMENT), orderValueUsd: e.PETCUT_ORDER_VALUE_USD, ordersPerDay: e.PETCUT_ORDERS_PER_DAY }),
     engine: loadEngineConfig(env),
     security: loadSecurityConfig(env),
     cost,

@@ -1,11 +1,14 @@
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PetcutApp } from '../src/app.js';
 import type { Engine } from '../src/engine/engine.js';
 import { loadServiceConfig } from '../src/config.js';
 import { createGpuProbe, parseNvidiaSmi } from '../src/observability/gpu.js';
 import { createMetrics } from '../src/observability/metrics.js';
+import { cudaAvailability } from '../src/inference/runtime.js';
 import type { ObjectStore } from '../src/storage/index.js';
 import { buildApp, controlledStore, failingPuts, photo, startEngine } from './support/app.js';
 import type { ControlledStore } from './support/app.js';
@@ -202,8 +205,10 @@ describe('GPU metrics', () => {
   });
 
   it('reads nvidia-smi\'s CSV into utilisation and memory per GPU', async () => {
+    // "[N/A]" (a MIG instance's utilisation) is no reading of that value, not of the whole GPU: the rest of the line counts.
     expect(parseNvidiaSmi('0, NVIDIA H200, 37, 1024, 143771\n1, NVIDIA H200, [N/A], 0, 143771\n')).toEqual([
       { index: '0', name: 'NVIDIA H200', utilization: 0.37, memoryUsedBytes: 1024 * 1024 * 1024, memoryTotalBytes: 143771 * 1024 * 1024 },
+      { index: '1', name: 'NVIDIA H200', utilization: null, memoryUsedBytes: 0, memoryTotalBytes: 143771 * 1024 * 1024 },
     ]);
     // A tool that exists but fails is a reading error, not "no GPU".
     const failing = createGpuProbe({ command: 'false' });
@@ -213,6 +218,73 @@ describe('GPU metrics', () => {
       expect(failing.readings()).toEqual([]);
     } finally {
       failing.close();
+    }
+  });
+});
+
+describe('GPU fallback and readings, end to end', () => {
+  it('an engine that wanted the GPU and runs on the CPU says so in /health and counts it once in /metrics', async () => {
+    // The test engine asks for `auto` (support/env.ts). Where no CUDA provider or NVIDIA device is (this machine,
+    // CI), that is an explicit fallback; on a GPU host with the provider installed there is none to show.
+    const cuda = cudaAvailability();
+    expect(engine.runtime.requestedDevice).toBe('auto');
+    const expected = cuda.available ? undefined : { from: 'cuda', to: 'cpu', reason: 'unavailable', detail: cuda.reason };
+    expect(engine.runtime.fallback).toEqual(expected);
+    const health = await app.inject({ method: 'GET', url: '/health' });
+    expect(health.json<{ device: unknown }>().device).toEqual({ kind: engine.runtime.device, reason: engine.runtime.deviceReason, requested: 'auto', fallback: expected ?? null });
+    const text = await scrape();
+    if (expected) {
+      expect(engine.runtime.device).toBe('cpu');
+      expect(sample(text, 'petcut_device_fallbacks_total{from="cuda",to="cpu",reason="unavailable"}')).toBe(1);
+      expect(text).not.toMatch(/^petcut_device_fallbacks_total\{[^}]*reason="failed"/m);
+    } else {
+      expect(text).not.toMatch(/^petcut_device_fallbacks_total\{/m);
+    }
+    // Counted at the load, not at a scrape: a second scrape shows the same one.
+    expect(sample(await scrape(), 'petcut_device_fallbacks_total{from="cuda",to="cpu",reason="unavailable"}')).toBe(expected ? 1 : undefined);
+  });
+
+  it('nvidia-smi on PATH (two GPUs, one reporting "[N/A]"): temperature, power, memory and utilisation reach /metrics and /health', async () => {
+    // A stand-in for the tool, printing what nvidia-smi prints for this query (csv,noheader,nounits), and refusing
+    // a query without the temperature and power columns as the real tool refuses fields it does not know.
+    const bin = await mkdtemp(join(tmpdir(), 'petcut-nvidia-smi-'));
+    const script = join(bin, 'nvidia-smi');
+    await writeFile(script, [
+      '#!/bin/sh',
+      'case "$*" in *--query-gpu=index,name,utilization.gpu,memory.used,memory.total,temperature.gpu,power.draw*--format=csv,noheader,nounits*) ;;',
+      '  *) echo "Field is not a valid field to query: $*" >&2; exit 2 ;; esac',
+      "printf '0, NVIDIA H200, 37, 1024, 143771, 41, 118.52\\n1, NVIDIA H200, [N/A], 512, 143771, 38, [Not Supported]\\n'",
+      '',
+    ].join('\n'));
+    await chmod(script, 0o755);
+    const path = process.env.PATH;
+    process.env.PATH = `${bin}${delimiter}${path ?? ''}`;
+    // The app's own probe (no test probe given): it finds the tool through PATH, as in the gpu image.
+    const { app: gpuApp } = await buildApp(engine);
+    try {
+      await until(() => gpuApp.petcut.gpu.state() !== 'starting', 'the GPU probe\'s first reading');
+      expect(gpuApp.petcut.gpu.state()).toBe('ok');
+      const text = (await gpuApp.inject({ method: 'GET', url: '/metrics' })).body;
+      const gpu0 = '{gpu="0",name="NVIDIA H200"}';
+      const gpu1 = '{gpu="1",name="NVIDIA H200"}';
+      expect(sample(text, `petcut_gpu_temperature_celsius${gpu0}`)).toBe(41);
+      expect(sample(text, `petcut_gpu_temperature_celsius${gpu1}`)).toBe(38);
+      expect(sample(text, `petcut_gpu_power_watts${gpu0}`)).toBe(118.52);
+      expect(sample(text, `petcut_gpu_utilization_ratio${gpu0}`)).toBe(0.37);
+      expect(sample(text, `petcut_gpu_memory_used_bytes${gpu1}`)).toBe(512 * 1024 * 1024);
+      expect(sample(text, `petcut_gpu_memory_total_bytes${gpu1}`)).toBe(143771 * 1024 * 1024);
+      // No value reported, no sample: never a made-up 0.
+      expect(sample(text, `petcut_gpu_utilization_ratio${gpu1}`)).toBeUndefined();
+      expect(sample(text, `petcut_gpu_power_watts${gpu1}`)).toBeUndefined();
+      const health = (await gpuApp.inject({ method: 'GET', url: '/health' })).json<{ gpu: unknown }>();
+      expect(health.gpu).toEqual({ state: 'ok', devices: [
+        { index: '0', name: 'NVIDIA H200', utilization: 0.37, memoryUsedMb: 1024, memoryTotalMb: 143771, temperatureC: 41, powerW: 118.52 },
+        { index: '1', name: 'NVIDIA H200', utilization: null, memoryUsedMb: 512, memoryTotalMb: 143771, temperatureC: 38, powerW: null },
+      ] });
+    } finally {
+      await gpuApp.close(); // not shutdown(): the engine is shared
+      process.env.PATH = path;
+      await rm(bin, { recursive: true, force: true });
     }
   });
 });

@@ -77,10 +77,13 @@ const ROUTES: readonly SessionRoute[] = [
   { name: 'POST /v1/sessions/:id/images', method: 'POST', place: 'path', path: (s) => `/v1/sessions/${s}/images`, file: 'image' },
   { name: 'GET /v1/sessions/:id/images', method: 'GET', place: 'path', path: (s) => `/v1/sessions/${s}/images` },
   { name: 'POST /v1/sessions/:id/order', method: 'POST', place: 'path', path: (s) => `/v1/sessions/${s}/order`, json: { status: 'pending' } },
+  { name: 'POST /v1/sessions/:id/images/:imageId/renders', method: 'POST', place: 'path', path: (s) => `/v1/sessions/${s}/images/${imageOfB}/renders?size=48` },
   { name: 'POST /api/v2/process-with-effects', method: 'POST', place: 'query', path: () => '/api/v2/process-with-effects', file: 'file' },
   { name: 'POST /remove-background', method: 'POST', place: 'query', path: () => '/remove-background', file: 'file' },
   { name: 'POST /store-image', method: 'POST', place: 'query', path: () => '/store-image', file: 'file' },
   { name: 'GET /session/:id/images', method: 'GET', place: 'path', path: (s) => `/session/${s}/images` },
+  // The widget's satisfaction rating (#19): stored with the session.
+  { name: 'POST /v1/sessions/:id/feedback', method: 'POST', place: 'path', path: (s) => `/v1/sessions/${s}/feedback`, json: { rating: 'good' } },
 ];
 
 /** The request with `sessions` named in their places, under token A. */
@@ -193,6 +196,12 @@ describe('every registered route, with auth configured (a walk of the route tabl
     'GET /healthz', 'GET /readyz', 'GET /health', 'GET /openapi.json', 'POST /warmup', 'GET /v1/effects', 'GET /v1/effects/:name/preview.png',
     'GET /api/v2/effects', 'GET /v1/results/:key', 'GET /v1/sessions/:sessionId/images/:imageId', 'GET /v1/jobs/:jobId', 'GET /v1/jobs/:jobId/events',
     'GET /ws/progress/:sessionId',
+    // The pages and their files (#19): the demo, the API docs, the widget's files (any origin), the favicon.
+    'GET /', 'GET /demo/*', 'GET /docs', 'GET /docs/*', 'GET /widget/*', 'GET /favicon.ico',
+    // The widget's start-up settings and its usage beacons (#19: navigator.sendBeacon carries no credentials).
+    'GET /v1/widget/config', 'POST /v1/events',
+    // The operator dashboard's page and files (#19): public, its numbers (GET /v1/admin/kpis) need the operator key.
+    'GET /dashboard', 'GET /dashboard/*',
   ]);
 
   const concrete = (url: string, session: string): string => url.replace(':sessionId', session).replace(':jobId', '00000000-0000-4000-8000-000000000000')

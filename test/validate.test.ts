@@ -14,7 +14,10 @@ import { childEnv } from './support/env.js';
  * that cannot be written, a one-slot service with no queue, CORS without the
  * shop). Small photos (--size preview) and scaled-down load keep it short;
  * how fast the cut-outs are is the bench's business, so the warm check's
- * verdict is read, not asserted.
+ * verdict is read, not asserted. The time limits are generous: on a 2-core
+ * AVX2-only CI machine one 1024 px inference takes ~7 s, and the healthy run
+ * (warm, memory, sockets, a burst) took 82 s alone and over 120 s beside the
+ * rest of the suite.
  */
 const main = new URL('../dist/main.js', import.meta.url).pathname;
 const cli = new URL('../dist/cli/index.js', import.meta.url).pathname;
@@ -84,7 +87,7 @@ beforeAll(async () => {
   // What Cloud Run sets in a revision's containers.
   revisioned = await startService({ K_REVISION: REVISION, K_SERVICE: 'petcut-staging', K_CONFIGURATION: 'petcut-staging' });
   await Promise.all(services.map(ready));
-}, 120_000);
+}, 240_000);
 
 afterAll(() => {
   for (const service of services) service.child.kill('SIGKILL');
@@ -106,7 +109,7 @@ describe('petcut validate', () => {
     // Cold skipped, 85 points ran; a slow machine fails warm (20): 65/85 = 76.
     expect(report!.score).toBe(warm.status === 'pass' ? 100 : 76);
     expect(stdout).toMatch(/score \d+\/100/);
-  }, 120_000);
+  }, 360_000);
 
   it('fails the storage check (only) when the service cannot write its storage', async () => {
     const { code, report } = await validate([unwritable.base, '--only', 'storage,cors']);
@@ -122,7 +125,7 @@ describe('petcut validate', () => {
     expect(check.status, check.detail).toBe('pass');
     expect((check.measured?.statuses as Record<string, number>)['503']).toBeGreaterThan(0);
     expect(code).toBe(0);
-  }, 60_000);
+  }, 180_000);
 
   it('fails the CORS check when PETCUT_CORS_ORIGINS leaves the shop out', async () => {
     const { code, report } = await validate([noShop.base, '--only', 'cors,storage', '--shop', 'perkieprints']);
@@ -182,7 +185,7 @@ describe('petcut validate', () => {
       const pid = Number(await readFile(join(dir, 'pid'), 'utf8').catch(() => '0'));
       if (pid > 0) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
     }
-  }, 180_000);
+  }, 300_000);
 });
 
 interface SmokeJson { url: string; passed: boolean; steps: Array<{ id: string; status: string; detail: string; seconds: number }>; exitCode: number }

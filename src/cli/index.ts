@@ -17,6 +17,8 @@ import { registerLoadtestCommand } from './loadtest.js';
 import { registerTrafficCommand } from './traffic.js';
 import { registerRolloutCommand } from './rollout.js';
 import { registerScaleCommand } from './scale.js';
+import { registerReportCommand } from './report.js';
+import { registerCostCompareCommand } from './costCompare.js';
 import { makeDirs } from '../fsDirs.js';
 
 const log = (line: string): void => {
@@ -87,7 +89,9 @@ program.command('model')
   .description('list the models, or build and verify the model cache (for container images)')
   .argument('[action]', 'list | prepare', 'list')
   .option('--model <name|path.onnx>', 'model to prepare')
-  .action(async (action: string, flags: { model?: string }) => {
+  .option('--no-graph', 'only the model file: do not also save ONNX Runtime\'s optimized graph for this machine\'s CPU (PETCUT_GRAPH_CACHE)')
+  .addHelpText('after', '\nExample:\n  PETCUT_MODEL_CACHE_DIR=/build/models petcut model prepare --model isnet\n')
+  .action(async (action: string, flags: { model?: string; graph: boolean }) => {
     if (action === 'list') {
       for (const model of Object.values(MODELS)) log(`${model.name}\t${model.inputSize}px\t${model.description}\t${model.license}`);
       // The pet-finding models, always loaded beside the cut-out model (PETCUT_PET_FINDING=false: not at all).
@@ -98,6 +102,13 @@ program.command('model')
     const config = engineConfig(flags.model);
     const path = await resolveModelFile(describeModel(config), config.modelCacheDir);
     log(`model ready: ${path}`);
+    if (!flags.graph || !config.graphCache) return;
+    // The optimized graphs (the model's and the class models') for this CPU, by loading the engine once on the CPU.
+    const engine = await createEngine({ config: { ...config, device: 'cpu', readyAfterWarmUp: false }, pipelines: 1 });
+    const { graph, graphNote } = engine.runtime;
+    await engine.close();
+    if (graph !== 'loaded' && graph !== 'saved' && graph !== 'rebuilt') throw new Error(`the optimized graph was not saved (${graph}): ${graphNote ?? 'unknown reason'}`);
+    log(`optimized graph ${graph === 'loaded' ? 'already there' : 'saved'} in ${config.modelCacheDir}/optimized/ (for CPUs with this machine's instruction set)`);
   });
 
 program.command('serve')
@@ -176,12 +187,14 @@ cost.command('merge')
     await runCostCommand(() => costMerge(flags.into, ledgers, (text) => process.stdout.write(text)), log);
   });
 
+registerCostCompareCommand(cost, log);
 registerDeployCommand(program, log);
 registerValidateCommand(program, log);
 registerLoadtestCommand(program, log);
 registerTrafficCommand(program, log);
 registerRolloutCommand(program, log);
 registerScaleCommand(program, log);
+registerReportCommand(program, log);
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];

@@ -2,10 +2,15 @@ import type { IntervalHistogram } from 'node:perf_hooks';
 import type { FastifyRequest } from 'fastify';
 import type { ServiceConfig } from '../config.js';
 import type { CostTracking } from '../cost/index.js';
+import type { BurnSource } from '../cost/burn.js';
+import type { SpendToday } from '../cost/spend.js';
+import type { AlertSource } from '../observability/alertmanager.js';
 import type { GpuProbe } from '../observability/gpu.js';
+import type { KpiRecorder } from '../observability/kpis.js';
 import type { Mitigations } from '../mitigation/index.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { UploadPolicy } from '../security/imageCheck.js';
+import type { Business } from '../service/business.js';
 import type { Services } from '../service/index.js';
 import type { UploadPace } from './uploadPace.js';
 
@@ -24,6 +29,21 @@ export interface Telemetry {
   readonly startedAt: number;
   /** Alert-driven mitigations (src/mitigation/): what is active, the receiver's actions. */
   readonly mitigations: Mitigations;
+  /** The operator dashboard's sources (GET /v1/admin/kpis): per-minute aggregates, firing alerts, budget burn. */
+  readonly kpis: KpiSources;
+  /** The business KPIs (src/service/business.ts): widget events, ratings, the A/B experiment, downtime's revenue impact. */
+  readonly business: Business;
+}
+
+/** What GET /v1/admin/kpis reads (docs/dashboard.md). */
+export interface KpiSources {
+  readonly recorder: KpiRecorder;
+  /** Alertmanager's firing alerts (PETCUT_ALERTMANAGER_URL; none configured: an empty, unconfigured answer). */
+  readonly alerts: AlertSource;
+  /** This instance's spend against the budgets (absent when metering is off). */
+  readonly burn?: BurnSource;
+  /** Today's spend across instances as the warm-up's budget rule counts it (absent when metering is off). */
+  readonly spendToday?: () => SpendToday;
 }
 
 export interface WebSettings {

@@ -1,17 +1,21 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { CostMeter } from '../cost/meter.js';
+import type { KpiRecorder } from '../observability/kpis.js';
 import type { Metrics } from '../observability/metrics.js';
 import { scraperRoute, securityOf } from '../security/routePolicy.js';
 
 /** The error code a request ended with, set by the error handlers (for the metrics' `code` label). */
 export const errorCodes = new WeakMap<FastifyRequest, string>();
 
+/** Routes the dashboard's traffic counts leave out: its own page, files and data. */
+const NOT_TRAFFIC = /^\/(dashboard|v1\/admin\/(kpis|report))(\/|$)/;
+
 /**
  * Request counts and durations by route template (never the raw URL: ids
  * would make unbounded label values). The scrape only serialises what is
  * already in memory: it never waits on the engine or storage.
  */
-export function installMetrics(app: FastifyInstance, metrics: Metrics, meter?: CostMeter): void {
+export function installMetrics(app: FastifyInstance, metrics: Metrics, meter?: CostMeter, kpis?: KpiRecorder): void {
   app.addHook('onResponse', async (request, reply) => {
     // Request-based billing's fee per request, charged to whoever sent it. The session is the
     // checked one (never raw header text), and only for an answered request on a limited route:
@@ -22,6 +26,8 @@ export function installMetrics(app: FastifyInstance, metrics: Metrics, meter?: C
     const method = request.method;
     metrics.httpRequests.inc({ route, method, status: String(reply.statusCode), code: errorCodes.get(request) ?? '' });
     metrics.httpDuration.observe({ route, method }, reply.elapsedTime / 1000);
+    // The dashboard's requests per minute: traffic only (not probes, scrapes, or the dashboard's own files and polls).
+    if (kpis && !NOT_TRAFFIC.test(route) && securityOf(request.routeOptions.config).rate !== 'none') kpis.request(reply.statusCode, errorCodes.get(request));
   });
 }
 

@@ -15,6 +15,7 @@ import { OverloadError } from '../service/capacity.js';
 import { installErrorHandling, sendError } from './errors.js';
 import { translateFrameworkError } from './frameworkErrors.js';
 import { installMetrics } from './metrics.js';
+import type { KpiRecorder } from '../observability/kpis.js';
 import { installRateLimits } from './rateLimits.js';
 import { installRequestLog } from './requestLog.js';
 import { appProxyClaim, clientErrorHandler, installAccessControl, installHeaders } from './security.js';
@@ -35,6 +36,8 @@ export interface ServerDeps {
   readonly instrumented: boolean;
   /** The cost meter, when request fees are billed (request-based billing). */
   readonly requestFees?: CostMeter;
+  /** The dashboard's per-minute counts (src/observability/kpis.ts), fed by the metrics hook. */
+  readonly kpis?: KpiRecorder;
   readonly tracing?: Tracing;
   readonly limiter: (app: FastifyInstance) => RateLimiter;
   readonly clock?: () => Date;
@@ -85,7 +88,7 @@ export async function createServer(config: ServiceConfig, deps: ServerDeps): Pro
   // Before the service's own onRequest hooks: refused requests get spans too, and every log line of a request its trace.
   installTracing(app, deps.tracing, config.gcpProject);
   if (deps.instrumented) {
-    installMetrics(app, deps.metrics, deps.requestFees);
+    installMetrics(app, deps.metrics, deps.requestFees, deps.kpis);
     installRequestLog(app);
   }
   await installHeaders(app, security, RESULT_HEADERS);
@@ -95,6 +98,9 @@ export async function createServer(config: ServiceConfig, deps: ServerDeps): Pro
   installAccessControl(app, security, createAuthenticator(security, deps.clock));
   if (!security.authRequired) {
     app.log.warn('No authentication configured (PETCUT_SHOPIFY_API_SECRET, PETCUT_JWT_SECRET or PETCUT_ALLOWED_IPS): cut-out, job and session routes are open to anyone, limited only by the rate limits.');
+  }
+  if (security.cors.loopback) {
+    app.log.info('CORS: PETCUT_CORS_ORIGINS is not set: the default shop origins and pages on this machine (http(s)://localhost, 127.0.0.1, [::1], any port) may call the API; set PETCUT_CORS_ORIGINS to allow only its list.');
   }
   // While draining, new work goes to another instance; reads (status, images, health) still answer.
   app.addHook('onRequest', async (request) => {

@@ -7,10 +7,13 @@ import { registerAlertRoutes } from './alerts.js';
 import { registerAuthRoutes } from './auth.js';
 import { registerCompatRoutes } from './compat.js';
 import { registerCutoutRoutes } from './cutouts.js';
+import { registerDashboardRoutes } from './dashboard.js';
 import { registerHealthRoutes } from './health.js';
 import { registerJobRoutes } from './jobs.js';
 import { registerResultRoutes } from './results.js';
 import { registerSessionRoutes } from './sessions.js';
+import { registerStorefrontRoutes } from './storefront.js';
+import { registerWebRoutes } from './web.js';
 import { registerWebhookRoutes } from './webhooks.js';
 
 export function registerRoutes(app: FastifyInstance, ctx: AppContext, openapi: OpenApiCollector): void {
@@ -25,4 +28,7 @@ export function registerRoutes(app: FastifyInstance, ctx: AppContext, openapi: O
   registerWebhookRoutes(app, ctx);
   registerAdminRoutes(app, ctx);
   registerAlertRoutes(app, ctx);
+  registerWebRoutes(app, ctx);
+  registerDashboardRoutes(app, ctx);
+  registerStorefrontRoutes(app, ctx);
 }
