@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 
 const code = (error: unknown): string | undefined => (error as NodeJS.ErrnoException | undefined)?.code;
@@ -48,5 +49,17 @@ export function makeDirsSync(path: string): void {
     mkdirSync(dir);
   } catch (error) {
     if (code(error) !== 'EEXIST') throw error;
+  }
+}
+
+/** Writes through a temporary name beside the target and renames: a failed or interrupted write never leaves a partial file. */
+export async function writeAtomic(path: string, data: Buffer | Uint8Array): Promise<void> {
+  const temporary = `${path}.${randomUUID()}.partial`;
+  try {
+    await writeFile(temporary, data);
+    await rename(temporary, path);
+  } catch (error) {
+    await rm(temporary, { force: true });
+    throw error;
   }
 }

@@ -1,5 +1,4 @@
-import { randomUUID } from 'node:crypto';
-import { readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 
 /** Extensions picked up when a folder is given; files named explicitly are tried whatever their name. */
@@ -29,14 +28,3 @@ async function listImages(dir: string): Promise<string[]> {
   return out;
 }
 
-/** Writes through a temporary name and renames: a failed or interrupted run never leaves a partial file. */
-export async function writeAtomic(path: string, data: Buffer): Promise<void> {
-  const temporary = `${path}.${randomUUID()}.partial`;
-  try {
-    await writeFile(temporary, data);
-    await rename(temporary, path);
-  } catch (error) {
-    await rm(temporary, { force: true });
-    throw error;
-  }
-}

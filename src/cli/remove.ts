@@ -5,7 +5,8 @@ import type { CutoutOptions, Engine } from '../engine/index.js';
 import { parseEffectList, resolveParams } from '../effects/registry.js';
 import { invalidOption, isPetcutError } from '../errors.js';
 import { FORMAT_SPELLINGS, FORMATS, formatNamed } from '../image/formats.js';
-import { expandInputs, writeAtomic } from './files.js';
+import { expandInputs } from './files.js';
+import { writeAtomic } from '../fsDirs.js';
 import { makeDirs } from '../fsDirs.js';
 import { formatSubjectsLine, parseSelection, segmentOptionsOf } from '../service/selection.js';
 

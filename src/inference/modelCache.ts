@@ -7,7 +7,7 @@ import { PetcutError } from '../errors.js';
 import { widenFp16Model } from './fp32.js';
 import { MODELS, modelIdentity, vendorModelPath } from './models.js';
 import type { ModelDescription } from './models.js';
-import { makeDirs } from '../fsDirs.js';
+import { makeDirs, writeAtomic } from '../fsDirs.js';
 import type { Int8Ranges } from './quantize.js';
 
 interface ChunkRef { hash: string; offsets: [number, number] }
@@ -138,14 +138,7 @@ async function deriveModel(model: ModelDescription, target: string, cacheDir: st
     throw new PetcutError('PETCUT_E_MODEL_INTEGRITY', `The ${derive.rewrite} rewrite of ${derive.from} with ${rangesPath} gave ${bytes.length} bytes with sha256 ${digest}, the registry pins ${model.bytes ?? '?'} bytes with ${model.sha256} (was the ranges file changed?).`);
   }
   await makeDirs(dirname(target));
-  const partial = `${target}.${randomUUID()}.partial`;
-  try {
-    await writeFile(partial, bytes);
-    await rename(partial, target);
-  } catch (error) {
-    await rm(partial, { force: true });
-    throw error;
-  }
+  await writeAtomic(target, bytes);
 }
 
 /** Applies the fp16 -> fp32 rewrite in place and checks the result's pinned hash. */
